@@ -1,0 +1,7 @@
+package dag_test
+
+import "github.com/tangled-ledger/tangled/pow"
+
+// dagtestRules are cheap rules for tests that are not about work: a couple
+// of bits so the check is exercised, no rate rule.
+func dagtestRules() pow.Rules { return pow.Rules{BaseBits: 2} }

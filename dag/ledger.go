@@ -1,0 +1,741 @@
+package dag
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tangled-ledger/tangled/pow"
+)
+
+// Config configures a Ledger. The zero value of every field but Genesis
+// means its default.
+type Config struct {
+	// Genesis describes the network. Required.
+	Genesis *Genesis
+	// Store persists the log. Nil keeps everything in memory only (the
+	// simulator does this); the node always passes a store.
+	Store Store
+	// MaxFutureDrift is how far ahead of Now an issuing time may be.
+	MaxFutureDrift time.Duration
+	// MaxParked bounds the transactions waiting for missing parents.
+	MaxParked int
+	// CumulativeWeightWindow enables cumulative weights (for the MCMC walk
+	// and the simulator): each new transaction adds one to every ancestor
+	// issued at most this long before it. Zero disables them.
+	CumulativeWeightWindow time.Duration
+	// Now is the clock for the future-drift check; nil means time.Now.
+	Now func() time.Time
+}
+
+const (
+	// DefaultMaxFutureDrift tolerates devices whose clocks run a little
+	// ahead of the node's.
+	DefaultMaxFutureDrift = 30 * time.Second
+	// DefaultMaxParked holds a few seconds of full-rate traffic whose
+	// parents are still on their way from peers.
+	DefaultMaxParked = 100_000
+)
+
+func (c Config) withDefaults() Config {
+	if c.MaxFutureDrift == 0 {
+		c.MaxFutureDrift = DefaultMaxFutureDrift
+	}
+	if c.MaxParked == 0 {
+		c.MaxParked = DefaultMaxParked
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Genesis == nil:
+		return fmt.Errorf("%w: config has no genesis", ErrGenesis)
+	case c.MaxFutureDrift < 0:
+		return fmt.Errorf("dag: negative MaxFutureDrift %v", c.MaxFutureDrift)
+	case c.MaxParked < 0:
+		return fmt.Errorf("dag: negative MaxParked %d", c.MaxParked)
+	case c.CumulativeWeightWindow < 0:
+		return fmt.Errorf("dag: negative CumulativeWeightWindow %v", c.CumulativeWeightWindow)
+	}
+	return c.Genesis.Validate()
+}
+
+// Status is the outcome of offering one transaction to the ledger.
+type Status uint8
+
+// The statuses.
+const (
+	// StatusRejected: the transaction is invalid; Result.Err says why.
+	StatusRejected Status = iota
+	// StatusAttached: solid and attached (durable once Wait returns).
+	StatusAttached
+	// StatusParked: waiting for the IDs in Result.Missing; it attaches
+	// by itself when they arrive.
+	StatusParked
+	// StatusDuplicate: already attached or parked; nothing changed.
+	StatusDuplicate
+)
+
+func (s Status) String() string {
+	switch s {
+	case StatusRejected:
+		return "rejected"
+	case StatusAttached:
+		return "attached"
+	case StatusParked:
+		return "parked"
+	case StatusDuplicate:
+		return "duplicate"
+	}
+	return "unknown"
+}
+
+// Result is the outcome for one transaction.
+type Result struct {
+	ID     ID
+	Status Status
+	// Missing lists parents or the predecessor that this node has never
+	// seen (parked ones are not listed): the network asks peers for them.
+	Missing []ID
+	// Conflicting is set when the transaction is part of an equivocation.
+	Conflicting bool
+	// Err is set when Status is StatusRejected.
+	Err error
+}
+
+// node flags.
+const (
+	flagConfirmed uint8 = 1 << iota
+	flagConflicting
+)
+
+// node is the in-memory metadata of one attached transaction. The raw
+// bytes live in the store; this is what attach, propagation and tip
+// selection touch.
+type node struct {
+	id        ID
+	parents   [2]*node // trunk, branch; nil for the genesis root
+	prev      *node    // issuer's previous transaction
+	next      *node    // first issuer-chain successor seen
+	approvers []*node
+	issuer    *issuer
+
+	seq          uint64
+	time         int64
+	arrival      uint64
+	confIndex    uint64
+	weight       uint64
+	validators   uint64 // bit i: validator i's beacons approve it
+	oldestRoot   int64
+	youngestRoot int64
+	cw           uint64
+	tipIndex     int    // position in Ledger.tips, -1 when not a tip
+	mark         uint32 // walk epoch, see Ledger.epoch
+	kind         Kind
+	flags        uint8
+}
+
+func (n *node) confirmed() bool   { return n.flags&flagConfirmed != 0 }
+func (n *node) conflicting() bool { return n.flags&flagConflicting != 0 }
+
+// issuer is the per-key state: its chain start and validator index.
+type issuer struct {
+	key       PublicKey
+	first     *node // the first seq-0 transaction seen
+	validator int   // index in the genesis validator list, -1 if none
+}
+
+// parkedTx waits for missing parents.
+type parkedTx struct {
+	tx      *Transaction
+	missing int // how many distinct referenced IDs are not attached yet
+}
+
+// Ledger is the DAG: it attaches transactions, parks orphans, keeps tips,
+// propagates approval weight, confirms and detects equivocation. Reads are
+// safe from any goroutine; writes are serialised by one lock held only for
+// in-memory work, never across I/O.
+type Ledger struct {
+	cfg        Config
+	genesis    Genesis
+	rules      pow.Rules
+	validators map[PublicKey]int
+	weights    []uint64
+	total      uint64
+	root       *node
+
+	failed atomic.Pointer[error] // set once a store commit fails
+
+	// mu guards the graph and everything in it.
+	mu struct {
+		sync.RWMutex
+		nodes     map[ID]*node
+		issuers   map[PublicKey]*issuer
+		tips      []*node
+		confirmed []*node // confirmed order
+		arrivals  uint64
+		parked    map[ID]*parkedTx
+		waiting   map[ID][]*parkedTx // missing ID -> transactions waiting for it
+		conflicts int
+		epoch     uint32
+		walk      []*node // scratch stack for walks
+	}
+
+	commit committer
+
+	subs struct {
+		sync.RWMutex
+		next int
+		fns  map[int]func(Event)
+	}
+}
+
+// Open builds a ledger and restores its state from cfg.Store.
+func Open(cfg Config) (*Ledger, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	g := cfg.Genesis.withDefaults()
+	l := &Ledger{
+		cfg:        cfg,
+		genesis:    g,
+		rules:      g.Difficulty,
+		validators: make(map[PublicKey]int, len(g.Validators)),
+		total:      g.TotalWeight(),
+	}
+	for i, v := range g.Validators {
+		l.validators[v.PublicKey] = i
+		l.weights = append(l.weights, v.Weight)
+	}
+	l.mu.nodes = make(map[ID]*node)
+	l.mu.issuers = make(map[PublicKey]*issuer)
+	l.mu.parked = make(map[ID]*parkedTx)
+	l.mu.waiting = make(map[ID][]*parkedTx)
+	l.subs.fns = make(map[int]func(Event))
+	l.commit.init(l)
+
+	gt := g.Time.UnixNano()
+	l.root = &node{id: cfg.Genesis.ID(), time: gt, oldestRoot: gt, youngestRoot: gt,
+		flags: flagConfirmed, tipIndex: -1, cw: 1}
+	l.mu.nodes[l.root.id] = l.root
+	l.addTip(l.root)
+
+	if cfg.Store != nil {
+		if err := l.replay(); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// replay rebuilds the in-memory state from the store's log. It runs the same
+// attach code as live traffic, minus the checks that were already passed
+// when the transactions were first accepted (signature, work, clock).
+func (l *Ledger) replay() error {
+	var parked []*Transaction
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var b batch
+	b.replaying = true
+	err := l.cfg.Store.Replay(func(arrival uint64, raw []byte) error {
+		tx, err := Decode(raw, l.genesis.MaxPayload)
+		if err != nil {
+			return fmt.Errorf("dag: replay arrival %d: %w", arrival, err)
+		}
+		if arrival != l.mu.arrivals+1 {
+			return fmt.Errorf("%w: replay expected arrival %d, store has %d", ErrStore, l.mu.arrivals+1, arrival)
+		}
+		l.offer(&b, tx)
+		if r := b.results[len(b.results)-1]; r.Status != StatusAttached {
+			return fmt.Errorf("%w: replay arrival %d (%s) did not attach: %s %v", ErrStore, arrival, r.ID.Short(), r.Status, r.Err)
+		}
+		b.results = b.results[:0]
+		b.events = b.events[:0]
+		return nil
+	}, func(raw []byte) error {
+		tx, err := Decode(raw, l.genesis.MaxPayload)
+		if err != nil {
+			return fmt.Errorf("dag: replay parked: %w", err)
+		}
+		parked = append(parked, tx)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// Parked transactions go through the live path so that any whose
+	// parents are now all present attach; that needs a commit of its own.
+	b = batch{replaying: true}
+	for _, tx := range parked {
+		l.offer(&b, tx)
+	}
+	if !b.writes.Empty() {
+		if err := l.cfg.Store.Commit(&b.writes); err != nil {
+			return fmt.Errorf("%w: %v", ErrStore, err)
+		}
+	}
+	return nil
+}
+
+// batch collects what one AttachVerified call produces.
+type batch struct {
+	results   []Result
+	writes    WriteSet
+	events    []Event
+	replaying bool
+	now       int64
+}
+
+// AttachVerified offers transactions whose signatures the caller has
+// already verified (the Pipeline does; the simulator builds trusted ones).
+// Everything else is checked here: work including the issuer's rate,
+// the clock, the issuer chain, beacons. It returns at once; Wait on the
+// result blocks until the changes are durable, and events are delivered
+// only then. Batches become durable in the order AttachVerified was called.
+func (l *Ledger) AttachVerified(txs []*Transaction) *Pending {
+	p := &Pending{l: l}
+	if err := l.failure(); err != nil {
+		p.err = err
+		p.done = true
+		return p
+	}
+	b := batch{results: make([]Result, 0, len(txs)), now: l.cfg.Now().UnixNano()}
+	l.mu.Lock()
+	for _, tx := range txs {
+		l.offer(&b, tx)
+	}
+	p.results = b.results
+	l.commit.enqueue(p, &b)
+	l.mu.Unlock()
+	return p
+}
+
+// offer handles one transaction. Called with l.mu held.
+func (l *Ledger) offer(b *batch, tx *Transaction) {
+	id := tx.ID()
+	if _, ok := l.mu.nodes[id]; ok {
+		b.results = append(b.results, Result{ID: id, Status: StatusDuplicate})
+		return
+	}
+	if _, ok := l.mu.parked[id]; ok {
+		b.results = append(b.results, Result{ID: id, Status: StatusDuplicate})
+		return
+	}
+	if !b.replaying && tx.Time > b.now+int64(l.cfg.MaxFutureDrift) {
+		b.results = append(b.results, reject(id, fmt.Errorf("%w: %v ahead", ErrFuture, time.Duration(tx.Time-b.now))))
+		return
+	}
+	if tx.Kind == KindBeacon {
+		if _, ok := l.validators[tx.Issuer]; !ok {
+			b.results = append(b.results, reject(id, fmt.Errorf("%w: %s", ErrNotValidator, tx.Issuer)))
+			return
+		}
+	}
+	refs := tx.references()
+	var missing []ID
+	unknown := 0
+	for _, ref := range refs {
+		if _, ok := l.mu.nodes[ref]; ok {
+			continue
+		}
+		unknown++
+		if _, ok := l.mu.parked[ref]; !ok {
+			missing = append(missing, ref)
+		}
+	}
+	if unknown > 0 {
+		if len(l.mu.parked) >= l.cfg.MaxParked {
+			b.results = append(b.results, reject(id, fmt.Errorf("%w: %d parked", ErrParkedFull, len(l.mu.parked))))
+			return
+		}
+		p := &parkedTx{tx: tx, missing: unknown}
+		l.mu.parked[id] = p
+		for _, ref := range refs {
+			if _, ok := l.mu.nodes[ref]; !ok {
+				l.mu.waiting[ref] = append(l.mu.waiting[ref], p)
+			}
+		}
+		if !b.replaying {
+			b.writes.Parked = append(b.writes.Parked, StoredTransaction{ID: id, Raw: tx.Bytes()})
+		}
+		b.results = append(b.results, Result{ID: id, Status: StatusParked, Missing: missing})
+		return
+	}
+	res := l.attachSolid(b, tx)
+	b.results = append(b.results, res)
+	if res.Status == StatusAttached {
+		l.releaseWaiters(b, id)
+	}
+}
+
+// releaseWaiters attaches parked transactions whose last missing reference
+// was id, and their parked descendants in turn.
+func (l *Ledger) releaseWaiters(b *batch, id ID) {
+	queue := []ID{id}
+	for len(queue) > 0 {
+		arrived := queue[0]
+		queue = queue[1:]
+		waiters := l.mu.waiting[arrived]
+		delete(l.mu.waiting, arrived)
+		for _, p := range waiters {
+			p.missing--
+			if p.missing > 0 {
+				continue
+			}
+			pid := p.tx.ID()
+			delete(l.mu.parked, pid)
+			b.writes.Unparked = append(b.writes.Unparked, pid)
+			res := l.attachSolid(b, p.tx)
+			if res.Status == StatusAttached {
+				queue = append(queue, pid)
+				continue
+			}
+			// Invalid once its past is known: whatever waits for it can
+			// never become solid, so it goes too.
+			l.dropWaiters(b, pid)
+		}
+	}
+}
+
+// dropWaiters discards the parked transactions that depend on id.
+func (l *Ledger) dropWaiters(b *batch, id ID) {
+	stack := []ID{id}
+	for len(stack) > 0 {
+		gone := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		for _, p := range l.mu.waiting[gone] {
+			pid := p.tx.ID()
+			if _, ok := l.mu.parked[pid]; !ok {
+				continue
+			}
+			delete(l.mu.parked, pid)
+			b.writes.Unparked = append(b.writes.Unparked, pid)
+			stack = append(stack, pid)
+		}
+		delete(l.mu.waiting, gone)
+	}
+}
+
+// references lists the distinct IDs a transaction needs before it is solid:
+// its parents and its issuer predecessor.
+func (tx *Transaction) references() []ID {
+	refs := make([]ID, 0, 3)
+	refs = append(refs, tx.Trunk)
+	if tx.Branch != tx.Trunk {
+		refs = append(refs, tx.Branch)
+	}
+	if !tx.Prev.IsZero() && tx.Prev != tx.Trunk && tx.Prev != tx.Branch {
+		refs = append(refs, tx.Prev)
+	}
+	return refs
+}
+
+func reject(id ID, err error) Result { return Result{ID: id, Status: StatusRejected, Err: err} }
+
+// attachSolid checks a solid transaction against its past and attaches it.
+// Called with l.mu held.
+func (l *Ledger) attachSolid(b *batch, tx *Transaction) Result {
+	id := tx.ID()
+	nodes := l.mu.nodes
+	trunk, branch := nodes[tx.Trunk], nodes[tx.Branch]
+
+	var prev *node
+	if tx.Seq > 0 {
+		prev = nodes[tx.Prev]
+		if prev.issuer == nil || prev.issuer.key != tx.Issuer || prev.seq != tx.Seq-1 {
+			return reject(id, fmt.Errorf("%w: predecessor %s is not sequence %d of this issuer", ErrChain, tx.Prev.Short(), tx.Seq-1))
+		}
+		if tx.Time < prev.time {
+			return reject(id, fmt.Errorf("%w: issuing time earlier than the predecessor's", ErrChain))
+		}
+	}
+	if !b.replaying {
+		need := l.rules.Required(len(tx.Payload), l.recentCount(prev, tx.Time))
+		if !pow.Verify(id, tx.Nonce, need) {
+			return reject(id, fmt.Errorf("%w: need %d bits", ErrWork, need))
+		}
+	}
+
+	iss := l.mu.issuers[tx.Issuer]
+	if iss == nil {
+		iss = &issuer{key: tx.Issuer, validator: -1}
+		if v, ok := l.validators[tx.Issuer]; ok {
+			iss.validator = v
+		}
+		l.mu.issuers[tx.Issuer] = iss
+	}
+
+	l.mu.arrivals++
+	n := &node{
+		id: id, parents: [2]*node{trunk, branch}, prev: prev, issuer: iss,
+		seq: tx.Seq, time: tx.Time, arrival: l.mu.arrivals, kind: tx.Kind,
+		tipIndex: -1, cw: 1,
+	}
+	n.oldestRoot, n.youngestRoot = rootsOf(trunk)
+	if branch != trunk {
+		o, y := rootsOf(branch)
+		n.oldestRoot = min(n.oldestRoot, o)
+		n.youngestRoot = max(n.youngestRoot, y)
+	}
+	nodes[id] = n
+	for i, p := range n.parents {
+		if i == 1 && p == trunk {
+			break
+		}
+		p.approvers = append(p.approvers, n)
+		if p.tipIndex >= 0 {
+			l.removeTip(p)
+		}
+	}
+	l.addTip(n)
+	b.writes.Attached = append(b.writes.Attached, StoredTransaction{Arrival: n.arrival, ID: id, Raw: tx.Bytes()})
+
+	// Equivocation: a second transaction naming the same predecessor (or a
+	// second first transaction) is proof of a cloned key.
+	var twin *node
+	if prev == nil {
+		if iss.first == nil {
+			iss.first = n
+		} else {
+			twin = iss.first
+		}
+	} else {
+		if prev.conflicting() {
+			// A chain built on an equivocation inherits the quarantine.
+			n.flags |= flagConflicting
+			l.mu.conflicts++
+			l.removeTip(n)
+		}
+		if prev.next == nil {
+			prev.next = n
+		} else {
+			twin = prev.next
+		}
+	}
+	b.events = append(b.events, Event{Kind: EventAttached, Info: l.info(n)})
+	if twin != nil {
+		l.markConflicting(b, n)
+		for c := twin; c != nil; c = c.next {
+			l.markConflicting(b, c)
+		}
+	}
+
+	if l.cfg.CumulativeWeightWindow > 0 {
+		l.addCumulativeWeight(n)
+	}
+	if n.kind == KindBeacon {
+		l.propagate(b, n, iss.validator)
+	}
+	return Result{ID: id, Status: StatusAttached, Conflicting: n.conflicting()}
+}
+
+// rootsOf gives what a child inherits from parent p for its OCRI/YCRI: a
+// confirmed parent is itself a root; an unconfirmed one passes on its own.
+func rootsOf(p *node) (oldest, youngest int64) {
+	if p.confirmed() {
+		return p.time, p.time
+	}
+	return p.oldestRoot, p.youngestRoot
+}
+
+// recentCount counts the issuer's transactions before one issued at t, up
+// to the number that can still change the difficulty.
+func (l *Ledger) recentCount(prev *node, t int64) int {
+	if l.rules.BitsPerExcess == 0 {
+		return 0
+	}
+	limit := l.rules.MaxCounted()
+	since := t - int64(l.rules.RateWindow)
+	count := 0
+	for p := prev; p != nil && count < limit && p.time > since; p = p.prev {
+		count++
+	}
+	return count
+}
+
+func (l *Ledger) markConflicting(b *batch, n *node) {
+	if n.conflicting() {
+		return
+	}
+	n.flags |= flagConflicting
+	l.mu.conflicts++
+	if n.tipIndex >= 0 {
+		l.removeTip(n)
+	}
+	b.events = append(b.events, Event{Kind: EventConflicting, Info: l.info(n)})
+}
+
+// addCumulativeWeight adds one to every ancestor of n inside the window.
+func (l *Ledger) addCumulativeWeight(n *node) {
+	since := n.time - int64(l.cfg.CumulativeWeightWindow)
+	l.mu.epoch++
+	epoch := l.mu.epoch
+	stack := l.mu.walk[:0]
+	for _, p := range n.parents {
+		if p.mark != epoch {
+			p.mark = epoch
+			stack = append(stack, p)
+		}
+	}
+	for len(stack) > 0 {
+		a := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if a.time < since || a == l.root {
+			continue
+		}
+		a.cw++
+		for _, p := range a.parents {
+			if p != nil && p.mark != epoch {
+				p.mark = epoch
+				stack = append(stack, p)
+			}
+		}
+	}
+	l.mu.walk = stack[:0]
+}
+
+// propagate sets validator v's bit on the beacon's past cone. The walk
+// stops at transactions that already carry the bit and at confirmed ones
+// (whose past is confirmed too), so each bit is set at most once per
+// transaction: O(transactions × validators) in total.
+func (l *Ledger) propagate(b *batch, beacon *node, v int) {
+	bit := uint64(1) << uint(v)
+	w := l.weights[v]
+	var newly []*node
+	stack := l.mu.walk[:0]
+	stack = append(stack, beacon.parents[0], beacon.parents[1])
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if n.validators&bit != 0 || n.confirmed() {
+			continue
+		}
+		n.validators |= bit
+		n.weight += w
+		if l.exceedsThreshold(n.weight) {
+			n.flags |= flagConfirmed
+			newly = append(newly, n)
+		}
+		stack = append(stack, n.parents[0], n.parents[1])
+	}
+	l.mu.walk = stack[:0]
+	if len(newly) > 0 {
+		l.confirm(b, newly)
+	}
+}
+
+func (l *Ledger) exceedsThreshold(weight uint64) bool {
+	t := l.genesis.Threshold
+	// weight and total are below 2^48 and the threshold terms small, so
+	// the products do not overflow.
+	return weight*t.Denominator > l.total*t.Numerator
+}
+
+// confirm appends newly confirmed transactions to the confirmed order:
+// parents (and issuer predecessors) before children, ties broken by lower
+// ID, so the order depends on the DAG and not on arrival order within the
+// set.
+func (l *Ledger) confirm(b *batch, newly []*node) {
+	in := make(map[*node]int, len(newly)) // node -> unconfirmed-in-set references
+	for _, n := range newly {
+		in[n] = 0
+	}
+	children := make(map[*node][]*node)
+	for _, n := range newly {
+		for _, ref := range n.orderRefs() {
+			if _, ok := in[ref]; ok {
+				in[n]++
+				children[ref] = append(children[ref], n)
+			}
+		}
+	}
+	var ready []*node
+	for _, n := range newly {
+		if in[n] == 0 {
+			ready = append(ready, n)
+		}
+	}
+	byID := func(s []*node) {
+		sort.Slice(s, func(i, j int) bool { return s[i].id.Compare(s[j].id) < 0 })
+	}
+	byID(ready)
+	for len(ready) > 0 {
+		n := ready[0]
+		ready = ready[1:]
+		l.mu.confirmed = append(l.mu.confirmed, n)
+		n.confIndex = uint64(len(l.mu.confirmed))
+		b.events = append(b.events, Event{Kind: EventConfirmed, Info: l.info(n)})
+		added := false
+		for _, c := range children[n] {
+			in[c]--
+			if in[c] == 0 {
+				ready = append(ready, c)
+				added = true
+			}
+		}
+		if added {
+			byID(ready)
+		}
+	}
+}
+
+// orderRefs lists the distinct transactions that must precede n in the
+// confirmed order.
+func (n *node) orderRefs() []*node {
+	refs := make([]*node, 0, 3)
+	for _, p := range []*node{n.parents[0], n.parents[1], n.prev} {
+		if p != nil && (len(refs) == 0 || refs[0] != p) && (len(refs) < 2 || refs[1] != p) {
+			refs = append(refs, p)
+		}
+	}
+	return refs
+}
+
+func (l *Ledger) addTip(n *node) {
+	n.tipIndex = len(l.mu.tips)
+	l.mu.tips = append(l.mu.tips, n)
+}
+
+func (l *Ledger) removeTip(n *node) {
+	last := len(l.mu.tips) - 1
+	moved := l.mu.tips[last]
+	l.mu.tips[n.tipIndex] = moved
+	moved.tipIndex = n.tipIndex
+	l.mu.tips = l.mu.tips[:last]
+	n.tipIndex = -1
+}
+
+// info snapshots n. Called with l.mu held.
+func (l *Ledger) info(n *node) Info {
+	in := Info{
+		ID: n.id, Kind: n.kind, Seq: n.seq, Time: n.time, Arrival: n.arrival,
+		Confirmed: n.confirmed(), ConfirmedIndex: n.confIndex, Conflicting: n.conflicting(),
+		Weight: n.weight, Validators: n.validators,
+		OldestRoot: n.oldestRoot, YoungestRoot: n.youngestRoot,
+		CumulativeWeight: n.cw, Approvers: len(n.approvers),
+	}
+	if n.parents[0] != nil {
+		in.Trunk, in.Branch = n.parents[0].id, n.parents[1].id
+	}
+	if n.prev != nil {
+		in.Prev = n.prev.id
+	}
+	if n.issuer != nil {
+		in.Issuer = n.issuer.key
+	}
+	return in
+}
+
+func (l *Ledger) failure() error {
+	if p := l.failed.Load(); p != nil {
+		return *p
+	}
+	return nil
+}

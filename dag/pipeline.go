@@ -1,0 +1,312 @@
+package dag
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/tangled-ledger/tangled/pow"
+)
+
+// PipelineConfig configures a Pipeline. Zero values mean the defaults.
+type PipelineConfig struct {
+	// Workers verifying signatures; 0 means GOMAXPROCS.
+	Workers int
+	// BatchSize is the most signatures one batch verification takes.
+	BatchSize int
+	// QueueLength bounds transactions waiting for signature verification;
+	// submitters block (back-pressure) when it is full.
+	QueueLength int
+	// AttachBatch is the most transactions one ledger attach takes.
+	AttachBatch int
+}
+
+const (
+	// DefaultBatchSize: batch verification's per-signature cost flattens
+	// out between 64 and 256 entries; larger batches only add latency and
+	// make a poisoned batch more expensive to re-check.
+	DefaultBatchSize = 128
+	// DefaultQueueLength is about a tenth of a second at full rate.
+	DefaultQueueLength = 8192
+	// DefaultAttachBatch bounds how long the ledger lock is held (a
+	// millisecond or two) and how large one group commit grows.
+	DefaultAttachBatch = 2048
+)
+
+func (c PipelineConfig) withDefaults() PipelineConfig {
+	if c.Workers == 0 {
+		c.Workers = runtime.GOMAXPROCS(0)
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = DefaultBatchSize
+	}
+	if c.QueueLength == 0 {
+		c.QueueLength = DefaultQueueLength
+	}
+	if c.AttachBatch == 0 {
+		c.AttachBatch = DefaultAttachBatch
+	}
+	return c
+}
+
+func (c PipelineConfig) validate() error {
+	if c.Workers < 0 || c.BatchSize < 0 || c.QueueLength < 0 || c.AttachBatch < 0 {
+		return errors.New("dag: negative pipeline setting")
+	}
+	return nil
+}
+
+// Pipeline is the ingest path for untrusted bytes from many goroutines:
+// decode and proof-of-work check in the submitting goroutine (cheap, so
+// spam dies before it costs a signature check), then parallel batch
+// signature verification, then one attach goroutine feeding the ledger's
+// group commit, then acknowledgement once durable. Every queue is bounded.
+type Pipeline struct {
+	l   *Ledger
+	cfg PipelineConfig
+
+	verifyQ chan *job
+	attachQ chan []*job
+	ackQ    chan ack
+
+	// intake lets Run wait for submitters that are mid-send before it
+	// drains the queues at shutdown.
+	intake  sync.RWMutex
+	stop    chan struct{}
+	stopped bool // guarded by intake
+}
+
+// job is one transaction on its way through the pipeline.
+type job struct {
+	tx    *Transaction
+	out   *Result
+	group *sync.WaitGroup
+}
+
+func (j *job) finish(r Result) {
+	*j.out = r
+	j.group.Done()
+}
+
+type ack struct {
+	jobs    []*job
+	pending *Pending
+}
+
+// NewPipeline builds a pipeline in front of l. Call Run to start it.
+func NewPipeline(l *Ledger, cfg PipelineConfig) (*Pipeline, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	return &Pipeline{
+		l:       l,
+		cfg:     cfg,
+		verifyQ: make(chan *job, cfg.QueueLength),
+		attachQ: make(chan []*job, cfg.Workers*2),
+		ackQ:    make(chan ack, 4),
+		stop:    make(chan struct{}),
+	}, nil
+}
+
+// Run starts the verify workers, the attacher and the acknowledger and
+// returns once ctx is done and all of them have exited. Transactions still
+// queued then are answered with ErrClosed; those already attached are
+// acknowledged once durable.
+func (p *Pipeline) Run(ctx context.Context) error {
+	var verifiers, attacher sync.WaitGroup
+	for range p.cfg.Workers {
+		verifiers.Add(1)
+		go func() { defer verifiers.Done(); p.verifyLoop() }()
+	}
+	attacher.Add(1)
+	go func() { defer attacher.Done(); p.attachLoop() }()
+	acked := make(chan struct{})
+	go func() { defer close(acked); p.ackLoop() }()
+
+	<-ctx.Done()
+	p.intake.Lock()
+	p.stopped = true
+	close(p.stop)
+	p.intake.Unlock()
+	verifiers.Wait()
+	attacher.Wait()
+	close(p.ackQ)
+	<-acked
+	closed := Result{Status: StatusRejected, Err: ErrClosed}
+	for {
+		select {
+		case j := <-p.verifyQ:
+			closed.ID = j.tx.ID()
+			j.finish(closed)
+		case jobs := <-p.attachQ:
+			for _, j := range jobs {
+				closed.ID = j.tx.ID()
+				j.finish(closed)
+			}
+		default:
+			return nil
+		}
+	}
+}
+
+// Submit offers one encoded transaction and waits until it is durable or
+// rejected. The error is Result.Err.
+func (p *Pipeline) Submit(ctx context.Context, raw []byte) (Result, error) {
+	r := p.SubmitMany(ctx, [][]byte{raw})[0]
+	return r, r.Err
+}
+
+// SubmitMany offers encoded transactions and waits until each is durable
+// or rejected; results are in input order. It blocks while the queues are
+// full; if ctx ends first, transactions not yet queued are rejected with
+// ErrOverloaded (queued ones still complete).
+func (p *Pipeline) SubmitMany(ctx context.Context, raws [][]byte) []Result {
+	results := make([]Result, len(raws))
+	jobs := make([]job, len(raws))
+	var group sync.WaitGroup
+	maxPayload := p.l.genesis.MaxPayload
+	rules := p.l.rules
+	p.intake.RLock()
+	for i, raw := range raws {
+		tx, err := Decode(raw, maxPayload)
+		if err != nil {
+			results[i] = Result{Status: StatusRejected, Err: err}
+			continue
+		}
+		id := tx.ID()
+		// The payload part of the difficulty needs no context; the rate
+		// part is checked at attach, where the issuer's chain is known.
+		if need := rules.Required(len(tx.Payload), 0); !pow.Verify(id, tx.Nonce, need) {
+			results[i] = reject(id, fmt.Errorf("%w: need at least %d bits", ErrWork, need))
+			continue
+		}
+		if tx.Kind == KindBeacon {
+			if _, ok := p.l.validators[tx.Issuer]; !ok {
+				results[i] = reject(id, fmt.Errorf("%w: %s", ErrNotValidator, tx.Issuer))
+				continue
+			}
+		}
+		if p.l.Known(id) {
+			results[i] = Result{ID: id, Status: StatusDuplicate}
+			continue
+		}
+		if p.stopped {
+			results[i] = reject(id, ErrClosed)
+			continue
+		}
+		j := &jobs[i]
+		j.tx, j.out, j.group = tx, &results[i], &group
+		group.Add(1)
+		select {
+		case p.verifyQ <- j:
+		case <-p.stop:
+			group.Done()
+			results[i] = reject(id, ErrClosed)
+		case <-ctx.Done():
+			group.Done()
+			results[i] = reject(id, fmt.Errorf("%w: %v", ErrOverloaded, ctx.Err()))
+		}
+	}
+	p.intake.RUnlock()
+	group.Wait()
+	return results
+}
+
+// verifyLoop batch-verifies signatures. A batch is whatever is queued, up
+// to BatchSize: under load batches fill up, and a lone transaction is not
+// held back waiting for company.
+func (p *Pipeline) verifyLoop() {
+	txs := make([]*Transaction, 0, p.cfg.BatchSize)
+	ok := make([]bool, p.cfg.BatchSize)
+	for {
+		var first *job
+		select {
+		case first = <-p.verifyQ:
+		case <-p.stop:
+			return
+		}
+		batch := []*job{first}
+	fill:
+		for len(batch) < p.cfg.BatchSize {
+			select {
+			case j := <-p.verifyQ:
+				batch = append(batch, j)
+			default:
+				break fill
+			}
+		}
+		txs = txs[:0]
+		for _, j := range batch {
+			txs = append(txs, j.tx)
+		}
+		VerifySignatures(txs, ok[:len(txs)])
+		good := batch[:0]
+		for i, j := range batch {
+			if ok[i] {
+				good = append(good, j)
+				continue
+			}
+			j.finish(reject(j.tx.ID(), ErrSignature))
+		}
+		if len(good) == 0 {
+			continue
+		}
+		select {
+		case p.attachQ <- good:
+		case <-p.stop:
+			for _, j := range good {
+				j.finish(reject(j.tx.ID(), ErrClosed))
+			}
+			return
+		}
+	}
+}
+
+// attachLoop is the single writer: it hands verified transactions to the
+// ledger in batches and passes the pending commits on, so the next batch
+// attaches while the previous one is being synced.
+func (p *Pipeline) attachLoop() {
+	var txs []*Transaction
+	for {
+		var jobs []*job
+		select {
+		case jobs = <-p.attachQ:
+		case <-p.stop:
+			return
+		}
+	fill:
+		for len(jobs) < p.cfg.AttachBatch {
+			select {
+			case more := <-p.attachQ:
+				jobs = append(jobs, more...)
+			default:
+				break fill
+			}
+		}
+		txs = txs[:0]
+		for _, j := range jobs {
+			txs = append(txs, j.tx)
+		}
+		// The ack queue is drained until Run closes it, so this send
+		// cannot block forever.
+		p.ackQ <- ack{jobs: jobs, pending: p.l.AttachVerified(txs)}
+	}
+}
+
+// ackLoop waits for durability in attach order; its Wait is what triggers
+// the group commit.
+func (p *Pipeline) ackLoop() {
+	for a := range p.ackQ {
+		results, err := a.pending.Wait()
+		for i, j := range a.jobs {
+			r := results[i]
+			if err != nil && r.Status != StatusRejected && r.Status != StatusDuplicate {
+				r = reject(r.ID, err)
+			}
+			j.finish(r)
+		}
+	}
+}

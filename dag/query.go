@@ -1,0 +1,148 @@
+package dag
+
+import "fmt"
+
+// Stats are the ledger's counters.
+type Stats struct {
+	Transactions uint64 // attached, not counting the genesis root
+	Tips         int
+	Confirmed    int
+	Parked       int
+	Conflicting  int
+	Issuers      int
+}
+
+// Stats returns the current counters.
+func (l *Ledger) Stats() Stats {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return Stats{
+		Transactions: l.mu.arrivals,
+		Tips:         len(l.mu.tips),
+		Confirmed:    len(l.mu.confirmed),
+		Parked:       len(l.mu.parked),
+		Conflicting:  l.mu.conflicts,
+		Issuers:      len(l.mu.issuers),
+	}
+}
+
+// Genesis returns the network description (with defaults filled in).
+func (l *Ledger) Genesis() Genesis { return l.genesis }
+
+// Root returns the ID of the virtual genesis root.
+func (l *Ledger) Root() ID { return l.root.id }
+
+// Info returns what the ledger knows about an attached transaction.
+func (l *Ledger) Info(id ID) (Info, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	n, ok := l.mu.nodes[id]
+	if !ok {
+		return Info{}, false
+	}
+	return l.info(n), true
+}
+
+// Known reports whether id is attached or parked.
+func (l *Ledger) Known(id ID) bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if _, ok := l.mu.nodes[id]; ok {
+		return true
+	}
+	_, ok := l.mu.parked[id]
+	return ok
+}
+
+// IsParked reports whether id waits for missing parents.
+func (l *Ledger) IsParked(id ID) bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	_, ok := l.mu.parked[id]
+	return ok
+}
+
+// Approvers appends the IDs of id's direct approvers to dst.
+func (l *Ledger) Approvers(id ID, dst []ID) []ID {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if n, ok := l.mu.nodes[id]; ok {
+		for _, a := range n.approvers {
+			dst = append(dst, a.id)
+		}
+	}
+	return dst
+}
+
+// Tips appends the IDs of the current tips (attached transactions nothing
+// approves, conflicting ones excluded) to dst.
+func (l *Ledger) Tips(dst []ID) []ID {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	for _, n := range l.mu.tips {
+		dst = append(dst, n.id)
+	}
+	return dst
+}
+
+// RecentConfirmed returns the transaction depth places before the newest in
+// the confirmed order (0 is the newest), clamped to the oldest; the genesis
+// root while nothing is confirmed. Walks start here.
+func (l *Ledger) RecentConfirmed(depth int) (ID, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	c := l.mu.confirmed
+	if len(c) == 0 {
+		return l.root.id, true
+	}
+	i := max(len(c)-1-max(depth, 0), 0)
+	return c[i].id, true
+}
+
+// Confirmed appends to dst the IDs at positions [from, from+limit) of the
+// confirmed order (positions count from 1) and returns it.
+func (l *Ledger) Confirmed(from uint64, limit int, dst []ID) []ID {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	c := l.mu.confirmed
+	for i := from; i >= 1 && i <= uint64(len(c)) && limit > 0; i++ {
+		dst = append(dst, c[i-1].id)
+		limit--
+	}
+	return dst
+}
+
+// Missing appends to dst the IDs that parked transactions wait for and that
+// this node has never seen: the ones to request from peers.
+func (l *Ledger) Missing(dst []ID) []ID {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	for id := range l.mu.waiting {
+		if _, ok := l.mu.parked[id]; !ok {
+			dst = append(dst, id)
+		}
+	}
+	return dst
+}
+
+// Transaction returns an attached or parked transaction with its bytes.
+func (l *Ledger) Transaction(id ID) (*Transaction, error) {
+	l.mu.RLock()
+	if p, ok := l.mu.parked[id]; ok {
+		l.mu.RUnlock()
+		return p.tx, nil
+	}
+	n, ok := l.mu.nodes[id]
+	l.mu.RUnlock()
+	if !ok || n == l.root {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	if l.cfg.Store == nil {
+		return nil, fmt.Errorf("%w: %s (no store)", ErrNotFound, id)
+	}
+	raw, err := l.cfg.Store.Transaction(n.arrival)
+	if err != nil {
+		return nil, err
+	}
+	return Decode(raw, l.genesis.MaxPayload)
+}

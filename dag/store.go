@@ -1,0 +1,56 @@
+package dag
+
+// Store is the durable log the ledger writes through. The ledger declares
+// it; the storage package implements it on Badger and in memory.
+//
+// The log holds the raw bytes of every attached transaction under its
+// arrival number (1, 2, 3, ... in attach order) and the raw bytes of every
+// transaction parked for missing parents. Everything else the ledger knows
+// (approvers, tips, validator bits, confirmation, conflicts, issuer chains)
+// is a deterministic function of that sequence and is rebuilt by Replay, so
+// derived state can never disagree with the transactions after a crash.
+type Store interface {
+	// Commit writes w atomically and durably (fsync) and returns only then.
+	// Write sets become durable in the order Commit is called; after a
+	// crash the store holds a prefix of that order.
+	Commit(w *WriteSet) error
+	// Replay calls attached for every attached transaction in arrival
+	// order, then parked for every parked transaction. It stops at the
+	// first error a callback returns and returns it.
+	Replay(attached func(arrival uint64, raw []byte) error, parked func(raw []byte) error) error
+	// Transaction returns the raw bytes of the attached transaction with
+	// this arrival number, or an error wrapping ErrNotFound.
+	Transaction(arrival uint64) ([]byte, error)
+}
+
+// WriteSet is one atomic unit of the log.
+type WriteSet struct {
+	// Attached are newly attached transactions, in arrival order.
+	Attached []StoredTransaction
+	// Parked are transactions waiting for parents (Arrival is 0).
+	Parked []StoredTransaction
+	// Unparked are parked transactions that left the parking lot (they
+	// attached, and appear in Attached of the same write set, or were
+	// dropped as invalid once their parents arrived).
+	Unparked []ID
+}
+
+// StoredTransaction is one transaction in a write set. Raw must not be
+// modified: it is shared with the ledger.
+type StoredTransaction struct {
+	Arrival uint64
+	ID      ID
+	Raw     []byte
+}
+
+// Empty reports whether the write set holds nothing.
+func (w *WriteSet) Empty() bool {
+	return len(w.Attached) == 0 && len(w.Parked) == 0 && len(w.Unparked) == 0
+}
+
+// merge appends o to w, keeping order.
+func (w *WriteSet) merge(o *WriteSet) {
+	w.Attached = append(w.Attached, o.Attached...)
+	w.Parked = append(w.Parked, o.Parked...)
+	w.Unparked = append(w.Unparked, o.Unparked...)
+}

@@ -1,0 +1,339 @@
+package dag
+
+import (
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Version is the only transaction encoding version this node speaks.
+const Version uint8 = 1
+
+// Kind says what a transaction is for. Unknown kinds are rejected by the
+// decoder, so adding one is a protocol change.
+type Kind uint8
+
+// The transaction kinds.
+const (
+	// KindData is a device reading or event.
+	KindData Kind = 1
+	// KindBeacon is a validator's beacon: its approvals carry the
+	// validator's weight into the past cone.
+	KindBeacon Kind = 2
+)
+
+var kindNames = map[Kind]string{KindData: "data", KindBeacon: "beacon"}
+
+// Known reports whether k is a kind of this protocol version.
+func (k Kind) Known() bool { _, ok := kindNames[k]; return ok }
+
+func (k Kind) String() string {
+	if name, ok := kindNames[k]; ok {
+		return name
+	}
+	return "kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// MarshalText gives the kind's name.
+func (k Kind) MarshalText() ([]byte, error) {
+	if !k.Known() {
+		return nil, fmt.Errorf("%w: %d", ErrKind, k)
+	}
+	return []byte(k.String()), nil
+}
+
+// UnmarshalText parses a kind's name.
+func (k *Kind) UnmarshalText(text []byte) error {
+	for kind, name := range kindNames {
+		if name == string(text) {
+			*k = kind
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %q", ErrKind, text)
+}
+
+// PublicKeySize and SignatureSize are Ed25519's sizes.
+const (
+	PublicKeySize = ed25519.PublicKeySize
+	SignatureSize = ed25519.SignatureSize
+)
+
+// PublicKey is an issuer's Ed25519 public key.
+type PublicKey [PublicKeySize]byte
+
+// String returns the lower-case hex form.
+func (k PublicKey) String() string { return hex.EncodeToString(k[:]) }
+
+// MarshalText encodes the key as hex.
+func (k PublicKey) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// UnmarshalText decodes 64 hex digits.
+func (k *PublicKey) UnmarshalText(text []byte) error {
+	if len(text) != 2*PublicKeySize {
+		return fmt.Errorf("%w: public key must be %d hex digits", ErrMalformed, 2*PublicKeySize)
+	}
+	if _, err := hex.Decode(k[:], text); err != nil {
+		return fmt.Errorf("%w: public key: %v", ErrMalformed, err)
+	}
+	return nil
+}
+
+// Wire layout, all integers big-endian:
+//
+//	version u8 | kind u8 | trunk [32] | branch [32] | issuer [32] | seq u64 |
+//	prev [32] | time i64 (unix ns) | payload length u32 | payload |
+//	signature [64] | nonce u64
+//
+// The essence is everything before the signature. The signature follows it
+// directly so that the ID, BLAKE3(essence ‖ signature), is one hash over one
+// contiguous slice; the nonce comes last because it is not part of the ID.
+const (
+	offKind     = 1
+	offTrunk    = 2
+	offBranch   = offTrunk + IDSize
+	offIssuer   = offBranch + IDSize
+	offSeq      = offIssuer + PublicKeySize
+	offPrev     = offSeq + 8
+	offTime     = offPrev + IDSize
+	offPayLen   = offTime + 8
+	headerSize  = offPayLen + 4
+	trailerSize = SignatureSize + 8
+
+	// MinSize is the encoded size of a transaction with an empty payload.
+	MinSize = headerSize + trailerSize
+	// MaxPayloadLimit is the protocol's hard cap on payloads; a network's
+	// genesis chooses its own maximum at or below it.
+	MaxPayloadLimit = 64 << 10
+)
+
+// Transaction is one signed entry of the ledger. The zero value is not
+// valid; build one, then call Sign (and set Nonce after solving the work).
+type Transaction struct {
+	Kind   Kind
+	Trunk  ID // first approved tip
+	Branch ID // second approved tip (may equal Trunk)
+	Issuer PublicKey
+	// Seq numbers the issuer's transactions from 0; Prev is the ID of the
+	// issuer's transaction Seq-1 (zero when Seq is 0). Prev is a reference,
+	// not an approval.
+	Seq       uint64
+	Prev      ID
+	Time      int64 // issuing time, unix nanoseconds
+	Payload   []byte
+	Signature [SignatureSize]byte
+	Nonce     uint64
+
+	id  ID     // cached by Sign and Decode
+	raw []byte // the decoded bytes; set only by Decode, never modified
+}
+
+// ID returns the transaction's ID. It is cached by Sign and Decode; on a
+// transaction built by hand it is computed from the current fields.
+func (tx *Transaction) ID() ID {
+	if tx.id.IsZero() {
+		tx.id = hashID(tx.encode(nil)[:tx.EncodedSize()-8])
+	}
+	return tx.id
+}
+
+// IssuedAt returns the issuing time.
+func (tx *Transaction) IssuedAt() time.Time { return time.Unix(0, tx.Time).UTC() }
+
+// EncodedSize is the length of the canonical encoding.
+func (tx *Transaction) EncodedSize() int { return MinSize + len(tx.Payload) }
+
+// Essence returns the signed bytes: every field but signature and nonce.
+// For a decoded transaction it aliases the decoded bytes; do not modify it.
+func (tx *Transaction) Essence() []byte {
+	if tx.raw != nil {
+		return tx.raw[:headerSize+len(tx.Payload)]
+	}
+	return tx.encode(nil)[:headerSize+len(tx.Payload)]
+}
+
+// Encode appends the canonical encoding to dst.
+func (tx *Transaction) Encode(dst []byte) []byte { return tx.encode(dst) }
+
+// Bytes returns the canonical encoding. A transaction returned by Decode is
+// immutable: its fields must not be changed, and Bytes returns the decoded
+// slice itself, which must not be modified either.
+func (tx *Transaction) Bytes() []byte {
+	if tx.raw != nil {
+		return tx.raw
+	}
+	return tx.encode(make([]byte, 0, tx.EncodedSize()))
+}
+
+func (tx *Transaction) encode(dst []byte) []byte {
+	dst = append(dst, Version, byte(tx.Kind))
+	dst = append(dst, tx.Trunk[:]...)
+	dst = append(dst, tx.Branch[:]...)
+	dst = append(dst, tx.Issuer[:]...)
+	dst = binary.BigEndian.AppendUint64(dst, tx.Seq)
+	dst = append(dst, tx.Prev[:]...)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(tx.Time))
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(tx.Payload)))
+	dst = append(dst, tx.Payload...)
+	dst = append(dst, tx.Signature[:]...)
+	return binary.BigEndian.AppendUint64(dst, tx.Nonce)
+}
+
+// Sign sets Issuer to key's public key, signs the essence and caches the ID.
+// Fields changed afterwards (other than Nonce) invalidate the signature.
+func (tx *Transaction) Sign(key ed25519.PrivateKey) {
+	copy(tx.Issuer[:], key.Public().(ed25519.PublicKey))
+	essence := tx.Essence()
+	copy(tx.Signature[:], ed25519.Sign(key, essence))
+	tx.id = hashID(append(essence, tx.Signature[:]...))
+}
+
+// Decode parses the canonical encoding of one transaction and checks every
+// rule that needs nothing but the bytes: version, kind, payload size against
+// maxPayload, exact length, zero parents, and the seq/prev pairing. It does
+// not check the signature or the work. The returned transaction keeps a
+// copy of b, not b itself.
+func Decode(b []byte, maxPayload int) (*Transaction, error) {
+	if len(b) < MinSize {
+		return nil, fmt.Errorf("%w: %d bytes, need at least %d", ErrMalformed, len(b), MinSize)
+	}
+	if b[0] != Version {
+		return nil, fmt.Errorf("%w: %d", ErrVersion, b[0])
+	}
+	tx := &Transaction{Kind: Kind(b[offKind])}
+	if !tx.Kind.Known() {
+		return nil, fmt.Errorf("%w: %d", ErrKind, b[offKind])
+	}
+	payLen := binary.BigEndian.Uint32(b[offPayLen:])
+	if maxPayload > MaxPayloadLimit || maxPayload < 0 {
+		maxPayload = MaxPayloadLimit
+	}
+	if payLen > uint32(maxPayload) {
+		return nil, fmt.Errorf("%w: %d bytes, maximum %d", ErrPayloadTooLarge, payLen, maxPayload)
+	}
+	size := MinSize + int(payLen)
+	if len(b) < size {
+		return nil, fmt.Errorf("%w: %d bytes, payload needs %d", ErrMalformed, len(b), size)
+	}
+	if len(b) > size {
+		return nil, fmt.Errorf("%w: %d extra", ErrTrailingBytes, len(b)-size)
+	}
+	b = append([]byte(nil), b...)
+	tx.raw = b
+	copy(tx.Trunk[:], b[offTrunk:])
+	copy(tx.Branch[:], b[offBranch:])
+	copy(tx.Issuer[:], b[offIssuer:])
+	tx.Seq = binary.BigEndian.Uint64(b[offSeq:])
+	copy(tx.Prev[:], b[offPrev:])
+	tx.Time = int64(binary.BigEndian.Uint64(b[offTime:]))
+	if payLen > 0 {
+		tx.Payload = b[headerSize : headerSize+int(payLen) : headerSize+int(payLen)]
+	}
+	copy(tx.Signature[:], b[headerSize+int(payLen):])
+	tx.Nonce = binary.BigEndian.Uint64(b[size-8:])
+	if err := tx.checkShape(); err != nil {
+		return nil, err
+	}
+	tx.id = hashID(b[:size-8])
+	return tx, nil
+}
+
+// checkShape holds the field rules that need no context.
+func (tx *Transaction) checkShape() error {
+	switch {
+	case tx.Trunk.IsZero() || tx.Branch.IsZero():
+		return fmt.Errorf("%w: zero parent", ErrMalformed)
+	case tx.Seq == 0 && !tx.Prev.IsZero():
+		return fmt.Errorf("%w: first transaction of an issuer names a predecessor", ErrMalformed)
+	case tx.Seq > 0 && tx.Prev.IsZero():
+		return fmt.Errorf("%w: sequence %d without a predecessor", ErrMalformed, tx.Seq)
+	case tx.Time < 0:
+		return fmt.Errorf("%w: issuing time before 1970", ErrMalformed)
+	}
+	return nil
+}
+
+// jsonTransaction is the JSON form used by the API. The ID is output only;
+// the nonce is a decimal string because JSON numbers lose uint64 precision
+// in many clients.
+type jsonTransaction struct {
+	ID        *ID       `json:"id,omitempty"`
+	Version   uint8     `json:"version"`
+	Kind      Kind      `json:"kind"`
+	Trunk     ID        `json:"trunk"`
+	Branch    ID        `json:"branch"`
+	Issuer    PublicKey `json:"issuer"`
+	Seq       uint64    `json:"seq"`
+	Prev      ID        `json:"prev"`
+	Time      string    `json:"time"`
+	Payload   string    `json:"payload"`
+	Signature string    `json:"signature"`
+	Nonce     string    `json:"nonce"`
+}
+
+// MarshalJSON gives the API's JSON form, including the ID.
+func (tx *Transaction) MarshalJSON() ([]byte, error) {
+	id := tx.ID()
+	return json.Marshal(jsonTransaction{
+		ID:        &id,
+		Version:   Version,
+		Kind:      tx.Kind,
+		Trunk:     tx.Trunk,
+		Branch:    tx.Branch,
+		Issuer:    tx.Issuer,
+		Seq:       tx.Seq,
+		Prev:      tx.Prev,
+		Time:      tx.IssuedAt().Format(time.RFC3339Nano),
+		Payload:   base64.StdEncoding.EncodeToString(tx.Payload),
+		Signature: hex.EncodeToString(tx.Signature[:]),
+		Nonce:     strconv.FormatUint(tx.Nonce, 10),
+	})
+}
+
+// DecodeJSON parses the JSON form and returns the canonical binary
+// encoding, which the caller then passes to Decode so that JSON and binary
+// submissions go through one set of rules. An "id" field, if present, must
+// match the transaction.
+func DecodeJSON(data []byte) ([]byte, error) {
+	var j jsonTransaction
+	if err := json.Unmarshal(data, &j); err != nil {
+		return nil, fmt.Errorf("%w: json: %v", ErrMalformed, err)
+	}
+	if j.Version != Version {
+		return nil, fmt.Errorf("%w: %d", ErrVersion, j.Version)
+	}
+	t, err := time.Parse(time.RFC3339Nano, j.Time)
+	if err != nil {
+		return nil, fmt.Errorf("%w: time: %v", ErrMalformed, err)
+	}
+	payload, err := base64.StdEncoding.Strict().DecodeString(j.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("%w: payload: %v", ErrMalformed, err)
+	}
+	if len(payload) > MaxPayloadLimit {
+		return nil, fmt.Errorf("%w: %d bytes", ErrPayloadTooLarge, len(payload))
+	}
+	sig, err := hex.DecodeString(j.Signature)
+	if err != nil || len(sig) != SignatureSize {
+		return nil, fmt.Errorf("%w: signature must be %d hex digits", ErrMalformed, 2*SignatureSize)
+	}
+	nonce, err := strconv.ParseUint(j.Nonce, 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("%w: nonce: %v", ErrMalformed, err)
+	}
+	tx := Transaction{
+		Kind: j.Kind, Trunk: j.Trunk, Branch: j.Branch, Issuer: j.Issuer,
+		Seq: j.Seq, Prev: j.Prev, Time: t.UnixNano(), Payload: payload, Nonce: nonce,
+	}
+	copy(tx.Signature[:], sig)
+	raw := tx.Bytes()
+	if j.ID != nil && *j.ID != hashID(raw[:len(raw)-8]) {
+		return nil, fmt.Errorf("%w: id does not match the transaction", ErrMalformed)
+	}
+	return raw, nil
+}
