@@ -1,0 +1,208 @@
+package dag_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tangled-ledger/tangled/dag"
+	"github.com/tangled-ledger/tangled/dag/dagtest"
+)
+
+// runPipeline starts a pipeline over l and stops it when the test ends.
+func runPipeline(t testing.TB, l *dag.Ledger, cfg dag.PipelineConfig) *dag.Pipeline {
+	t.Helper()
+	p, err := dag.NewPipeline(l, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return p
+}
+
+func TestPipelineRejections(t *testing.T) {
+	h := newHarness(t, 1, dagtestRules(), nil)
+	p := runPipeline(t, h.l, dag.PipelineConfig{})
+	root := h.l.Root()
+	dev := dagtest.NewIssuer("dev", dagtestRules())
+	good := dev.Issue(dag.KindData, root, root, at(time.Second), []byte("ok"))
+
+	badSig := append([]byte(nil), dev.Issue(dag.KindData, root, root, at(2*time.Second), []byte("s")).Bytes()...)
+	badSig[len(badSig)-9] ^= 1
+	lowWork := dagtest.NewIssuer("lazy", dagtestRules()).Build(dag.KindData, root, root, at(time.Second), nil)
+	for dagtestRules().Required(0, 0) > 0 && powOK(lowWork, 2) {
+		lowWork.Nonce++
+	}
+	future := dagtest.NewIssuer("future", dagtestRules()).Issue(dag.KindData, root, root, h.now.Add(time.Hour).UnixNano(), nil)
+	beacon := dagtest.NewIssuer("impostor", dagtestRules()).Issue(dag.KindBeacon, root, root, at(time.Second), nil)
+	big := dagtest.NewIssuer("big", dagtestRules()).Issue(dag.KindData, root, root, at(time.Second), make([]byte, dag.DefaultMaxPayload+1))
+
+	cases := []struct {
+		name string
+		raw  []byte
+		code string
+	}{
+		{"malformed", []byte("not a transaction"), "malformed"},
+		{"trailing", append(append([]byte(nil), good.Bytes()...), 1), "trailing_bytes"},
+		{"oversize", big.Bytes(), "payload_too_large"},
+		{"bad signature", badSig, "bad_signature"},
+		{"insufficient work", lowWork.Bytes(), "insufficient_work"},
+		{"future", future.Bytes(), "future_time"},
+		{"not validator", beacon.Bytes(), "not_validator"},
+	}
+	ctx := context.Background()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := h.l.Stats()
+			r, err := p.Submit(ctx, c.raw)
+			if got := dag.Code(err); got != c.code || r.Status != dag.StatusRejected {
+				t.Fatalf("Submit: %+v, %v (code %q), want code %q", r, err, got, c.code)
+			}
+			if after := h.l.Stats(); after != before {
+				t.Fatalf("rejection changed the ledger: %+v -> %+v", before, after)
+			}
+		})
+	}
+	r, err := p.Submit(ctx, good.Bytes())
+	if err != nil || r.Status != dag.StatusAttached || r.ID != good.ID() {
+		t.Fatalf("good: %+v, %v", r, err)
+	}
+	r, err = p.Submit(ctx, good.Bytes())
+	if err != nil || r.Status != dag.StatusDuplicate {
+		t.Fatalf("duplicate: %+v, %v", r, err)
+	}
+}
+
+func powOK(tx *dag.Transaction, bits int) bool { return dagtestVerify(tx, bits) }
+
+// TestPipelineConcurrent has many goroutines submitting one stream in
+// interleaved chunks (so parents often arrive after children) while others
+// read and select tips; under -race it checks the locking, and at the end
+// that every transaction attached and nothing is left parked.
+func TestPipelineConcurrent(t *testing.T) {
+	net := dagtest.NewNetwork(1, dagtestRules())
+	stream := dagtest.NewGenerator(net, dagtest.GeneratorConfig{Seed: 11, BeaconEvery: 20}).Take(3000)
+	raws := dagtest.Encode(stream)
+	h := &harness{t: t, net: net, now: dagtest.GenesisTime.Add(time.Hour)}
+	h.l = h.open(nil)
+	p := runPipeline(t, h.l, dag.PipelineConfig{BatchSize: 16, QueueLength: 64, AttachBatch: 32})
+
+	var confirmed atomic.Int64
+	h.l.Subscribe(func(e dag.Event) {
+		if e.Kind == dag.EventConfirmed {
+			confirmed.Add(1)
+		}
+	})
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	for range 4 {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			var buf []dag.ID
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				buf = h.l.Tips(buf[:0])
+				for _, id := range buf {
+					h.l.Info(id)
+					h.l.Approvers(id, nil)
+				}
+				id, _ := h.l.RecentConfirmed(3)
+				h.l.Info(id)
+				h.l.Stats()
+			}
+		}()
+	}
+	const writers, chunk = 8, 25
+	var wg sync.WaitGroup
+	var failures atomic.Int64
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w * chunk; i < len(raws); i += writers * chunk {
+				for _, r := range p.SubmitMany(context.Background(), raws[i:min(i+chunk, len(raws))]) {
+					if r.Err != nil {
+						failures.Add(1)
+						t.Errorf("%s: %v", r.ID.Short(), r.Err)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	readers.Wait()
+	s := h.l.Stats()
+	if s.Transactions != uint64(len(stream)) || s.Parked != 0 || failures.Load() != 0 {
+		t.Fatalf("stats %+v of %d, %d failures", s, len(stream), failures.Load())
+	}
+	if int(confirmed.Load()) != s.Confirmed || s.Confirmed < len(stream)/2 {
+		t.Fatalf("confirmed events %d, stats %d", confirmed.Load(), s.Confirmed)
+	}
+}
+
+// TestPipelineShutdown cancels Run while submitters are blocked on a full
+// queue: Run must return, and every submitter must get an answer.
+func TestPipelineShutdown(t *testing.T) {
+	net := dagtest.NewNetwork(1, dagtestRules())
+	raws := dagtest.Encode(dagtest.NewGenerator(net, dagtest.GeneratorConfig{Seed: 5}).Take(2000))
+	l, err := dag.Open(dag.Config{Genesis: net.Genesis, Now: func() time.Time { return dagtest.GenesisTime.Add(time.Hour) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := dag.NewPipeline(l, dag.PipelineConfig{QueueLength: 4, BatchSize: 4, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- p.Run(ctx) }()
+	var wg sync.WaitGroup
+	var answered atomic.Int64
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, r := range p.SubmitMany(context.Background(), raws[w*500:(w+1)*500]) {
+				if r.Err == nil || errors.Is(r.Err, dag.ErrClosed) {
+					answered.Add(1)
+				} else {
+					t.Errorf("unexpected %v", r.Err)
+				}
+			}
+		}()
+	}
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-ran:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+	wg.Wait()
+	if answered.Load() != 2000 {
+		t.Fatalf("%d of 2000 answered", answered.Load())
+	}
+	if r, err := p.Submit(context.Background(), raws[0]); !errors.Is(err, dag.ErrClosed) && r.Status != dag.StatusDuplicate {
+		t.Fatalf("Submit after shutdown: %+v, %v", r, err)
+	}
+}
