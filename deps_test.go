@@ -1,0 +1,90 @@
+package tangled_test
+
+import (
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/tangled-ledger/tangled"
+
+// allowed is DESIGN.md's dependency direction: the in-module packages each
+// package may import from its non-test files. Arrows point down only; a new
+// package must be added here before it can build its imports. Test files
+// are free to import more (a dag test may use the storage package).
+var allowed = map[string][]string{
+	"pow":         {},
+	"dag":         {"pow"},
+	"dag/dagtest": {"dag", "pow"},
+	"tipselect":   {"dag"},
+	"storage":     {"dag"},
+	"network":     {"dag"},
+	"api":         {"dag"},
+	"device":      {"dag"},
+	"client":      {"dag", "pow", "device"},
+	"node":        {"*"},
+	"bench":       {"dag", "dag/dagtest", "tipselect", "pow", "storage", "node", "client"},
+	"cmd/tangled": {"node", "bench", "client"},
+}
+
+func TestDependencyDirection(t *testing.T) {
+	imports := map[string]map[string]bool{} // package dir -> in-module imports
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && path != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata" || d.Name() == "docs") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		dir := filepath.ToSlash(filepath.Dir(path))
+		if imports[dir] == nil {
+			imports[dir] = map[string]bool{}
+		}
+		for _, imp := range f.Imports {
+			p := strings.Trim(imp.Path.Value, `"`)
+			if rest, ok := strings.CutPrefix(p, module+"/"); ok {
+				imports[dir][rest] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(imports) == 0 {
+		t.Fatal("found no packages: is the test running from the module root?")
+	}
+	for dir, deps := range imports {
+		if dir == "." {
+			continue
+		}
+		rule, ok := allowed[dir]
+		if !ok {
+			t.Errorf("package %s is not in the dependency table (deps_test.go); add it with the imports DESIGN.md allows", dir)
+			continue
+		}
+		if slices.Contains(rule, "*") {
+			continue
+		}
+		for dep := range deps {
+			if !slices.Contains(rule, dep) {
+				t.Errorf("%s imports %s, which DESIGN.md's dependency direction forbids", dir, dep)
+			}
+		}
+	}
+	if _, err := os.Stat("go.mod"); err != nil {
+		t.Fatalf("not at the module root: %v", err)
+	}
+}
