@@ -44,8 +44,8 @@ func (c *committer) init(l *Ledger) {
 	c.cond.L = &c.mu
 }
 
-// enqueue adds a batch in attach order. Called with l.mu held, which is
-// what makes queue order equal arrival order.
+// enqueue adds a batch in attach order. Called with l.writeMu held, which
+// is what makes queue order equal arrival order.
 func (c *committer) enqueue(p *Pending, b *batch) {
 	p.writes = &b.writes
 	p.events = b.events

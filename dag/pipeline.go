@@ -21,6 +21,8 @@ type PipelineConfig struct {
 	QueueLength int
 	// AttachBatch is the most transactions one ledger attach takes.
 	AttachBatch int
+	// KeyCacheBytes bounds the cache of expanded issuer keys.
+	KeyCacheBytes int
 }
 
 const (
@@ -33,6 +35,8 @@ const (
 	// DefaultAttachBatch bounds how long the ledger lock is held (a
 	// millisecond or two) and how large one group commit grows.
 	DefaultAttachBatch = 2048
+	// DefaultKeyCacheBytes holds about 10,000 issuers' expanded keys.
+	DefaultKeyCacheBytes = 16 << 20
 )
 
 func (c PipelineConfig) withDefaults() PipelineConfig {
@@ -48,11 +52,14 @@ func (c PipelineConfig) withDefaults() PipelineConfig {
 	if c.AttachBatch == 0 {
 		c.AttachBatch = DefaultAttachBatch
 	}
+	if c.KeyCacheBytes == 0 {
+		c.KeyCacheBytes = DefaultKeyCacheBytes
+	}
 	return c
 }
 
 func (c PipelineConfig) validate() error {
-	if c.Workers < 0 || c.BatchSize < 0 || c.QueueLength < 0 || c.AttachBatch < 0 {
+	if c.Workers < 0 || c.BatchSize < 0 || c.QueueLength < 0 || c.AttachBatch < 0 || c.KeyCacheBytes < 0 {
 		return errors.New("dag: negative pipeline setting")
 	}
 	return nil
@@ -64,8 +71,9 @@ func (c PipelineConfig) validate() error {
 // signature verification, then one attach goroutine feeding the ledger's
 // group commit, then acknowledgement once durable. Every queue is bounded.
 type Pipeline struct {
-	l   *Ledger
-	cfg PipelineConfig
+	l        *Ledger
+	cfg      PipelineConfig
+	verifier *Verifier
 
 	verifyQ chan *job
 	attachQ chan []*job
@@ -102,12 +110,13 @@ func NewPipeline(l *Ledger, cfg PipelineConfig) (*Pipeline, error) {
 	}
 	cfg = cfg.withDefaults()
 	return &Pipeline{
-		l:       l,
-		cfg:     cfg,
-		verifyQ: make(chan *job, cfg.QueueLength),
-		attachQ: make(chan []*job, cfg.Workers*2),
-		ackQ:    make(chan ack, 4),
-		stop:    make(chan struct{}),
+		l:        l,
+		cfg:      cfg,
+		verifier: NewVerifier(cfg.KeyCacheBytes),
+		verifyQ:  make(chan *job, cfg.QueueLength),
+		attachQ:  make(chan []*job, cfg.Workers*2),
+		ackQ:     make(chan ack, 4),
+		stop:     make(chan struct{}),
 	}, nil
 }
 
@@ -169,7 +178,7 @@ func (p *Pipeline) SubmitMany(ctx context.Context, raws [][]byte) []Result {
 	var group sync.WaitGroup
 	maxPayload := p.l.genesis.MaxPayload
 	rules := p.l.rules
-	p.intake.RLock()
+	txs := make([]*Transaction, len(raws))
 	for i, raw := range raws {
 		tx, err := Decode(raw, maxPayload)
 		if err != nil {
@@ -189,10 +198,18 @@ func (p *Pipeline) SubmitMany(ctx context.Context, raws [][]byte) []Result {
 				continue
 			}
 		}
-		if p.l.Known(id) {
-			results[i] = Result{ID: id, Status: StatusDuplicate}
+		txs[i] = tx
+	}
+	// Duplicates (a replay flood, a gateway retrying) are answered before
+	// they cost a signature check; one read lock covers the whole batch.
+	p.l.markKnown(txs, results)
+
+	p.intake.RLock()
+	for i, tx := range txs {
+		if tx == nil {
 			continue
 		}
+		id := tx.ID()
 		if p.stopped {
 			results[i] = reject(id, ErrClosed)
 			continue
@@ -242,7 +259,7 @@ func (p *Pipeline) verifyLoop() {
 		for _, j := range batch {
 			txs = append(txs, j.tx)
 		}
-		VerifySignatures(txs, ok[:len(txs)])
+		p.verifier.VerifyBatch(txs, ok[:len(txs)])
 		good := batch[:0]
 		for i, j := range batch {
 			if ok[i] {

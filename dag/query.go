@@ -54,6 +54,26 @@ func (l *Ledger) Known(id ID) bool {
 	return ok
 }
 
+// markKnown answers, for each non-nil transaction, whether it is already
+// attached or parked: it sets the result to StatusDuplicate and the entry
+// in txs to nil.
+func (l *Ledger) markKnown(txs []*Transaction, results []Result) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	for i, tx := range txs {
+		if tx == nil {
+			continue
+		}
+		id := tx.ID()
+		_, attached := l.mu.nodes[id]
+		_, parked := l.mu.parked[id]
+		if attached || parked {
+			results[i] = Result{ID: id, Status: StatusDuplicate}
+			txs[i] = nil
+		}
+	}
+}
+
 // IsParked reports whether id waits for missing parents.
 func (l *Ledger) IsParked(id ID) bool {
 	l.mu.RLock()

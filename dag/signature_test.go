@@ -38,6 +38,16 @@ func corrupt(tb testing.TB, tx *dag.Transaction, bit int) *dag.Transaction {
 func TestBatchAgreesWithSingle(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	base := signedBatch(t, 300)
+	// Keys that do not decompress, small-order keys and a cache small
+	// enough to rotate generations all go through the same rule.
+	for i, key := range [][]byte{make([]byte, 32), bytesOf(0xff, 32), {1}} {
+		raw := append([]byte(nil), base[i].Bytes()...)
+		copy(raw[66:98], append(key, make([]byte, 32)...)[:32])
+		if weird, err := dag.Decode(raw, dag.MaxPayloadLimit); err == nil {
+			base[i] = weird
+		}
+	}
+	verifier := dag.NewVerifier(1)
 	for _, size := range []int{1, 2, 3, 4, 5, 64, 128, 300} {
 		for _, bad := range []int{0, 1, 3} {
 			txs := append([]*dag.Transaction(nil), base[:size]...)
@@ -47,9 +57,12 @@ func TestBatchAgreesWithSingle(t *testing.T) {
 			}
 			ok := make([]bool, size)
 			dag.VerifySignatures(txs, ok)
+			cached := make([]bool, size)
+			verifier.VerifyBatch(txs, cached)
 			for i, tx := range txs {
-				if want := dag.VerifySignature(tx); ok[i] != want {
-					t.Fatalf("size %d bad %d entry %d: batch says %v, single says %v", size, bad, i, ok[i], want)
+				want := dag.VerifySignature(tx)
+				if ok[i] != want || cached[i] != want || verifier.Verify(tx) != want {
+					t.Fatalf("size %d bad %d entry %d: batch %v, cached batch %v, single %v", size, bad, i, ok[i], cached[i], want)
 				}
 			}
 		}
@@ -100,6 +113,39 @@ func BenchmarkVerifyBatch(b *testing.B) {
 			ok := make([]bool, size)
 			for done := 0; done < per; done += size {
 				dag.VerifySignatures(txs, ok)
+			}
+		}()
+	}
+	wg.Wait()
+	b.ReportMetric(float64(per*workers)/b.Elapsed().Seconds(), "sig/s")
+}
+
+func bytesOf(b byte, n int) []byte {
+	out := make([]byte, n)
+	for i := range out {
+		out[i] = b
+	}
+	return out
+}
+
+// BenchmarkVerifyBatchCached is BenchmarkVerifyBatch with the pipeline's
+// expanded-key cache warm (every signer seen before).
+func BenchmarkVerifyBatchCached(b *testing.B) {
+	const size = dag.DefaultBatchSize
+	txs := signedBatch(b, size)
+	v := dag.NewVerifier(dag.DefaultKeyCacheBytes)
+	workers := runtime.GOMAXPROCS(0)
+	b.ReportAllocs()
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	per := (b.N + workers - 1) / workers
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok := make([]bool, size)
+			for done := 0; done < per; done += size {
+				v.VerifyBatch(txs, ok)
 			}
 		}()
 	}
