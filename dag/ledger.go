@@ -2,7 +2,9 @@ package dag
 
 import (
 	"container/heap"
+	"errors"
 	"fmt"
+	"runtime"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -244,17 +246,14 @@ func Open(cfg Config) (*Ledger, error) {
 // replay rebuilds the in-memory state from the store's log. It runs the same
 // attach code as live traffic, minus the checks that were already passed
 // when the transactions were first accepted (signature, work, clock).
+// Decoding (and hashing each ID) runs on every core ahead of the single,
+// ordered attach.
 func (l *Ledger) replay() error {
 	var parked []*Transaction
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var b batch
-	b.replaying = true
-	err := l.cfg.Store.Replay(func(arrival uint64, raw []byte) error {
-		tx, err := Decode(raw, l.genesis.MaxPayload)
-		if err != nil {
-			return fmt.Errorf("dag: replay arrival %d: %w", arrival, err)
-		}
+	b := batch{replaying: true}
+	err := replayDecoded(l.cfg.Store, l.genesis.MaxPayload, func(arrival uint64, tx *Transaction) error {
 		if arrival != l.mu.arrivals+1 {
 			return fmt.Errorf("%w: replay expected arrival %d, store has %d", ErrStore, l.mu.arrivals+1, arrival)
 		}
@@ -264,12 +263,9 @@ func (l *Ledger) replay() error {
 		}
 		b.results = b.results[:0]
 		b.events = b.events[:0]
+		b.writes = WriteSet{}
 		return nil
-	}, func(raw []byte) error {
-		tx, err := Decode(raw, l.genesis.MaxPayload)
-		if err != nil {
-			return fmt.Errorf("dag: replay parked: %w", err)
-		}
+	}, func(tx *Transaction) error {
 		parked = append(parked, tx)
 		return nil
 	})
@@ -289,6 +285,117 @@ func (l *Ledger) replay() error {
 	}
 	return nil
 }
+
+// replayChunk is how many log entries one decoder takes at a time.
+const replayChunk = 512
+
+type replayBatch struct {
+	arrivals []uint64
+	raws     [][]byte
+	txs      []*Transaction
+	err      error
+	decoded  chan struct{}
+}
+
+// replayDecoded runs store.Replay, decodes attached entries in parallel and
+// hands them to attached in arrival order.
+func replayDecoded(store Store, maxPayload int, attached func(uint64, *Transaction) error, parked func(*Transaction) error) error {
+	workers := runtime.GOMAXPROCS(0)
+	work := make(chan *replayBatch, workers)
+	ordered := make(chan *replayBatch, 2*workers)
+	var decoders sync.WaitGroup
+	for range workers {
+		decoders.Add(1)
+		go func() {
+			defer decoders.Done()
+			for rb := range work {
+				rb.txs = make([]*Transaction, len(rb.raws))
+				for i, raw := range rb.raws {
+					tx, err := decode(raw, maxPayload, false)
+					if err != nil {
+						rb.err = fmt.Errorf("dag: replay arrival %d: %w", rb.arrivals[i], err)
+						break
+					}
+					rb.txs[i] = tx
+				}
+				close(rb.decoded)
+			}
+		}()
+	}
+	// The consumer attaches in order and reports the first error; after an
+	// error it keeps draining so the producer never blocks.
+	consumed := make(chan error, 1)
+	var failed atomic.Bool
+	go func() {
+		var first error
+		for rb := range ordered {
+			<-rb.decoded
+			if first != nil {
+				continue
+			}
+			if rb.err != nil {
+				first = rb.err
+				failed.Store(true)
+				continue
+			}
+			for i, tx := range rb.txs {
+				if err := attached(rb.arrivals[i], tx); err != nil {
+					first = err
+					failed.Store(true)
+					break
+				}
+			}
+		}
+		consumed <- first
+	}()
+
+	cur := &replayBatch{decoded: make(chan struct{})}
+	flush := func() {
+		if len(cur.raws) == 0 {
+			return
+		}
+		ordered <- cur
+		work <- cur
+		cur = &replayBatch{decoded: make(chan struct{})}
+	}
+	var parkedTxs []*Transaction
+	storeErr := store.Replay(func(arrival uint64, raw []byte) error {
+		if failed.Load() {
+			return errReplayStopped
+		}
+		cur.arrivals = append(cur.arrivals, arrival)
+		cur.raws = append(cur.raws, raw)
+		if len(cur.raws) == replayChunk {
+			flush()
+		}
+		return nil
+	}, func(raw []byte) error {
+		tx, err := decode(raw, maxPayload, false)
+		if err != nil {
+			return fmt.Errorf("dag: replay parked: %w", err)
+		}
+		parkedTxs = append(parkedTxs, tx)
+		return nil
+	})
+	flush()
+	close(work)
+	close(ordered)
+	decoders.Wait()
+	if err := <-consumed; err != nil {
+		return err
+	}
+	if storeErr != nil {
+		return storeErr
+	}
+	for _, tx := range parkedTxs {
+		if err := parked(tx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var errReplayStopped = errors.New("dag: replay stopped")
 
 // batch collects what one AttachVerified call produces.
 type batch struct {

@@ -15,8 +15,9 @@ type Store interface {
 	// crash the store holds a prefix of that order.
 	Commit(w *WriteSet) error
 	// Replay calls attached for every attached transaction in arrival
-	// order, then parked for every parked transaction. It stops at the
-	// first error a callback returns and returns it.
+	// order, then parked for every parked transaction. Each raw slice is
+	// a fresh copy that the callee keeps. It stops at the first error a
+	// callback returns and returns it.
 	Replay(attached func(arrival uint64, raw []byte) error, parked func(raw []byte) error) error
 	// Transaction returns the raw bytes of the attached transaction with
 	// this arrival number, or an error wrapping ErrNotFound.

@@ -199,6 +199,12 @@ func (tx *Transaction) Sign(key ed25519.PrivateKey) {
 // not check the signature or the work. The returned transaction keeps a
 // copy of b, not b itself.
 func Decode(b []byte, maxPayload int) (*Transaction, error) {
+	return decode(b, maxPayload, true)
+}
+
+// decode is Decode; with copyInput false the transaction keeps b itself,
+// for callers that own a fresh buffer (replay).
+func decode(b []byte, maxPayload int, copyInput bool) (*Transaction, error) {
 	if len(b) < MinSize {
 		return nil, fmt.Errorf("%w: %d bytes, need at least %d", ErrMalformed, len(b), MinSize)
 	}
@@ -223,7 +229,9 @@ func Decode(b []byte, maxPayload int) (*Transaction, error) {
 	if len(b) > size {
 		return nil, fmt.Errorf("%w: %d extra", ErrTrailingBytes, len(b)-size)
 	}
-	b = append([]byte(nil), b...)
+	if copyInput {
+		b = append([]byte(nil), b...)
+	}
 	tx.raw = b
 	copy(tx.Trunk[:], b[offTrunk:])
 	copy(tx.Branch[:], b[offBranch:])

@@ -68,8 +68,13 @@ type Issuer struct {
 	Prev dag.ID
 	// Rules gives the work each transaction needs; its rate part is
 	// computed from the issuer's own recent issuing times.
-	Rules  pow.Rules
-	recent []int64
+	Rules pow.Rules
+	// Unsigned skips the Ed25519 signature (it stays zero). Such
+	// transactions are only for AttachVerified, which trusts its caller
+	// to have checked signatures: benchmarks use them to build a large
+	// DAG quickly where signatures are not what is measured.
+	Unsigned bool
+	recent   []int64
 }
 
 // NewIssuer returns an issuer with a key derived from label.
@@ -81,7 +86,11 @@ func NewIssuer(label string, rules pow.Rules) *Issuer {
 // and advances the chain.
 func (is *Issuer) Build(kind dag.Kind, trunk, branch dag.ID, at int64, payload []byte) *dag.Transaction {
 	tx := &dag.Transaction{Kind: kind, Trunk: trunk, Branch: branch, Seq: is.Seq, Prev: is.Prev, Time: at, Payload: payload}
-	tx.Sign(is.Key)
+	if is.Unsigned {
+		tx.Issuer = PublicKey(is.Key)
+	} else {
+		tx.Sign(is.Key)
+	}
 	is.Seq++
 	is.Prev = tx.ID()
 	return tx
@@ -129,6 +138,17 @@ type GeneratorConfig struct {
 	PayloadSize int
 	// Step is the issuing-time gap between transactions (default 1ms).
 	Step time.Duration
+}
+
+// SetUnsigned switches signing off (or back on) for the rest of the
+// stream; see Issuer.Unsigned.
+func (g *Generator) SetUnsigned(unsigned bool) {
+	for _, is := range g.devices {
+		is.Unsigned = unsigned
+	}
+	for _, is := range g.beacons {
+		is.Unsigned = unsigned
+	}
 }
 
 // Generator produces a valid stream: transaction i approves two of the
