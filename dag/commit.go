@@ -11,7 +11,7 @@ type Pending struct {
 	l       *Ledger
 	results []Result
 	writes  *WriteSet
-	events  []Event
+	events  []change
 	done    bool // guarded by l.commit.mu
 	err     error
 }
@@ -85,12 +85,15 @@ func (c *committer) flush(group []*Pending) error {
 		return err
 	}
 	if l.cfg.Store != nil {
-		var merged WriteSet
-		for _, p := range group {
-			merged.merge(p.writes)
+		merged := group[0].writes
+		if len(group) > 1 {
+			merged = &WriteSet{}
+			for _, p := range group {
+				merged.merge(p.writes)
+			}
 		}
 		if !merged.Empty() {
-			if err := l.cfg.Store.Commit(&merged); err != nil {
+			if err := l.cfg.Store.Commit(merged); err != nil {
 				// Memory is now ahead of the disk. Refusing every later
 				// write keeps the disk a consistent prefix; a restart
 				// replays it.
@@ -123,15 +126,40 @@ func (l *Ledger) Subscribe(fn func(Event)) (cancel func()) {
 	}
 }
 
-func (l *Ledger) publish(events []Event) {
-	if len(events) == 0 {
+// change is an event before delivery: the snapshot is taken when it is
+// published, so a batch that nobody listens to costs no snapshots.
+type change struct {
+	kind EventKind
+	n    *node
+}
+
+// publishChunk bounds how long publish holds the read lock while it takes
+// snapshots.
+const publishChunk = 256
+
+func (l *Ledger) publish(changes []change) {
+	if len(changes) == 0 {
 		return
 	}
 	l.subs.RLock()
 	defer l.subs.RUnlock()
-	for _, e := range events {
-		for _, fn := range l.subs.fns {
-			fn(e)
+	if len(l.subs.fns) == 0 {
+		return
+	}
+	events := make([]Event, 0, min(len(changes), publishChunk))
+	for len(changes) > 0 {
+		chunk := changes[:min(len(changes), publishChunk)]
+		changes = changes[len(chunk):]
+		events = events[:0]
+		l.mu.RLock()
+		for _, c := range chunk {
+			events = append(events, Event{Kind: c.kind, Info: l.info(c.n)})
+		}
+		l.mu.RUnlock()
+		for _, e := range events {
+			for _, fn := range l.subs.fns {
+				fn(e)
+			}
 		}
 	}
 }

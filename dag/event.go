@@ -68,8 +68,10 @@ func (k EventKind) String() string {
 	return "unknown"
 }
 
-// Event reports a change of one transaction. Info is the state right after
-// the change.
+// Event reports a change of one transaction. Info is the transaction's
+// state when the event is delivered (after the change became durable), so
+// it may already include later changes: an attached event can show a
+// transaction that is confirmed too.
 type Event struct {
 	Kind EventKind
 	Info Info

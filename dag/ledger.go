@@ -401,7 +401,7 @@ var errReplayStopped = errors.New("dag: replay stopped")
 type batch struct {
 	results   []Result
 	writes    WriteSet
-	events    []Event
+	events    []change
 	replaying bool
 	now       int64
 }
@@ -643,7 +643,7 @@ func (l *Ledger) attachSolid(b *batch, tx *Transaction) Result {
 			twin = prev.next
 		}
 	}
-	b.events = append(b.events, Event{Kind: EventAttached, Info: l.info(n)})
+	b.events = append(b.events, change{EventAttached, n})
 	if twin != nil {
 		l.markConflicting(b, n)
 		for c := twin; c != nil; c = c.next {
@@ -693,7 +693,7 @@ func (l *Ledger) markConflicting(b *batch, n *node) {
 	if n.tipIndex >= 0 {
 		l.removeTip(n)
 	}
-	b.events = append(b.events, Event{Kind: EventConflicting, Info: l.info(n)})
+	b.events = append(b.events, change{EventConflicting, n})
 }
 
 // addCumulativeWeight adds one to every ancestor of n inside the window.
@@ -789,7 +789,7 @@ func (l *Ledger) confirm(b *batch, newly []*node) {
 		n.mark = 0 // out of the set: a later edge to it is not counted
 		l.mu.confirmed = append(l.mu.confirmed, n)
 		n.confIndex = uint64(len(l.mu.confirmed))
-		b.events = append(b.events, Event{Kind: EventConfirmed, Info: l.info(n)})
+		b.events = append(b.events, change{EventConfirmed, n})
 		emitted++
 	}
 	release := func(c *node) {
