@@ -16,12 +16,16 @@ var streams sync.Map // key string -> []*dag.Transaction
 // benchStream returns a cached generated stream: signing dominates
 // generation, so each shape is built once per process.
 func benchStream(validators, n, beaconEvery int) (*dagtest.Network, []*dag.Transaction) {
+	return laggedStream(validators, n, beaconEvery, 0, 256)
+}
+
+func laggedStream(validators, n, beaconEvery, lag, devices int) (*dagtest.Network, []*dag.Transaction) {
 	net := dagtest.NewNetwork(validators, dagtestRules())
-	key := fmt.Sprintf("%d/%d/%d", validators, n, beaconEvery)
+	key := fmt.Sprintf("%d/%d/%d/%d/%d", validators, n, beaconEvery, lag, devices)
 	if s, ok := streams.Load(key); ok {
 		return net, s.([]*dag.Transaction)
 	}
-	s := dagtest.NewGenerator(net, dagtest.GeneratorConfig{Seed: 1, BeaconEvery: beaconEvery, Devices: 256}).Take(n)
+	s := dagtest.NewGenerator(net, dagtest.GeneratorConfig{Seed: 1, BeaconEvery: beaconEvery, Devices: devices, Lag: lag}).Take(n)
 	streams.Store(key, s)
 	return net, s
 }

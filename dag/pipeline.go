@@ -76,7 +76,12 @@ type Pipeline struct {
 	verifier *Verifier
 
 	verifyQ chan *job
-	attachQ chan []*job
+	attachQ chan verified
+
+	// take serialises taking batches off the verify queue, so batch
+	// numbers follow queue order.
+	take    sync.Mutex
+	nextSeq uint64 // guarded by take
 	ackQ    chan ack
 
 	// intake lets Run wait for submitters that are mid-send before it
@@ -98,6 +103,12 @@ func (j *job) finish(r Result) {
 	j.group.Done()
 }
 
+// verified is one verify batch's survivors; seq restores queue order.
+type verified struct {
+	seq  uint64
+	jobs []*job
+}
+
 type ack struct {
 	jobs    []*job
 	pending *Pending
@@ -114,7 +125,7 @@ func NewPipeline(l *Ledger, cfg PipelineConfig) (*Pipeline, error) {
 		cfg:      cfg,
 		verifier: NewVerifier(cfg.KeyCacheBytes),
 		verifyQ:  make(chan *job, cfg.QueueLength),
-		attachQ:  make(chan []*job, cfg.Workers*2),
+		attachQ:  make(chan verified, cfg.Workers*2),
 		ackQ:     make(chan ack, 4),
 		stop:     make(chan struct{}),
 	}, nil
@@ -150,8 +161,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		case j := <-p.verifyQ:
 			closed.ID = j.tx.ID()
 			j.finish(closed)
-		case jobs := <-p.attachQ:
-			for _, j := range jobs {
+		case v := <-p.attachQ:
+			for _, j := range v.jobs {
 				closed.ID = j.tx.ID()
 				j.finish(closed)
 			}
@@ -234,26 +245,16 @@ func (p *Pipeline) SubmitMany(ctx context.Context, raws [][]byte) []Result {
 
 // verifyLoop batch-verifies signatures. A batch is whatever is queued, up
 // to BatchSize: under load batches fill up, and a lone transaction is not
-// held back waiting for company.
+// held back waiting for company. Batches are numbered as they are taken so
+// the attacher can put them back in queue order: an issuer's transactions
+// submitted in order then attach in order instead of parking each other.
 func (p *Pipeline) verifyLoop() {
 	txs := make([]*Transaction, 0, p.cfg.BatchSize)
 	ok := make([]bool, p.cfg.BatchSize)
 	for {
-		var first *job
-		select {
-		case first = <-p.verifyQ:
-		case <-p.stop:
+		batch, seq, open := p.takeBatch()
+		if !open {
 			return
-		}
-		batch := []*job{first}
-	fill:
-		for len(batch) < p.cfg.BatchSize {
-			select {
-			case j := <-p.verifyQ:
-				batch = append(batch, j)
-			default:
-				break fill
-			}
 		}
 		txs = txs[:0]
 		for _, j := range batch {
@@ -268,11 +269,10 @@ func (p *Pipeline) verifyLoop() {
 			}
 			j.finish(reject(j.tx.ID(), ErrSignature))
 		}
-		if len(good) == 0 {
-			continue
-		}
+		// Even an empty batch is passed on: the attacher waits for every
+		// number in turn.
 		select {
-		case p.attachQ <- good:
+		case p.attachQ <- verified{seq: seq, jobs: good}:
 		case <-p.stop:
 			for _, j := range good {
 				j.finish(reject(j.tx.ID(), ErrClosed))
@@ -282,26 +282,72 @@ func (p *Pipeline) verifyLoop() {
 	}
 }
 
+// takeBatch takes up to BatchSize jobs off the verify queue and numbers
+// them; open is false once the pipeline stops.
+func (p *Pipeline) takeBatch() (batch []*job, seq uint64, open bool) {
+	p.take.Lock()
+	defer p.take.Unlock()
+	select {
+	case j := <-p.verifyQ:
+		batch = append(make([]*job, 0, p.cfg.BatchSize), j)
+	case <-p.stop:
+		return nil, 0, false
+	}
+	for len(batch) < p.cfg.BatchSize {
+		select {
+		case j := <-p.verifyQ:
+			batch = append(batch, j)
+		default:
+			seq = p.nextSeq
+			p.nextSeq++
+			return batch, seq, true
+		}
+	}
+	seq = p.nextSeq
+	p.nextSeq++
+	return batch, seq, true
+}
+
 // attachLoop is the single writer: it hands verified transactions to the
-// ledger in batches and passes the pending commits on, so the next batch
-// attaches while the previous one is being synced.
+// ledger in queue order, in batches, and passes the pending commits on, so
+// the next batch attaches while the previous one is being synced.
 func (p *Pipeline) attachLoop() {
 	var txs []*Transaction
+	early := map[uint64][]*job{} // batches that overtook an earlier one
+	var next uint64
+	receive := func(v verified) { early[v.seq] = v.jobs }
 	for {
-		var jobs []*job
-		select {
-		case jobs = <-p.attachQ:
-		case <-p.stop:
-			return
+		if _, ready := early[next]; !ready {
+			select {
+			case v := <-p.attachQ:
+				receive(v)
+			case <-p.stop:
+				p.failEarly(early)
+				return
+			}
+			continue
 		}
 	fill:
-		for len(jobs) < p.cfg.AttachBatch {
+		for {
 			select {
-			case more := <-p.attachQ:
-				jobs = append(jobs, more...)
+			case v := <-p.attachQ:
+				receive(v)
 			default:
 				break fill
 			}
+		}
+		var jobs []*job
+		for {
+			batch, ready := early[next]
+			if !ready || (len(jobs) > 0 && len(jobs)+len(batch) > p.cfg.AttachBatch) {
+				break
+			}
+			delete(early, next)
+			next++
+			jobs = append(jobs, batch...)
+		}
+		if len(jobs) == 0 {
+			continue
 		}
 		txs = txs[:0]
 		for _, j := range jobs {
@@ -310,6 +356,14 @@ func (p *Pipeline) attachLoop() {
 		// The ack queue is drained until Run closes it, so this send
 		// cannot block forever.
 		p.ackQ <- ack{jobs: jobs, pending: p.l.AttachVerified(txs)}
+	}
+}
+
+func (p *Pipeline) failEarly(early map[uint64][]*job) {
+	for _, batch := range early {
+		for _, j := range batch {
+			j.finish(reject(j.tx.ID(), ErrClosed))
+		}
 	}
 }
 

@@ -134,6 +134,11 @@ type GeneratorConfig struct {
 	// Window: parents are chosen among the last Window transactions
 	// (default 32).
 	Window int
+	// Lag hides the newest Lag transactions from parent choice, like the
+	// visibility delay of a real network where an issuer sees the tips a
+	// node had a moment ago. Streams fed by many concurrent submitters use
+	// it so that parents are mostly attached before their children arrive.
+	Lag int
 	// PayloadSize of data transactions (default 64).
 	PayloadSize int
 	// Step is the issuing-time gap between transactions (default 1ms).
@@ -199,8 +204,9 @@ func NewGenerator(net *Network, cfg GeneratorConfig) *Generator {
 }
 
 func (g *Generator) parents() (dag.ID, dag.ID) {
-	lo := max(len(g.recent)-g.cfg.Window, 0)
-	pick := func() dag.ID { return g.recent[lo+g.rng.IntN(len(g.recent)-lo)] }
+	hi := max(len(g.recent)-g.cfg.Lag, 1)
+	lo := max(hi-g.cfg.Window, 0)
+	pick := func() dag.ID { return g.recent[lo+g.rng.IntN(hi-lo)] }
 	return pick(), pick()
 }
 
@@ -209,8 +215,8 @@ func (g *Generator) emit(is *Issuer, kind dag.Kind, payload []byte) *dag.Transac
 	trunk, branch := g.parents()
 	tx := is.Issue(kind, trunk, branch, g.now, payload)
 	g.recent = append(g.recent, tx.ID())
-	if len(g.recent) > 4*g.cfg.Window {
-		g.recent = append(g.recent[:0], g.recent[len(g.recent)-g.cfg.Window:]...)
+	if keep := g.cfg.Window + g.cfg.Lag; len(g.recent) > 4*keep {
+		g.recent = append(g.recent[:0], g.recent[len(g.recent)-keep:]...)
 	}
 	return tx
 }
