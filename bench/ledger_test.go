@@ -97,6 +97,7 @@ func runLedger1M(b *testing.B, n int) {
 	stored := l.Stats().Transactions
 	b.ReportMetric(float64(stored)/attachTime.Seconds(), "prefill-tx/s")
 	b.ReportMetric(float64(heapInUse()-heap0)/float64(stored), "heap-B/tx")
+	runtime.KeepAlive(l)
 
 	// Restart: everything derived is rebuilt from the log.
 	if err := s.Close(); err != nil {

@@ -176,6 +176,10 @@ type Ledger struct {
 
 	failed atomic.Pointer[error] // set once a store commit fails
 
+	// newest is the newest transaction of the confirmed order (the root
+	// before any), readable without the lock.
+	newest atomic.Pointer[node]
+
 	// writeMu serialises AttachVerified calls, so that arrival order, the
 	// commit queue and the write sets agree. Taken before mu.
 	writeMu sync.Mutex
@@ -234,6 +238,7 @@ func Open(cfg Config) (*Ledger, error) {
 		flags: flagConfirmed, tipIndex: -1, cw: 1}
 	l.mu.nodes[l.root.id] = l.root
 	l.addTip(l.root)
+	l.newest.Store(l.root)
 
 	if cfg.Store != nil {
 		if err := l.replay(); err != nil {
@@ -789,6 +794,7 @@ func (l *Ledger) confirm(b *batch, newly []*node) {
 		n.mark = 0 // out of the set: a later edge to it is not counted
 		l.mu.confirmed = append(l.mu.confirmed, n)
 		n.confIndex = uint64(len(l.mu.confirmed))
+		l.newest.Store(n)
 		b.events = append(b.events, change{EventConfirmed, n})
 		emitted++
 	}

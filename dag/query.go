@@ -109,6 +109,11 @@ func (l *Ledger) Tips(dst []ID) []ID {
 // the confirmed order (0 is the newest), clamped to the oldest; the genesis
 // root while nothing is confirmed. Walks start here.
 func (l *Ledger) RecentConfirmed(depth int) (ID, bool) {
+	if depth <= 0 {
+		// Every tip selection asks for this; it must not queue behind
+		// the writer.
+		return l.newest.Load().id, true
+	}
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	c := l.mu.confirmed
@@ -117,6 +122,14 @@ func (l *Ledger) RecentConfirmed(depth int) (ID, bool) {
 	}
 	i := max(len(c)-1-max(depth, 0), 0)
 	return c[i].id, true
+}
+
+// ConfirmedFrontier returns the newest transaction of the confirmed order
+// (the genesis root before any) and its issuing time, without locking: tip
+// selection reads it on every call.
+func (l *Ledger) ConfirmedFrontier() (ID, int64) {
+	n := l.newest.Load()
+	return n.id, n.time
 }
 
 // Confirmed appends to dst the IDs at positions [from, from+limit) of the

@@ -161,6 +161,7 @@ type URTS struct {
 	// against it because Add must not call the view: the ledger may call
 	// Add from its event dispatch.
 	frontier atomic.Int64
+	lastRoot atomic.Pointer[frontierRoot]
 
 	// mu guards the pools. Select draws under the read lock and takes the
 	// write lock only when a drawn tip must leave or move, so selectors do
@@ -332,13 +333,39 @@ func (u *URTS) Select(rng Rand, now time.Time) (trunk, branch dag.ID, err error)
 }
 
 // readFrontier reads the newest confirmed transaction and its issuing time.
+// The time is looked up only when the newest confirmed transaction changed
+// since the last call (a few hundred times a second at most), so most
+// selections make one cheap view call.
 func (u *URTS) readFrontier() (root dag.ID, rootOK bool, at int64, atOK bool) {
+	if fv, ok := u.view.(frontierView); ok {
+		root, at = fv.ConfirmedFrontier()
+		return root, true, at, true
+	}
 	root, rootOK = u.view.RecentConfirmed(0)
 	if !rootOK {
 		return root, false, 0, false
 	}
+	if last := u.lastRoot.Load(); last != nil && last.id == root {
+		return root, true, last.time, true
+	}
 	info, ok := u.view.Info(root)
+	if ok {
+		u.lastRoot.Store(&frontierRoot{id: root, time: info.Time})
+	}
 	return root, true, info.Time, ok
+}
+
+// frontierView is implemented by views that report the newest confirmed
+// transaction and its issuing time without taking a lock (*dag.Ledger
+// does), which keeps selection from ever waiting for a writer.
+type frontierView interface {
+	ConfirmedFrontier() (id dag.ID, issued int64)
+}
+
+// frontierRoot caches the issuing time of the newest confirmed transaction.
+type frontierRoot struct {
+	id   dag.ID
+	time int64
 }
 
 // ref returns the time that ages are measured from, and false when no

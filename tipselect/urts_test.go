@@ -50,6 +50,9 @@ func newTestURTS(t testing.TB, cfg URTSConfig, v View) *URTS {
 // *dag.Ledger is the View the node passes.
 var _ View = (*dag.Ledger)(nil)
 
+// *dag.Ledger reports the frontier without locking, which Select prefers.
+var _ frontierView = (*dag.Ledger)(nil)
+
 // classOf reports which pool holds id.
 func (u *URTS) classOf(id dag.ID) (class, bool) {
 	u.mu.RLock()
