@@ -395,3 +395,32 @@ func sameSet(a, b []dag.ID) bool {
 	slices.SortFunc(b, cmpID)
 	return slices.Equal(a, b)
 }
+
+func TestIssuerStateAndBeaconRateExemption(t *testing.T) {
+	rules := pow.Rules{BaseBits: 1, RateWindow: 10 * time.Second, FreePerWindow: 1, BitsPerExcess: 8, MaxBits: 24}
+	h := newHarness(t, 1, rules, nil)
+	root := h.l.Root()
+	dev := dagtest.NewIssuer("dev", rules)
+	if _, known := h.l.IssuerState(dagtest.PublicKey(dev.Key), at(time.Second)); known {
+		t.Fatal("unknown issuer reported as known")
+	}
+	a := dev.Issue(dag.KindData, root, root, at(time.Second), nil)
+	b := dev.Issue(dag.KindData, root, root, at(2*time.Second), nil)
+	h.mustAttach(a, b)
+	st, known := h.l.IssuerState(dagtest.PublicKey(dev.Key), at(3*time.Second))
+	if !known || st.NextSeq != 2 || st.Prev != b.ID() || st.Recent != 2 {
+		t.Fatalf("IssuerState = %+v, %v", st, known)
+	}
+	if got, want := h.l.Required(dag.KindData, 0, st.Recent), rules.Required(0, 2); got != want || got <= 1 {
+		t.Fatalf("Required = %d, want %d (rate bits included)", got, want)
+	}
+	// A validator beaconing fast pays only the base.
+	val := &dagtest.Issuer{Key: h.net.Validators[0], Rules: rules}
+	for i := range 5 {
+		bc := val.Build(dag.KindBeacon, b.ID(), b.ID(), at(time.Duration(3+i)*time.Second), nil)
+		for !pow.Verify(bc.ID(), bc.Nonce, 1) {
+			bc.Nonce++
+		}
+		h.mustAttach(bc)
+	}
+}

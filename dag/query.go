@@ -179,3 +179,45 @@ func (l *Ledger) Transaction(id ID) (*Transaction, error) {
 	}
 	return Decode(raw, l.genesis.MaxPayload)
 }
+
+// IssuerState is what a device needs to issue its next transaction.
+type IssuerState struct {
+	// NextSeq and Prev are the sequence number and predecessor of the
+	// issuer's next transaction (0 and ZeroID for a new issuer).
+	NextSeq uint64
+	Prev    ID
+	// Recent counts the issuer's transactions within the difficulty
+	// rules' rate window before at.
+	Recent int
+	// Conflicting is set when the issuer's chain head is part of an
+	// equivocation (a cloned key).
+	Conflicting bool
+}
+
+// IssuerState returns the issuer's chain head as this node knows it and its
+// recent rate as of at (unix ns). Known is false for an issuer never seen.
+func (l *Ledger) IssuerState(issuer PublicKey, at int64) (state IssuerState, known bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	iss, ok := l.mu.issuers[issuer]
+	if !ok || iss.head == nil {
+		return IssuerState{}, false
+	}
+	head := iss.head
+	return IssuerState{
+		NextSeq:     head.seq + 1,
+		Prev:        head.id,
+		Recent:      l.recentCount(head, at+1),
+		Conflicting: head.conflicting(),
+	}, true
+}
+
+// Required returns the proof-of-work bits a transaction of kind with a
+// payload of payloadLen bytes needs when its issuer's recent count is
+// recent (see IssuerState).
+func (l *Ledger) Required(kind Kind, payloadLen, recent int) int {
+	if kind == KindBeacon {
+		recent = 0
+	}
+	return l.rules.Required(payloadLen, recent)
+}

@@ -113,6 +113,9 @@ func (is *Issuer) Bits(at int64, n int) int {
 // Issue builds, signs and solves the issuer's next transaction.
 func (is *Issuer) Issue(kind dag.Kind, trunk, branch dag.ID, at int64, payload []byte) *dag.Transaction {
 	bits := is.Bits(at, len(payload))
+	if kind == dag.KindBeacon {
+		bits = is.Rules.Required(len(payload), 0) // beacons skip the rate rule
+	}
 	tx := is.Build(kind, trunk, branch, at, payload)
 	nonce, err := pow.Solve(context.Background(), tx.ID(), bits, 1)
 	if err != nil {
