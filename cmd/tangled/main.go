@@ -1,0 +1,235 @@
+// Command tangled runs a tangled node and talks to one: it is a thin layer
+// that turns flags and environment variables into the node and client
+// packages' configurations.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/tangled-ledger/tangled/client"
+	"github.com/tangled-ledger/tangled/dag"
+	"github.com/tangled-ledger/tangled/node"
+)
+
+func main() {
+	if err := newApp(os.Stdout).Run(os.Args); err != nil {
+		fmt.Fprintln(os.Stderr, "tangled:", err)
+		var exit cli.ExitCoder
+		if errors.As(err, &exit) {
+			os.Exit(exit.ExitCode())
+		}
+		os.Exit(1)
+	}
+}
+
+func env(name string) []string { return []string{"TANGLED_" + name} }
+
+func newApp(out io.Writer) *cli.App {
+	return &cli.App{
+		Name:                 "tangled",
+		Usage:                "a Tangle-style DAG ledger for IoT device security",
+		Version:              node.Version,
+		Writer:               out,
+		EnableBashCompletion: true,
+		Commands: []*cli.Command{
+			nodeCommand(),
+			genesisCommand(),
+			deviceCommand(),
+			txCommand(),
+		},
+	}
+}
+
+func nodeCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "node",
+		Usage: "run a node (Badger store, HTTP API, beacons when the key is a validator)",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "data-dir", Value: node.DefaultDataDir, EnvVars: env("DATA_DIR"), Usage: "data directory"},
+			&cli.StringFlag{Name: "http", Value: node.DefaultHTTPAddr, EnvVars: env("HTTP"), Usage: "HTTP API listen address"},
+			&cli.StringFlag{Name: "p2p", EnvVars: env("P2P"), Usage: "QUIC peering address (not implemented yet)"},
+			&cli.StringFlag{Name: "genesis", EnvVars: env("GENESIS"), Usage: "genesis file (default: a development network in the data directory)"},
+			&cli.StringFlag{Name: "key", EnvVars: env("KEY"), Usage: "node key file (default: the development validator key, or DATA_DIR/node.key)"},
+			&cli.StringSliceFlag{Name: "peer", EnvVars: env("PEER"), Usage: "peer address (repeatable; not implemented yet)"},
+			&cli.DurationFlag{Name: "beacon-interval", Value: node.DefaultBeaconInterval, EnvVars: env("BEACON_INTERVAL"), Usage: "how often a validator issues beacons while there is traffic"},
+		},
+		Action: func(c *cli.Context) error {
+			n, err := node.New(node.Config{
+				DataDir:        c.String("data-dir"),
+				HTTPAddr:       c.String("http"),
+				P2PAddr:        c.String("p2p"),
+				GenesisFile:    c.String("genesis"),
+				KeyFile:        c.String("key"),
+				Peers:          c.StringSlice("peer"),
+				BeaconInterval: c.Duration("beacon-interval"),
+			})
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return n.Run(ctx)
+		},
+	}
+}
+
+func genesisCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "genesis",
+		Usage: "create network descriptions",
+		Subcommands: []*cli.Command{{
+			Name:  "new",
+			Usage: "write DIR/genesis.json and one key file per validator",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "out", Required: true, EnvVars: env("GENESIS_OUT"), Usage: "output directory"},
+				&cli.IntFlag{Name: "validators", Value: 1, EnvVars: env("VALIDATORS"), Usage: "number of validators"},
+				&cli.StringFlag{Name: "network-id", EnvVars: env("NETWORK_ID"), Usage: "network name (default: random)"},
+			},
+			Action: func(c *cli.Context) error {
+				g, err := node.NewGenesis(c.String("out"), node.GenesisOptions{
+					Validators: c.Int("validators"),
+					NetworkID:  c.String("network-id"),
+				})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.App.Writer, "network %s, genesis %s, %d validator(s), written to %s\n",
+					g.NetworkID, g.ID(), len(g.Validators), c.String("out"))
+				return nil
+			},
+		}},
+	}
+}
+
+func deviceCommand() *cli.Command {
+	nodeFlag := &cli.StringFlag{Name: "node", Value: "http://" + node.DefaultHTTPAddr, EnvVars: env("NODE"), Usage: "node API URL"}
+	return &cli.Command{
+		Name:  "device",
+		Usage: "act as a device: keys and signed readings",
+		Subcommands: []*cli.Command{
+			{
+				Name:  "keygen",
+				Usage: "create a device key file",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "out", Required: true, EnvVars: env("KEY_OUT"), Usage: "key file to write (mode 0600)"},
+				},
+				Action: func(c *cli.Context) error {
+					key, err := client.GenerateKey()
+					if err != nil {
+						return err
+					}
+					if err := client.SaveKey(c.String("out"), key); err != nil {
+						return err
+					}
+					fmt.Fprintf(c.App.Writer, "%x\n", key.Public())
+					return nil
+				},
+			},
+			{
+				Name:  "send",
+				Usage: "sign, solve and post a reading; prints its ID first",
+				Flags: []cli.Flag{
+					nodeFlag,
+					&cli.StringFlag{Name: "key", Required: true, EnvVars: env("DEVICE_KEY"), Usage: "device key file"},
+					&cli.StringFlag{Name: "data", Usage: "payload text"},
+					&cli.StringFlag{Name: "file", Usage: "payload file"},
+					&cli.BoolFlag{Name: "wait", Usage: "wait for confirmation and print the status"},
+					&cli.DurationFlag{Name: "timeout", Value: time.Minute, Usage: "give up after this long"},
+				},
+				Action: deviceSend,
+			},
+		},
+	}
+}
+
+func deviceSend(c *cli.Context) error {
+	var payload []byte
+	switch {
+	case c.IsSet("data") && c.IsSet("file"):
+		return cli.Exit("give --data or --file, not both", 2)
+	case c.IsSet("data"):
+		payload = []byte(c.String("data"))
+	case c.IsSet("file"):
+		data, err := os.ReadFile(c.String("file"))
+		if err != nil {
+			return err
+		}
+		payload = data
+	default:
+		return cli.Exit("give --data TEXT or --file PATH", 2)
+	}
+	key, err := client.LoadKey(c.String("key"))
+	if err != nil {
+		return err
+	}
+	cl, err := client.New(c.String("node"), client.Options{})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
+	defer cancel()
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	id, err := client.NewDevice(cl, key).Send(ctx, dag.KindData, payload)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(c.App.Writer, id)
+	if !c.Bool("wait") {
+		return nil
+	}
+	st, err := cl.WaitConfirmed(ctx, id)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(c.App.Writer, st.Status)
+	return nil
+}
+
+func txCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "tx",
+		Usage: "inspect transactions",
+		Subcommands: []*cli.Command{{
+			Name:      "show",
+			Usage:     "print a transaction and its status as JSON",
+			ArgsUsage: "ID",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "node", Value: "http://" + node.DefaultHTTPAddr, EnvVars: env("NODE"), Usage: "node API URL"},
+			},
+			Action: func(c *cli.Context) error {
+				if c.NArg() != 1 {
+					return cli.Exit("usage: tangled tx show --node URL ID", 2)
+				}
+				id, err := dag.ParseID(c.Args().First())
+				if err != nil {
+					return cli.Exit(err.Error(), 2)
+				}
+				cl, err := client.New(c.String("node"), client.Options{})
+				if err != nil {
+					return err
+				}
+				st, err := cl.Transaction(c.Context, id)
+				if err != nil {
+					return err
+				}
+				out, err := json.MarshalIndent(st, "", "  ")
+				if err != nil {
+					return err
+				}
+				_, err = c.App.Writer.Write(append(out, '\n'))
+				return err
+			},
+		}},
+	}
+}

@@ -1,0 +1,117 @@
+package node
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/tangled-ledger/tangled/client"
+	"github.com/tangled-ledger/tangled/dag"
+	"github.com/tangled-ledger/tangled/pow"
+)
+
+// GenesisFile is the genesis file name inside a genesis or data directory.
+const GenesisFile = "genesis.json"
+
+// ValidatorKeyFile names validator i's key file (1-based).
+func ValidatorKeyFile(i int) string { return fmt.Sprintf("validator-%d.key", i) }
+
+// GenesisOptions shape a new network. Zero values mean defaults.
+type GenesisOptions struct {
+	// NetworkID zero means "tangled-" followed by random hex.
+	NetworkID string
+	// Validators is the number of validators (default 1), each of weight 1.
+	Validators int
+	// Difficulty zero means pow.DefaultRules().
+	Difficulty *pow.Rules
+	// Time zero means now.
+	Time time.Time
+}
+
+// NewGenesis writes dir/genesis.json and one key file per validator
+// (dir/validator-1.key, ...). It refuses to overwrite an existing genesis.
+func NewGenesis(dir string, opts GenesisOptions) (*dag.Genesis, error) {
+	if opts.Validators == 0 {
+		opts.Validators = 1
+	}
+	if opts.Validators < 0 || opts.Validators > dag.MaxValidators {
+		return nil, fmt.Errorf("node: %d validators, want 1 to %d", opts.Validators, dag.MaxValidators)
+	}
+	if opts.NetworkID == "" {
+		var b [4]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, err
+		}
+		opts.NetworkID = "tangled-" + hex.EncodeToString(b[:])
+	}
+	if opts.Time.IsZero() {
+		opts.Time = time.Now().UTC().Truncate(time.Second)
+	}
+	rules := pow.DefaultRules()
+	if opts.Difficulty != nil {
+		rules = *opts.Difficulty
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	path := filepath.Join(dir, GenesisFile)
+	if _, err := os.Stat(path); err == nil {
+		return nil, fmt.Errorf("node: %s already exists", path)
+	}
+	g := &dag.Genesis{NetworkID: opts.NetworkID, Time: opts.Time.UTC(), Difficulty: rules}
+	keys := make([]ed25519.PrivateKey, opts.Validators)
+	for i := range keys {
+		key, err := client.GenerateKey()
+		if err != nil {
+			return nil, err
+		}
+		keys[i] = key
+		var pk dag.PublicKey
+		copy(pk[:], key.Public().(ed25519.PublicKey))
+		g.Validators = append(g.Validators, dag.Validator{Name: fmt.Sprintf("validator-%d", i+1), PublicKey: pk, Weight: 1})
+	}
+	if err := g.Validate(); err != nil {
+		return nil, err
+	}
+	for i, key := range keys {
+		if err := client.SaveKey(filepath.Join(dir, ValidatorKeyFile(i+1)), key); err != nil {
+			return nil, err
+		}
+	}
+	data, err := json.MarshalIndent(g, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	// The genesis is written last and atomically: a directory with a
+	// genesis.json always has its keys.
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	return g, nil
+}
+
+// devNetwork returns the data directory's development network, creating it
+// on first start.
+func devNetwork(dataDir string) (genesisPath, keyPath string, err error) {
+	genesisPath = filepath.Join(dataDir, GenesisFile)
+	keyPath = filepath.Join(dataDir, ValidatorKeyFile(1))
+	if _, err := os.Stat(genesisPath); err == nil {
+		return genesisPath, keyPath, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", "", fmt.Errorf("node: %w", err)
+	}
+	if _, err := NewGenesis(dataDir, GenesisOptions{NetworkID: "tangled-dev"}); err != nil {
+		return "", "", err
+	}
+	return genesisPath, keyPath, nil
+}
