@@ -80,7 +80,7 @@ func NewGenesis(dir string, opts GenesisOptions) (*dag.Genesis, error) {
 		return nil, err
 	}
 	for i, key := range keys {
-		if err := client.SaveKey(filepath.Join(dir, ValidatorKeyFile(i+1)), key); err != nil {
+		if err := client.SaveKey(filepath.Join(dir, ValidatorKeyFile(i+1)), key, false); err != nil {
 			return nil, err
 		}
 	}

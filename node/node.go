@@ -213,7 +213,7 @@ func (n *Node) loadIdentity() error {
 			if err != nil {
 				return err
 			}
-			if err := client.SaveKey(keyPath, key); err != nil {
+			if err := client.SaveKey(keyPath, key, false); err != nil {
 				return err
 			}
 		}
@@ -324,7 +324,7 @@ func (n *Node) Run(ctx context.Context) error {
 	stopBeacons()
 	beacons.Wait()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
-	n.api.Close() // ends event streams, which Shutdown would otherwise wait for
+	n.api.CloseStreams() // ends event streams, which Shutdown would otherwise wait for
 	if e := n.http.Shutdown(shutdownCtx); e != nil {
 		n.log.Warn("http shutdown", "err", e)
 		_ = n.http.Close()

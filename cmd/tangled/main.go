@@ -128,7 +128,7 @@ func deviceCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					if err := client.SaveKey(c.String("out"), key); err != nil {
+					if err := client.SaveKey(c.String("out"), key, false); err != nil {
 						return err
 					}
 					fmt.Fprintf(c.App.Writer, "%x\n", key.Public())
