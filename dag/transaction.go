@@ -161,10 +161,13 @@ func (tx *Transaction) Essence() []byte {
 func (tx *Transaction) Encode(dst []byte) []byte { return tx.encode(dst) }
 
 // Bytes returns the canonical encoding. A transaction returned by Decode is
-// immutable: its fields must not be changed, and Bytes returns the decoded
-// slice itself, which must not be modified either.
+// immutable except for its Nonce: other fields must not be changed, and
+// Bytes returns the decoded slice itself (unless the nonce changed), which
+// must not be modified either.
 func (tx *Transaction) Bytes() []byte {
-	if tx.raw != nil {
+	// The nonce is the one field a holder legitimately changes after
+	// decoding (a gateway re-solving the work), so the cache checks it.
+	if tx.raw != nil && binary.BigEndian.Uint64(tx.raw[len(tx.raw)-8:]) == tx.Nonce {
 		return tx.raw
 	}
 	return tx.encode(make([]byte, 0, tx.EncodedSize()))

@@ -71,6 +71,12 @@ func TestNonceIsNotPartOfID(t *testing.T) {
 	if a.ID() != b.ID() || a.Nonce == b.Nonce {
 		t.Fatalf("re-mined nonce changed the id or the nonce did not change")
 	}
+	// A gateway re-solving a decoded transaction's work gets its new nonce
+	// encoded.
+	a.Nonce = b.Nonce
+	if !bytes.Equal(a.Bytes(), other) {
+		t.Fatal("Bytes ignored a nonce set after Decode")
+	}
 }
 
 func TestDecodeRejects(t *testing.T) {

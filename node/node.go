@@ -353,30 +353,34 @@ func (n *Node) closeStore() {
 	}
 }
 
-// beaconLoop issues a beacon every BeaconInterval while transactions other
-// than its own beacons have attached since the last one, so an idle
-// network is quiet and a busy one confirms within about an interval.
+// beaconLoop issues a beacon every BeaconInterval while the ledger has a
+// tip other than this node's latest beacon, so an idle network is quiet and
+// every transaction ends up in some beacon's past cone within a few
+// intervals.
 func (n *Node) beaconLoop(ctx context.Context) {
 	ticker := time.NewTicker(n.cfg.BeaconInterval)
 	defer ticker.Stop()
-	var seen uint64
+	var tips []dag.ID
+	root := n.ledger.Root()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
 		}
-		if count := n.ledger.Stats().Transactions; count == seen {
+		tips = n.ledger.Tips(tips[:0])
+		if len(tips) == 1 && (tips[0] == root || n.isOwnBeacon(tips[0])) {
 			continue
 		}
-		if err := n.issueBeacon(ctx); err != nil {
-			if ctx.Err() == nil {
-				n.log.Warn("beacon", "err", err)
-			}
-			continue
+		if err := n.issueBeacon(ctx); err != nil && ctx.Err() == nil {
+			n.log.Warn("beacon", "err", err)
 		}
-		seen = n.ledger.Stats().Transactions
 	}
+}
+
+func (n *Node) isOwnBeacon(id dag.ID) bool {
+	info, ok := n.ledger.Info(id)
+	return ok && info.Kind == dag.KindBeacon && info.Issuer == n.publicKey
 }
 
 func (n *Node) issueBeacon(ctx context.Context) error {

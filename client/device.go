@@ -1,0 +1,278 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/tangled-ledger/tangled/dag"
+	"github.com/tangled-ledger/tangled/pow"
+)
+
+// Device issues one key's chain of transactions: it learns parents, its
+// chain head and the difficulty from the node, signs, solves the work and
+// posts, and it re-sends a transaction the node has not acknowledged
+// unchanged, never a new one with the same sequence number (two
+// transactions with one sequence number are an equivocation, and the node
+// quarantines the key).
+//
+// A chain is sequential, so Send calls are serialised: concurrent calls
+// are safe but wait for each other. Sending from several goroutines, or
+// several processes, with the same key through different Devices is not:
+// that is exactly what a cloned key looks like.
+type Device struct {
+	c      *Client
+	key    ed25519.PrivateKey
+	keyErr error
+	pub    dag.PublicKey
+
+	// turn holds a token while a Send runs; a channel rather than a mutex
+	// so a waiting Send still honours its context.
+	turn chan struct{}
+
+	// pending is the signed and solved transaction not yet acknowledged.
+	// Atomic so that Pending can read it while a Send runs.
+	pending atomic.Pointer[pendingTx]
+
+	// Guarded by turn.
+	chain struct {
+		// known is set once a transaction of this Device was
+		// acknowledged: from then on next and prev are the Device's own,
+		// which beat a node's view that may lag behind them.
+		known  bool
+		next   uint64
+		prev   dag.ID
+		last   int64   // issuing time of the transaction at next-1
+		recent []int64 // issuing times of our transactions within the rate window
+	}
+	// Guarded by turn; fetched once from /v1/info.
+	rules      *pow.Rules
+	maxPayload int
+}
+
+type pendingTx struct {
+	tx  *dag.Transaction
+	raw []byte // posted verbatim on every attempt
+}
+
+// NewDevice returns a device that signs with key and talks through c. It
+// starts with no chain state: its first Send takes the chain head from the
+// node.
+func NewDevice(c *Client, key ed25519.PrivateKey) *Device {
+	d := &Device{c: c, key: key, keyErr: checkKey(key), turn: make(chan struct{}, 1)}
+	if d.keyErr == nil {
+		copy(d.pub[:], key[ed25519.SeedSize:])
+	}
+	return d
+}
+
+// PublicKey is the device's issuer key.
+func (d *Device) PublicKey() dag.PublicKey { return d.pub }
+
+// Pending returns the transaction that the node has not acknowledged yet,
+// or nil. The next Send posts it again before anything else. It must not
+// be modified.
+func (d *Device) Pending() *dag.Transaction {
+	if p := d.pending.Load(); p != nil {
+		return p.tx
+	}
+	return nil
+}
+
+// Send issues a transaction of kind with payload and returns its ID once
+// the node has made it durable (attached or parked) or already had it.
+//
+// A pending transaction from an earlier Send is delivered first. Network
+// errors, 429 and 503 (and future_time, which only delays) are retried
+// with the same bytes and a backoff that honours Retry-After, until ctx
+// ends; the transaction then stays pending. A rejection that every node
+// would reach (bad signature, insufficient work, broken chain, ...) drops
+// it: it can never enter a ledger, so its sequence number is free for the
+// next Send. Other errors keep it pending; a fresh Device (a device that
+// lost its state) starts without it.
+//
+// An acknowledged transaction that turns out to be part of an
+// equivocation returns its ID and an error wrapping ErrConflicting; so
+// does a Send for an issuer the node already holds in quarantine, before
+// signing anything.
+func (d *Device) Send(ctx context.Context, kind dag.Kind, payload []byte) (dag.ID, error) {
+	if d.keyErr != nil {
+		return dag.ID{}, d.keyErr
+	}
+	if !kind.Known() {
+		return dag.ID{}, fmt.Errorf("client: send: %w: %d", dag.ErrKind, kind)
+	}
+	select {
+	case d.turn <- struct{}{}:
+	case <-ctx.Done():
+		return dag.ID{}, fmt.Errorf("client: send: %w", context.Cause(ctx))
+	}
+	defer func() { <-d.turn }()
+
+	if p := d.pending.Load(); p != nil {
+		if _, err := d.deliver(ctx, p); err != nil && !errors.Is(err, ErrConflicting) {
+			return dag.ID{}, fmt.Errorf("%w (delivering the earlier transaction %s)", err, p.tx.ID())
+		}
+	}
+	if d.rules == nil {
+		info, err := retry(ctx, d.c, func() (*Info, error) { return d.c.Info(ctx) })
+		if err != nil {
+			return dag.ID{}, err
+		}
+		d.rules, d.maxPayload = &info.Network.Difficulty, info.Network.MaxPayload
+	}
+	if d.maxPayload > 0 && len(payload) > d.maxPayload {
+		return dag.ID{}, fmt.Errorf("client: send: %w: %d bytes, the network allows %d", dag.ErrPayloadTooLarge, len(payload), d.maxPayload)
+	}
+	tips, err := retry(ctx, d.c, func() (*Tips, error) { return d.c.Tips(ctx, &d.pub, len(payload)) })
+	if err != nil {
+		return dag.ID{}, err
+	}
+	tx, bits, err := d.build(kind, payload, tips)
+	if err != nil {
+		return dag.ID{}, err
+	}
+	tx.Sign(d.key)
+	// Until it is posted nobody has seen tx, so a cancelled solve simply
+	// forgets it.
+	if err := d.c.Solve(ctx, tx, bits); err != nil {
+		return dag.ID{}, err
+	}
+	p := &pendingTx{tx: tx, raw: tx.Bytes()}
+	d.pending.Store(p)
+	return d.deliver(ctx, p)
+}
+
+// build fills in the next transaction from the node's tips and the
+// device's own chain state, and returns the bits its work must meet.
+func (d *Device) build(kind dag.Kind, payload []byte, tips *Tips) (*dag.Transaction, int, error) {
+	if tips.Issuer == nil {
+		// Guessing sequence 0 could equivocate a device with history.
+		return nil, 0, errors.New("client: send: the node did not report the issuer's chain head")
+	}
+	if tips.Issuer.Conflicting {
+		return nil, 0, fmt.Errorf("client: send: issuer %s is quarantined: %w", d.pub, ErrConflicting)
+	}
+	ch := &d.chain
+	seq, prev := tips.Issuer.NextSeq, tips.Issuer.Prev
+	if ch.known && seq <= ch.next {
+		// The node has not seen all of our chain yet (a lagging node
+		// behind a load balancer, or our last one is still parked):
+		// our own head is the truth, and the node parks the new
+		// transaction until its predecessor arrives.
+		seq, prev = ch.next, ch.prev
+	} else if ch.known {
+		// The node knows a longer chain than we do: this Device's state
+		// is stale (another process with this key?). Follow the node.
+		ch.known, ch.recent, ch.last = false, nil, 0
+	}
+	at := d.c.opts.Now().UnixNano()
+	if ch.known && at < ch.last {
+		// Issuing times may not run backwards along a chain; a clock
+		// step back must not break it.
+		at = ch.last
+	}
+
+	bits := tips.Difficulty
+	if d.rules != nil {
+		// The node counts our rate from the chain it has; when it lags,
+		// it undercounts, and a transaction that parks and then fails
+		// the work check at attach is lost silently. Our own count
+		// covers that case.
+		recent := 0
+		if ch.known && kind != dag.KindBeacon {
+			since := at - int64(d.rules.RateWindow)
+			for _, t := range ch.recent {
+				if t > since {
+					recent++
+				}
+			}
+		}
+		bits = max(bits, d.rules.Required(len(payload), recent))
+	}
+	return &dag.Transaction{
+		Kind: kind, Trunk: tips.Trunk, Branch: tips.Branch,
+		Seq: seq, Prev: prev, Time: at,
+		// A copy: the caller may reuse its buffer while the transaction
+		// waits in pending.
+		Payload: bytes.Clone(payload),
+	}, bits, nil
+}
+
+// deliver posts p until the node answers or the error is final (see Send).
+func (d *Device) deliver(ctx context.Context, p *pendingTx) (dag.ID, error) {
+	id := p.tx.ID()
+	bo := d.c.newBackoff()
+	for {
+		res, err := d.c.post(ctx, p.raw, id.String())
+		if err == nil && res.ID != id {
+			err = fmt.Errorf("client: node acknowledged %s for transaction %s", res.ID, id)
+		}
+		if err == nil {
+			d.acknowledged(p.tx)
+			if res.Conflicting {
+				return id, fmt.Errorf("client: transaction %s: %w", id, ErrConflicting)
+			}
+			return id, nil
+		}
+		switch {
+		case ctx.Err() != nil:
+			return dag.ID{}, err
+		case verdict(err):
+			d.pending.Store(nil)
+			return dag.ID{}, err
+		case IsRetryable(err) || isCode(err, "future_time"):
+			if serr := sleep(ctx, bo.next(retryAfter(err))); serr != nil {
+				return dag.ID{}, fmt.Errorf("client: transaction %s not acknowledged: %w (last error: %v)", id, serr, err)
+			}
+		default:
+			return dag.ID{}, err
+		}
+	}
+}
+
+// acknowledged advances the chain past tx.
+func (d *Device) acknowledged(tx *dag.Transaction) {
+	ch := &d.chain
+	if !ch.known || tx.Seq >= ch.next {
+		ch.known, ch.next, ch.prev, ch.last = true, tx.Seq+1, tx.ID(), tx.Time
+		if d.rules != nil {
+			// Only what can still change a difficulty is kept.
+			since := tx.Time - int64(d.rules.RateWindow)
+			kept := ch.recent[:0]
+			for _, t := range ch.recent {
+				if t > since {
+					kept = append(kept, t)
+				}
+			}
+			if n := d.rules.MaxCounted(); len(kept) >= n && n > 0 {
+				kept = kept[len(kept)-n+1:]
+			}
+			ch.recent = append(kept, tx.Time)
+		}
+	}
+	d.pending.Store(nil)
+}
+
+func isCode(err error, code string) bool {
+	var apiErr *APIError
+	return errors.As(err, &apiErr) && apiErr.Code == code
+}
+
+// retry calls f until it succeeds, fails for good, or ctx ends. It is for
+// reads, which carry no state to protect.
+func retry[T any](ctx context.Context, c *Client, f func() (T, error)) (T, error) {
+	bo := c.newBackoff()
+	for {
+		v, err := f()
+		if err == nil || ctx.Err() != nil || !IsRetryable(err) {
+			return v, err
+		}
+		if serr := sleep(ctx, bo.next(retryAfter(err))); serr != nil {
+			return v, fmt.Errorf("client: %w (last error: %v)", serr, err)
+		}
+	}
+}
