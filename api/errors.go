@@ -1,0 +1,135 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/tangled-ledger/tangled/dag"
+)
+
+// The API's own error codes; the others are dag's (dag.Code).
+const (
+	codeBodyTooLarge     = "body_too_large"
+	codeUnsupportedMedia = "unsupported_media_type"
+	codeRateLimited      = "rate_limited"
+	codeOverloaded       = "overloaded"
+	codeNotFound         = "not_found"
+	codeMethodNotAllowed = "method_not_allowed"
+	codeMalformed        = "malformed"
+	codeClosed           = "closed"
+	codeInternal         = "internal"
+)
+
+// statusOf is the contract's table of codes and HTTP statuses. A code that
+// is not here (a dag code the API never expects) is reported as internal.
+var statusOf = map[string]int{
+	"malformed":          http.StatusBadRequest,
+	"bad_version":        http.StatusBadRequest,
+	"bad_kind":           http.StatusBadRequest,
+	"trailing_bytes":     http.StatusBadRequest,
+	"payload_too_large":  http.StatusRequestEntityTooLarge,
+	codeBodyTooLarge:     http.StatusRequestEntityTooLarge,
+	codeUnsupportedMedia: http.StatusUnsupportedMediaType,
+	"bad_signature":      http.StatusUnprocessableEntity,
+	"insufficient_work":  http.StatusUnprocessableEntity,
+	"future_time":        http.StatusUnprocessableEntity,
+	"broken_chain":       http.StatusConflict,
+	"not_validator":      http.StatusForbidden,
+	codeRateLimited:      http.StatusTooManyRequests,
+	codeOverloaded:       http.StatusTooManyRequests,
+	"parked_full":        http.StatusTooManyRequests,
+	codeNotFound:         http.StatusNotFound,
+	codeMethodNotAllowed: http.StatusMethodNotAllowed,
+	codeClosed:           http.StatusServiceUnavailable,
+	"store_failure":      http.StatusInternalServerError,
+	codeInternal:         http.StatusInternalServerError,
+}
+
+// Retry-After for the 429s that no limiter times: the ingest queue drains
+// in well under a second, parked transactions wait for peers to deliver
+// their parents.
+const (
+	retryOverloaded = time.Second
+	retryParkedFull = 5 * time.Second
+)
+
+// apiError is a rejection on its way to the client.
+type apiError struct {
+	code    string
+	message string
+	// retry is the Retry-After of a 429; zero for other statuses.
+	retry time.Duration
+}
+
+func (e *apiError) Error() string { return "api: " + e.code + ": " + e.message }
+
+func newError(code, message string) *apiError {
+	e := &apiError{code: code, message: message}
+	switch code {
+	case codeOverloaded:
+		e.retry = retryOverloaded
+	case "parked_full":
+		e.retry = retryParkedFull
+	}
+	return e
+}
+
+// errorOf maps an error from the ledger, the backend or this package to
+// its code and message.
+func errorOf(err error) *apiError {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	code := dag.Code(err)
+	if _, ok := statusOf[code]; !ok {
+		code = codeInternal
+	}
+	return newError(code, err.Error())
+}
+
+// errorBody is the contract's error object.
+type errorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func writeError(w http.ResponseWriter, e *apiError) {
+	status, ok := statusOf[e.code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	if status == http.StatusTooManyRequests {
+		setRetryAfter(w, max(e.retry, time.Second))
+	}
+	writeJSON(w, status, errorBody{Code: e.code, Message: e.message})
+}
+
+// setRetryAfter writes whole seconds, rounded up: a client that waits
+// exactly that long finds the tokens it needs.
+func setRetryAfter(w http.ResponseWriter, d time.Duration) {
+	secs := max(int64((d+time.Second-1)/time.Second), 1)
+	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		// Every response type marshals; reaching this is a bug here.
+		status = http.StatusInternalServerError
+		body, _ = json.Marshal(errorBody{Code: codeInternal, Message: "api: encoding response: " + err.Error()})
+	}
+	writeRaw(w, status, "application/json", append(body, '\n'))
+}
+
+func writeRaw(w http.ResponseWriter, status int, contentType string, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}

@@ -1,0 +1,243 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"math/bits"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/tangled-ledger/tangled/dag"
+)
+
+// Info is the body of GET /v1/info.
+type infoBody struct {
+	Version string      `json:"version"`
+	Node    nodeInfo    `json:"node"`
+	Network networkInfo `json:"network"`
+	Counts  countsInfo  `json:"counts"`
+}
+
+type nodeInfo struct {
+	PublicKey dag.PublicKey `json:"public_key"`
+	Validator bool          `json:"validator"`
+}
+
+type networkInfo struct {
+	NetworkID  string          `json:"network_id"`
+	GenesisID  dag.ID          `json:"genesis_id"`
+	Validators []validatorInfo `json:"validators"`
+	Threshold  dag.Threshold   `json:"confirmation_threshold"`
+	MaxPayload int             `json:"max_payload"`
+	// Difficulty is the genesis's pow.Rules, which marshal themselves;
+	// the field is untyped because api may import only dag.
+	Difficulty any `json:"difficulty"`
+}
+
+// validatorInfo always carries a name, empty or not, unlike dag.Validator.
+type validatorInfo struct {
+	Name      string        `json:"name"`
+	PublicKey dag.PublicKey `json:"public_key"`
+	Weight    uint64        `json:"weight"`
+}
+
+type countsInfo struct {
+	Transactions uint64 `json:"transactions"`
+	Tips         int    `json:"tips"`
+	Confirmed    int    `json:"confirmed"`
+	Parked       int    `json:"parked"`
+	Conflicting  int    `json:"conflicting"`
+	Issuers      int    `json:"issuers"`
+}
+
+func (s *Server) info(w http.ResponseWriter, _ *http.Request) {
+	id := s.backend.Identity()
+	st := s.ledger.Stats()
+	writeJSON(w, http.StatusOK, infoBody{
+		Version: id.Version,
+		Node:    nodeInfo{PublicKey: id.PublicKey, Validator: id.Validator},
+		Network: s.network,
+		Counts: countsInfo{
+			Transactions: st.Transactions, Tips: st.Tips, Confirmed: st.Confirmed,
+			Parked: st.Parked, Conflicting: st.Conflicting, Issuers: st.Issuers,
+		},
+	})
+}
+
+type tipsBody struct {
+	Trunk      dag.ID      `json:"trunk"`
+	Branch     dag.ID      `json:"branch"`
+	Difficulty int         `json:"difficulty"`
+	Issuer     *issuerBody `json:"issuer,omitempty"`
+	Time       string      `json:"time"`
+}
+
+type issuerBody struct {
+	NextSeq     uint64 `json:"next_seq"`
+	Prev        dag.ID `json:"prev"`
+	Recent      int    `json:"recent"`
+	Conflicting bool   `json:"conflicting"`
+}
+
+func (s *Server) tips(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	payloadSize := 0
+	if v := q.Get("payload_size"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			writeError(w, newError(codeMalformed, fmt.Sprintf("api: payload_size %q is not a non-negative integer", v)))
+			return
+		}
+		if n > s.genesis.MaxPayload {
+			writeError(w, errorOf(fmt.Errorf("%w: payload_size %d, maximum %d", dag.ErrPayloadTooLarge, n, s.genesis.MaxPayload)))
+			return
+		}
+		payloadSize = n
+	}
+	now := s.now()
+	body := tipsBody{Time: now.UTC().Format(time.RFC3339Nano)}
+	recent := 0
+	if v, ok := q["issuer"]; ok {
+		var pk dag.PublicKey
+		if err := pk.UnmarshalText([]byte(v[0])); err != nil {
+			writeError(w, errorOf(fmt.Errorf("issuer: %w", err)))
+			return
+		}
+		st, _ := s.ledger.IssuerState(pk, now.UnixNano())
+		recent = st.Recent
+		body.Issuer = &issuerBody{NextSeq: st.NextSeq, Prev: st.Prev, Recent: st.Recent, Conflicting: st.Conflicting}
+	}
+	body.Difficulty = s.ledger.Required(dag.KindData, payloadSize, recent)
+	trunk, branch, err := s.backend.SelectTips(r.Context())
+	if err != nil {
+		writeError(w, errorOf(err))
+		return
+	}
+	body.Trunk, body.Branch = trunk, branch
+	writeJSON(w, http.StatusOK, body)
+}
+
+type transactionStatus struct {
+	Transaction    *dag.Transaction `json:"transaction"`
+	Status         string           `json:"status"`
+	Reasons        []string         `json:"reasons"`
+	ApprovalWeight uint64           `json:"approval_weight"`
+	TotalWeight    uint64           `json:"total_weight"`
+	Approvers      []string         `json:"approvers"`
+	ConfirmedIndex uint64           `json:"confirmed_index,omitempty"`
+	Arrival        uint64           `json:"arrival"`
+}
+
+// The transaction statuses of TransactionStatus.
+const (
+	statusPending     = "pending"
+	statusConfirmed   = "confirmed"
+	statusConflicting = "conflicting"
+	statusParked      = "parked"
+)
+
+// maxReasonWalk bounds the walk back along an issuer's chain that finds
+// where an inherited equivocation started; a status request must stay
+// cheap however long the quarantined chain has grown.
+const maxReasonWalk = 64
+
+func (s *Server) transaction(w http.ResponseWriter, r *http.Request) {
+	raw := r.PathValue("id")
+	if raw == "batch" {
+		// The batch endpoint's path also matches this pattern; a GET of it
+		// is a wrong method, not a malformed ID.
+		s.methodNotAllowed(w, r, http.MethodPost)
+		return
+	}
+	id, err := dag.ParseID(raw)
+	if err != nil {
+		writeError(w, errorOf(err))
+		return
+	}
+	st := transactionStatus{TotalWeight: s.totalWeight, Reasons: []string{}, Approvers: []string{}}
+	info, attached := s.ledger.Info(id)
+	if !attached && !s.ledger.IsParked(id) {
+		writeError(w, newError(codeNotFound, "api: transaction "+id.String()+" not found"))
+		return
+	}
+	tx, err := s.ledger.Transaction(id)
+	if err != nil {
+		// Attached but not yet durable, or parked and then dropped: not
+		// something this node vouches for.
+		if errors.Is(err, dag.ErrNotFound) {
+			writeError(w, newError(codeNotFound, "api: transaction "+id.String()+" not found"))
+			return
+		}
+		writeError(w, errorOf(err))
+		return
+	}
+	st.Transaction = tx
+	if !attached {
+		st.Status = statusParked
+		st.Reasons = s.parkedReasons(tx)
+		writeJSON(w, http.StatusOK, st)
+		return
+	}
+	st.ApprovalWeight = info.Weight
+	st.ConfirmedIndex = info.ConfirmedIndex
+	st.Arrival = info.Arrival
+	for v := info.Validators; v != 0; v &= v - 1 {
+		if i := bits.TrailingZeros64(v); i < len(s.approverNames) {
+			st.Approvers = append(st.Approvers, s.approverNames[i])
+		}
+	}
+	switch {
+	case info.Confirmed:
+		st.Status = statusConfirmed
+	case info.Conflicting:
+		st.Status = statusConflicting
+	default:
+		st.Status = statusPending
+		t := s.genesis.Threshold
+		st.Reasons = append(st.Reasons, fmt.Sprintf("approval weight %d of %d; confirmation needs more than %d/%d",
+			info.Weight, s.totalWeight, t.Numerator, t.Denominator))
+	}
+	if info.Conflicting {
+		st.Reasons = append(st.Reasons, s.conflictReason(info))
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// parkedReasons names the references a parked transaction waits for.
+func (s *Server) parkedReasons(tx *dag.Transaction) []string {
+	var reasons []string
+	seen := map[dag.ID]bool{}
+	for _, ref := range []dag.ID{tx.Trunk, tx.Branch, tx.Prev} {
+		if ref.IsZero() || seen[ref] {
+			continue
+		}
+		seen[ref] = true
+		if _, ok := s.ledger.Info(ref); !ok {
+			reasons = append(reasons, "waiting for missing transaction "+ref.String())
+		}
+	}
+	if len(reasons) == 0 {
+		// Everything arrived between the two reads; it attaches now.
+		reasons = append(reasons, "waiting for missing transactions")
+	}
+	return reasons
+}
+
+// conflictReason says where the equivocation is: at this transaction's own
+// sequence number, or at an earlier one of its issuer's chain that it
+// extends (the first conflicting transaction walking back the chain).
+func (s *Server) conflictReason(info dag.Info) string {
+	first := info
+	for range maxReasonWalk {
+		prev, ok := s.ledger.Info(first.Prev)
+		if first.Prev.IsZero() || !ok || !prev.Conflicting {
+			if first.ID == info.ID {
+				return fmt.Sprintf("equivocation: the issuer signed two transactions with sequence %d", info.Seq)
+			}
+			return fmt.Sprintf("equivocation: the issuer signed two transactions with sequence %d; this transaction extends one of them", first.Seq)
+		}
+		first = prev
+	}
+	return "equivocation: this transaction extends an issuer chain in which two transactions share a sequence number"
+}
