@@ -424,3 +424,23 @@ func TestIssuerStateAndBeaconRateExemption(t *testing.T) {
 		h.mustAttach(bc)
 	}
 }
+
+func TestOldestTip(t *testing.T) {
+	h := newHarness(t, 1, dagtestRules(), nil)
+	if _, ok := h.l.OldestTip(dag.ZeroID); ok {
+		t.Fatal("a fresh ledger has only the root, which is not offered")
+	}
+	root := h.l.Root()
+	a := dagtest.NewIssuer("a", dagtestRules()).Issue(dag.KindData, root, root, at(time.Second), nil)
+	b := dagtest.NewIssuer("b", dagtestRules()).Issue(dag.KindData, root, root, at(time.Second), nil)
+	h.mustAttach(a, b)
+	if got, ok := h.l.OldestTip(dag.ZeroID); !ok || got != a.ID() {
+		t.Fatalf("OldestTip = %s, %v; want a", got.Short(), ok)
+	}
+	if got, _ := h.l.OldestTip(a.ID()); got != b.ID() {
+		t.Fatalf("OldestTip skipping a = %s; want b", got.Short())
+	}
+	if !h.l.IsTip(b.ID()) || h.l.IsTip(root) {
+		t.Fatal("IsTip wrong")
+	}
+}

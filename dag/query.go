@@ -105,6 +105,35 @@ func (l *Ledger) Tips(dst []ID) []ID {
 	return dst
 }
 
+// OldestTip returns the earliest-attached tip other than skip and the
+// genesis root. Validators approve it so that no transaction waits forever
+// for a random pick.
+func (l *Ledger) OldestTip(skip ID) (ID, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	var oldest *node
+	for _, n := range l.mu.tips {
+		if n == l.root || n.id == skip {
+			continue
+		}
+		if oldest == nil || n.arrival < oldest.arrival {
+			oldest = n
+		}
+	}
+	if oldest == nil {
+		return ZeroID, false
+	}
+	return oldest.id, true
+}
+
+// IsTip reports whether id is attached and nothing approves it yet.
+func (l *Ledger) IsTip(id ID) bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	n, ok := l.mu.nodes[id]
+	return ok && n.tipIndex >= 0
+}
+
 // RecentConfirmed returns the transaction depth places before the newest in
 // the confirmed order (0 is the newest), clamped to the oldest; the genesis
 // root while nothing is confirmed. Walks start here.

@@ -404,45 +404,23 @@ func (n *Node) beaconLoop(ctx context.Context) {
 // a percent of what the node ingests.
 const maxBeaconsPerTick = 8
 
-// maxTipsScanned bounds the work of finding the oldest tip.
-const maxTipsScanned = 4096
-
 // beaconParents picks a beacon's parents; ok is false when there is nothing
 // new to approve.
 func (n *Node) beaconParents(last dag.ID) (trunk, branch dag.ID, ok bool) {
-	tips := n.ledger.Tips(nil)
-	var oldest dag.Info
-	found := false
-	lastIsTip := false
-	for i, id := range tips {
-		if i == maxTipsScanned {
-			break
-		}
-		if id == last {
-			lastIsTip = true
-			continue
-		}
-		info, ok := n.ledger.Info(id)
-		if !ok || info.Conflicting || id == n.ledger.Root() {
-			continue
-		}
-		if !found || info.Arrival < oldest.Arrival {
-			oldest, found = info, true
-		}
-	}
-	if !found {
+	oldest, ok := n.ledger.OldestTip(last)
+	if !ok {
 		return dag.ZeroID, dag.ZeroID, false
 	}
-	if lastIsTip {
-		return last, oldest.ID, true
+	if !last.IsZero() && n.ledger.IsTip(last) {
+		return last, oldest, true
 	}
 	// The previous beacon is approved already (or there is none): the
 	// second parent comes from ordinary tip selection.
 	other, _, err := n.SelectTips(context.Background())
 	if err != nil {
-		other = oldest.ID
+		other = oldest
 	}
-	return oldest.ID, other, true
+	return oldest, other, true
 }
 
 func (n *Node) issueBeacon(ctx context.Context, trunk, branch dag.ID) (dag.ID, error) {
