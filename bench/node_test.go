@@ -88,7 +88,7 @@ func BenchmarkNodeHTTP(b *testing.B) {
 	const total = 60_000
 	rules := pow.Rules{BaseBits: 1}
 	b.Run("mode=single", func(b *testing.B) {
-		benchHTTP(b, rules, total, 64, 1)
+		benchHTTP(b, rules, total, 256, 1)
 	})
 	b.Run("mode=batch256", func(b *testing.B) {
 		benchHTTP(b, rules, total, 8, 256)
