@@ -45,7 +45,8 @@ type Config struct {
 
 	// SubmitTimeout is how long a POST may wait for room in the ingest
 	// queue before it is answered 429 overloaded. Zero means
-	// DefaultSubmitTimeout.
+	// DefaultSubmitTimeout. A queued transaction is still waited for
+	// until durable, so http.Server.WriteTimeout must leave room for both.
 	SubmitTimeout time.Duration
 
 	// EventBuffer is how many events one /v1/events stream may fall
@@ -170,5 +171,3 @@ func (c Config) validate() error {
 	}
 	return nil
 }
-
-var errNoBackend = errors.New("api: nil backend")

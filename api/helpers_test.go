@@ -35,13 +35,21 @@ type testBackend struct {
 	ledger   *dag.Ledger
 	pipeline *dag.Pipeline
 	identity Identity
+	// submitting, if set, receives each submission as it starts.
+	submitting chan [][]byte
 }
 
 func (b *testBackend) Submit(ctx context.Context, raw []byte) (dag.Result, error) {
+	if b.submitting != nil {
+		b.submitting <- [][]byte{raw}
+	}
 	return b.pipeline.Submit(ctx, raw)
 }
 
 func (b *testBackend) SubmitMany(ctx context.Context, raws [][]byte) []dag.Result {
+	if b.submitting != nil {
+		b.submitting <- raws
+	}
 	return b.pipeline.SubmitMany(ctx, raws)
 }
 

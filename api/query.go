@@ -11,7 +11,7 @@ import (
 	"github.com/tangled-ledger/tangled/dag"
 )
 
-// Info is the body of GET /v1/info.
+// infoBody is the contract's Info.
 type infoBody struct {
 	Version string      `json:"version"`
 	Node    nodeInfo    `json:"node"`
@@ -65,6 +65,7 @@ func (s *Server) info(w http.ResponseWriter, _ *http.Request) {
 	})
 }
 
+// tipsBody is the contract's Tips.
 type tipsBody struct {
 	Trunk      dag.ID      `json:"trunk"`
 	Branch     dag.ID      `json:"branch"`
@@ -118,6 +119,7 @@ func (s *Server) tips(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, body)
 }
 
+// transactionStatus is the contract's TransactionStatus.
 type transactionStatus struct {
 	Transaction    *dag.Transaction `json:"transaction"`
 	Status         string           `json:"status"`

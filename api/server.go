@@ -2,6 +2,7 @@ package api
 
 import (
 	_ "embed"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -46,7 +47,7 @@ type Server struct {
 // New returns the API over backend.
 func New(backend Backend, cfg Config) (*Server, error) {
 	if backend == nil {
-		return nil, errNoBackend
+		return nil, errors.New("api: nil backend")
 	}
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
@@ -54,7 +55,7 @@ func New(backend Backend, cfg Config) (*Server, error) {
 	}
 	l := backend.Ledger()
 	if l == nil {
-		return nil, fmt.Errorf("api: backend has no ledger")
+		return nil, errors.New("api: backend has no ledger")
 	}
 	g := l.Genesis()
 	s := &Server{

@@ -419,6 +419,10 @@ func TestBackPressure(t *testing.T) {
 		first := dagtest.NewIssuer("first", testRules).Issue(dag.KindData, root, root, at(time.Second), nil)
 		second := dagtest.NewIssuer("second", testRules).Issue(dag.KindData, root, root, at(time.Second), nil)
 		third := dagtest.NewIssuer("third", testRules).Issue(dag.KindData, root, root, at(time.Second), nil)
+		h.backend.submitting = make(chan [][]byte, 3)
+		client := *h.client
+		client.Timeout = 10 * time.Second // fail, not hang, if second is queued
+		h.client = &client
 		firstDone := make(chan response, 1)
 		go func() {
 			r, err := h.try(http.MethodPost, "/v1/transactions", mediaBinary, bytes.NewReader(first.Bytes()))
@@ -428,25 +432,13 @@ func TestBackPressure(t *testing.T) {
 			firstDone <- r
 		}()
 		// first takes the only queue slot (the pipeline is not running),
-		// so second finds no room within SubmitTimeout.
-		waitFor(t, "the queue to fill", func() bool {
-			r := h.postBinary(second)
-			if r.status == http.StatusTooManyRequests {
-				wantError(t, r, 429, "overloaded")
-				return true
-			}
-			t.Fatalf("second was accepted before first took the queue: %d %s", r.status, r.body)
-			return false
-		})
-		batchDone := make(chan response, 1)
-		go func() {
-			r, err := h.try(http.MethodPost, "/v1/transactions/batch", mediaBinary, bytes.NewReader(binaryBatch(third.Bytes())))
-			if err != nil {
-				t.Error(err)
-			}
-			batchDone <- r
-		}()
-		r := <-batchDone
+		// so the others find no room within SubmitTimeout. The queue send
+		// follows the backend call within microseconds; the sleep is a
+		// wide margin, not a synchronisation the test depends on finely.
+		<-h.backend.submitting
+		time.Sleep(100 * time.Millisecond)
+		wantError(t, h.postBinary(second), 429, "overloaded")
+		r := h.post("/v1/transactions/batch", mediaBinary, binaryBatch(third.Bytes()))
 		res := decodeAs[batchBody](t, r).Results
 		if r.status != http.StatusOK || len(res) != 1 || res[0].Code != "overloaded" || r.header.Get("Retry-After") != "1" {
 			t.Fatalf("batch under overload: %d Retry-After %q %s", r.status, r.header.Get("Retry-After"), r.body)

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -360,5 +361,26 @@ func checkNoLeaks(t *testing.T, n *testNode) {
 			t.Fatalf("%d goroutines outlived the calls:\n%s", len(leaked), strings.Join(leaked, "\n\n"))
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestTransactionStatusJSONRoundTrip: the CLI prints a status with
+// encoding/json; it must come out in the API's own form and read back.
+func TestTransactionStatusJSONRoundTrip(t *testing.T) {
+	in := `{"transaction":null,"status":"confirmed","reasons":["x"],"approval_weight":3,"total_weight":4,"approvers":["a","b","c"],"confirmed_index":7,"arrival":9}`
+	var st TransactionStatus
+	if err := json.Unmarshal([]byte(in), &st); err != nil {
+		t.Fatal(err)
+	}
+	out, err := json.Marshal(&st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back TransactionStatus
+	if err := json.Unmarshal(out, &back); err != nil {
+		t.Fatalf("%s: %v", out, err)
+	}
+	if back.Status != StateConfirmed || back.ConfirmedIndex != 7 || back.Arrival != 9 || len(back.Approvers) != 3 || !strings.Contains(string(out), `"approval_weight":3`) {
+		t.Fatalf("round trip: %s -> %+v", out, back)
 	}
 }

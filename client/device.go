@@ -117,33 +117,63 @@ func (d *Device) Send(ctx context.Context, kind dag.Kind, payload []byte) (dag.I
 			return dag.ID{}, fmt.Errorf("%w (delivering the earlier transaction %s)", err, p.tx.ID())
 		}
 	}
-	if d.rules == nil {
-		info, err := retry(ctx, d.c, func() (*Info, error) { return d.c.Info(ctx) })
-		if err != nil {
-			return dag.ID{}, err
-		}
-		d.rules, d.maxPayload = &info.Network.Difficulty, info.Network.MaxPayload
-	}
-	if d.maxPayload > 0 && len(payload) > d.maxPayload {
-		return dag.ID{}, fmt.Errorf("client: send: %w: %d bytes, the network allows %d", dag.ErrPayloadTooLarge, len(payload), d.maxPayload)
-	}
-	tips, err := retry(ctx, d.c, func() (*Tips, error) { return d.c.Tips(ctx, &d.pub, len(payload)) })
+	tx, err := d.prepare(ctx, kind, payload)
 	if err != nil {
-		return dag.ID{}, err
-	}
-	tx, bits, err := d.build(kind, payload, tips)
-	if err != nil {
-		return dag.ID{}, err
-	}
-	tx.Sign(d.key)
-	// Until it is posted nobody has seen tx, so a cancelled solve simply
-	// forgets it.
-	if err := d.c.Solve(ctx, tx, bits); err != nil {
 		return dag.ID{}, err
 	}
 	p := &pendingTx{tx: tx, raw: tx.Bytes()}
 	d.pending.Store(p)
 	return d.deliver(ctx, p)
+}
+
+// Prepare builds, signs and solves the device's next transaction without
+// posting it, for delivery by other means (a file handed to curl, a
+// gateway without the key). The Device's chain does not advance: post the
+// result before preparing or sending another, or the two share a sequence
+// number, which is what a cloned key looks like.
+func (d *Device) Prepare(ctx context.Context, kind dag.Kind, payload []byte) (*dag.Transaction, error) {
+	if d.keyErr != nil {
+		return nil, d.keyErr
+	}
+	if !kind.Known() {
+		return nil, fmt.Errorf("client: prepare: %w: %d", dag.ErrKind, kind)
+	}
+	select {
+	case d.turn <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("client: prepare: %w", context.Cause(ctx))
+	}
+	defer func() { <-d.turn }()
+	return d.prepare(ctx, kind, payload)
+}
+
+// prepare is Prepare with the turn held.
+func (d *Device) prepare(ctx context.Context, kind dag.Kind, payload []byte) (*dag.Transaction, error) {
+	if d.rules == nil {
+		info, err := retry(ctx, d.c, func() (*Info, error) { return d.c.Info(ctx) })
+		if err != nil {
+			return nil, err
+		}
+		d.rules, d.maxPayload = &info.Network.Difficulty, info.Network.MaxPayload
+	}
+	if d.maxPayload > 0 && len(payload) > d.maxPayload {
+		return nil, fmt.Errorf("client: send: %w: %d bytes, the network allows %d", dag.ErrPayloadTooLarge, len(payload), d.maxPayload)
+	}
+	tips, err := retry(ctx, d.c, func() (*Tips, error) { return d.c.Tips(ctx, &d.pub, len(payload)) })
+	if err != nil {
+		return nil, err
+	}
+	tx, bits, err := d.build(kind, payload, tips)
+	if err != nil {
+		return nil, err
+	}
+	tx.Sign(d.key)
+	// Until it is posted nobody has seen tx, so a cancelled solve simply
+	// forgets it.
+	if err := d.c.Solve(ctx, tx, bits); err != nil {
+		return nil, err
+	}
+	return tx, nil
 }
 
 // build fills in the next transaction from the node's tips and the

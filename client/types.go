@@ -139,19 +139,19 @@ const (
 
 // TransactionStatus is GET /v1/transactions/{id}.
 type TransactionStatus struct {
-	Transaction *dag.Transaction
-	Status      State
-	Reasons     []string
+	Transaction *dag.Transaction `json:"transaction"`
+	Status      State            `json:"status"`
+	Reasons     []string         `json:"reasons"`
 	// ApprovalWeight of TotalWeight is what the approving validators'
 	// beacons carry; Approvers names them.
-	ApprovalWeight uint64
-	TotalWeight    uint64
-	Approvers      []string
+	ApprovalWeight uint64   `json:"approval_weight"`
+	TotalWeight    uint64   `json:"total_weight"`
+	Approvers      []string `json:"approvers"`
 	// ConfirmedIndex is the position in the node's confirmed order, zero
 	// while unconfirmed.
-	ConfirmedIndex uint64
+	ConfirmedIndex uint64 `json:"confirmed_index,omitempty"`
 	// Arrival numbers attached transactions in this node's attach order.
-	Arrival uint64
+	Arrival uint64 `json:"arrival"`
 }
 
 // UnmarshalJSON decodes the transaction through dag.DecodeJSON and

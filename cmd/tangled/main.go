@@ -136,6 +136,18 @@ func deviceCommand() *cli.Command {
 				},
 			},
 			{
+				Name:  "sign",
+				Usage: "build, sign and solve a reading without posting it (for curl or a gateway)",
+				Flags: []cli.Flag{
+					nodeFlag,
+					&cli.StringFlag{Name: "key", Required: true, EnvVars: env("DEVICE_KEY"), Usage: "device key file"},
+					&cli.StringFlag{Name: "data", Required: true, Usage: "payload text"},
+					&cli.StringFlag{Name: "out", Required: true, Usage: "file for the transaction"},
+					&cli.BoolFlag{Name: "json", Usage: "write the JSON form instead of the binary encoding"},
+				},
+				Action: deviceSign,
+			},
+			{
 				Name:  "send",
 				Usage: "sign, solve and post a reading; prints its ID first",
 				Flags: []cli.Flag{
@@ -193,6 +205,32 @@ func deviceSend(c *cli.Context) error {
 		return err
 	}
 	fmt.Fprintln(c.App.Writer, st.Status)
+	return nil
+}
+
+func deviceSign(c *cli.Context) error {
+	key, err := client.LoadKey(c.String("key"))
+	if err != nil {
+		return err
+	}
+	cl, err := client.New(c.String("node"), client.Options{})
+	if err != nil {
+		return err
+	}
+	tx, err := client.NewDevice(cl, key).Prepare(c.Context, dag.KindData, []byte(c.String("data")))
+	if err != nil {
+		return err
+	}
+	out := tx.Bytes()
+	if c.Bool("json") {
+		if out, err = json.Marshal(tx); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(c.String("out"), out, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintln(c.App.Writer, tx.ID())
 	return nil
 }
 
