@@ -41,6 +41,9 @@ func newApp(out io.Writer) *cli.App {
 		Version:              node.Version,
 		Writer:               out,
 		EnableBashCompletion: true,
+		// main turns errors into exit codes; the library's default handler
+		// would call os.Exit from inside Run.
+		ExitErrHandler: func(*cli.Context, error) {},
 		Commands: []*cli.Command{
 			nodeCommand(),
 			genesisCommand(),
