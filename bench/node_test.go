@@ -2,6 +2,7 @@ package bench_test
 
 import (
 	"bufio"
+	"errors"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -125,16 +126,9 @@ func benchHTTP(b *testing.B, rules pow.Rules, total, workers, batch int) {
 						}
 						continue
 					}
-					results, err := c.PostBatch(ctx, chunk)
-					if err != nil {
+					if err := postBatchRetrying(ctx, c, chunk); err != nil {
 						b.Error(err)
 						return
-					}
-					for _, r := range results {
-						if err := r.Err(); err != nil {
-							b.Error(err)
-							return
-						}
 					}
 				}
 			}()
@@ -380,16 +374,9 @@ func BenchmarkNodeRSS(b *testing.B) {
 				defer wg.Done()
 				for txs := range batches {
 					for i := 0; i < len(txs); i += 512 {
-						results, err := c.PostBatch(ctx, txs[i:min(i+512, len(txs))])
-						if err != nil {
+						if err := postBatchRetrying(ctx, c, txs[i:min(i+512, len(txs))]); err != nil {
 							b.Error(err)
 							return
-						}
-						for _, r := range results {
-							if err := r.Err(); err != nil {
-								b.Error(err)
-								return
-							}
 						}
 					}
 				}
@@ -407,4 +394,46 @@ func BenchmarkNodeRSS(b *testing.B) {
 		b.ReportMetric(float64(final)/1024, "final-rss-MiB")
 		b.ReportMetric(float64(total)/elapsed.Seconds(), "tx/s")
 	}
+}
+
+// postBatchRetrying posts a batch as a gateway would: what the node sheds
+// with 429 (back-pressure while Badger flushes or compacts) is posted again
+// after the node's Retry-After.
+func postBatchRetrying(ctx context.Context, c *client.Client, txs []*dag.Transaction) error {
+	for attempt := 0; len(txs) > 0; attempt++ {
+		results, err := c.PostBatch(ctx, txs)
+		if err != nil {
+			if !client.IsRetryable(err) || attempt > 100 {
+				return err
+			}
+			time.Sleep(retryDelay(err))
+			continue
+		}
+		var again []*dag.Transaction
+		var last error
+		for i, r := range results {
+			if err := r.Err(); err != nil {
+				if !client.IsRetryable(err) {
+					return err
+				}
+				again, last = append(again, txs[i]), err
+			}
+		}
+		if len(again) > 0 {
+			if attempt > 100 {
+				return last
+			}
+			time.Sleep(retryDelay(last))
+		}
+		txs = again
+	}
+	return nil
+}
+
+func retryDelay(err error) time.Duration {
+	var apiErr *client.APIError
+	if errors.As(err, &apiErr) && apiErr.RetryAfter > 0 {
+		return apiErr.RetryAfter
+	}
+	return 100 * time.Millisecond
 }
