@@ -1,8 +1,3 @@
-// Package dagtest builds valid, deterministic transaction streams for tests
-// and benchmarks of the ledger and the packages around it: a genesis with
-// seeded validator keys, devices that keep their issuer chains, and a
-// generator of a realistic DAG (each transaction approves recent ones,
-// validators issue beacons) signed with real Ed25519 keys and real work.
 package dagtest
 
 import (
