@@ -135,4 +135,3 @@ func bytesOf(b byte, n int) []byte {
 	}
 	return out
 }
-
