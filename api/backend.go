@@ -10,11 +10,12 @@ import (
 // it over its ledger, ingest pipeline and tip selection; tests can build
 // the same parts directly.
 type Backend interface {
-	// Submit and SubmitMany hand encoded transactions to the ingest
-	// pipeline and return once each is durable or rejected (dag.Result.Err
-	// wraps a dag sentinel; dag.Code gives its stable code).
-	Submit(ctx context.Context, raw []byte) (dag.Result, error)
-	SubmitMany(ctx context.Context, raws [][]byte) []dag.Result
+	// Submit hands transactions decoded with dag.Decode to the ingest
+	// pipeline and returns, in order, once each is durable or rejected
+	// (dag.Result.Err wraps a dag sentinel; dag.Code gives its stable
+	// code). The API decodes to rate-limit by issuer, so the pipeline
+	// takes the decoded form rather than decoding again.
+	Submit(ctx context.Context, txs []*dag.Transaction) []dag.Result
 	// SelectTips returns two parents for a new transaction.
 	SelectTips(ctx context.Context) (trunk, branch dag.ID, err error)
 	// Ledger is the read side: Info, Transaction, IsParked, Stats,

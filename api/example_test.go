@@ -23,12 +23,8 @@ type node struct {
 	pipeline *dag.Pipeline
 }
 
-func (n *node) Submit(ctx context.Context, raw []byte) (dag.Result, error) {
-	return n.pipeline.Submit(ctx, raw)
-}
-
-func (n *node) SubmitMany(ctx context.Context, raws [][]byte) []dag.Result {
-	return n.pipeline.SubmitMany(ctx, raws)
+func (n *node) Submit(ctx context.Context, txs []*dag.Transaction) []dag.Result {
+	return n.pipeline.SubmitDecoded(ctx, txs)
 }
 
 func (n *node) SelectTips(context.Context) (dag.ID, dag.ID, error) {

@@ -39,18 +39,15 @@ type testBackend struct {
 	submitting chan [][]byte
 }
 
-func (b *testBackend) Submit(ctx context.Context, raw []byte) (dag.Result, error) {
+func (b *testBackend) Submit(ctx context.Context, txs []*dag.Transaction) []dag.Result {
 	if b.submitting != nil {
-		b.submitting <- [][]byte{raw}
-	}
-	return b.pipeline.Submit(ctx, raw)
-}
-
-func (b *testBackend) SubmitMany(ctx context.Context, raws [][]byte) []dag.Result {
-	if b.submitting != nil {
+		raws := make([][]byte, len(txs))
+		for i, tx := range txs {
+			raws[i] = tx.Bytes()
+		}
 		b.submitting <- raws
 	}
-	return b.pipeline.SubmitMany(ctx, raws)
+	return b.pipeline.SubmitDecoded(ctx, txs)
 }
 
 func (b *testBackend) SelectTips(context.Context) (dag.ID, dag.ID, error) {

@@ -183,9 +183,10 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx, cancel := s.submitContext(r)
-	res, err := s.backend.Submit(ctx, tx.Bytes())
+	res := s.backend.Submit(ctx, []*dag.Transaction{tx})[0]
 	cancel()
-	if err == nil && res.Status == dag.StatusRejected {
+	err = nil
+	if res.Status == dag.StatusRejected {
 		err = res.Err
 		if err == nil {
 			err = errors.New("api: backend rejected without a reason")
@@ -262,7 +263,7 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request) {
 	}
 
 	results := make([]submitResult, len(items))
-	raws := make([][]byte, 0, len(items))
+	txs := make([]*dag.Transaction, 0, len(items))
 	index := make([]int, 0, len(items))
 	var retry time.Duration
 	for i, item := range items {
@@ -276,15 +277,15 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request) {
 			retry = max(retry, wait)
 			continue
 		}
-		raws = append(raws, tx.Bytes())
+		txs = append(txs, tx)
 		index = append(index, i)
 	}
-	if len(raws) > 0 {
+	if len(txs) > 0 {
 		ctx, cancel := s.submitContext(r)
-		out := s.backend.SubmitMany(ctx, raws)
+		out := s.backend.Submit(ctx, txs)
 		cancel()
-		if len(out) != len(raws) {
-			writeError(w, newError(codeInternal, fmt.Sprintf("api: backend returned %d results for %d transactions", len(out), len(raws))))
+		if len(out) != len(txs) {
+			writeError(w, newError(codeInternal, fmt.Sprintf("api: backend returned %d results for %d transactions", len(out), len(txs))))
 			return
 		}
 		for k, res := range out {

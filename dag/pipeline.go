@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -195,15 +196,37 @@ func (p *Pipeline) Submit(ctx context.Context, raw []byte) (Result, error) {
 // ErrOverloaded (queued ones still complete).
 func (p *Pipeline) SubmitMany(ctx context.Context, raws [][]byte) []Result {
 	results := make([]Result, len(raws))
-	jobs := make([]job, len(raws))
-	var group sync.WaitGroup
-	maxPayload := p.l.genesis.MaxPayload
-	rules := p.l.rules
 	txs := make([]*Transaction, len(raws))
 	for i, raw := range raws {
-		tx, err := Decode(raw, maxPayload)
+		tx, err := Decode(raw, p.l.genesis.MaxPayload)
 		if err != nil {
 			results[i] = Result{Status: StatusRejected, Err: err}
+			continue
+		}
+		txs[i] = tx
+	}
+	p.submit(ctx, txs, results)
+	return results
+}
+
+// SubmitDecoded is SubmitMany for transactions the caller already decoded
+// with Decode (the API does, to rate-limit by issuer), so they are not
+// decoded twice. The transactions must not be modified afterwards.
+func (p *Pipeline) SubmitDecoded(ctx context.Context, txs []*Transaction) []Result {
+	results := make([]Result, len(txs))
+	p.submit(ctx, slices.Clone(txs), results)
+	return results
+}
+
+// submit runs the checks that need no context, then queues what passes.
+// Entries of txs that are nil already have their result; submit sets the
+// entries it answers itself to nil.
+func (p *Pipeline) submit(ctx context.Context, txs []*Transaction, results []Result) {
+	jobs := make([]job, len(txs))
+	var group sync.WaitGroup
+	rules := p.l.rules
+	for i, tx := range txs {
+		if tx == nil {
 			continue
 		}
 		id := tx.ID()
@@ -211,15 +234,16 @@ func (p *Pipeline) SubmitMany(ctx context.Context, raws [][]byte) []Result {
 		// part is checked at attach, where the issuer's chain is known.
 		if need := rules.Required(len(tx.Payload), 0); !pow.Verify(id, tx.Nonce, need) {
 			results[i] = reject(id, fmt.Errorf("%w: need at least %d bits", ErrWork, need))
+			txs[i] = nil
 			continue
 		}
 		if tx.Kind == KindBeacon {
 			if _, ok := p.l.validators[tx.Issuer]; !ok {
 				results[i] = reject(id, fmt.Errorf("%w: %s", ErrNotValidator, tx.Issuer))
+				txs[i] = nil
 				continue
 			}
 		}
-		txs[i] = tx
 	}
 	// Duplicates (a replay flood, a gateway retrying) are answered before
 	// they cost a signature check; one read lock covers the whole batch.
@@ -250,7 +274,6 @@ func (p *Pipeline) SubmitMany(ctx context.Context, raws [][]byte) []Result {
 	}
 	p.intake.RUnlock()
 	group.Wait()
-	return results
 }
 
 // verifyLoop batch-verifies signatures. A batch is whatever is queued, up

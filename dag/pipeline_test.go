@@ -206,3 +206,32 @@ func TestPipelineShutdown(t *testing.T) {
 		t.Fatalf("Submit after shutdown: %+v, %v", r, err)
 	}
 }
+
+// TestSubmitDecoded: the decoded entry point gives the same verdicts as
+// the encoded one and leaves the caller's slice alone.
+func TestSubmitDecoded(t *testing.T) {
+	h := newHarness(t, 1, dagtestRules(), nil)
+	p := runPipeline(t, h.l, dag.PipelineConfig{})
+	root := h.l.Root()
+	good := dagtest.NewIssuer("good", dagtestRules()).Issue(dag.KindData, root, root, at(time.Second), []byte("ok"))
+	raw := append([]byte(nil), dagtest.NewIssuer("bad", dagtestRules()).Issue(dag.KindData, root, root, at(time.Second), nil).Bytes()...)
+	raw[len(raw)-9] ^= 1 // breaks the signature; the work is re-checked on the new ID
+	bad, err := dag.Decode(raw, dag.DefaultMaxPayload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for !powOK(bad, 2) {
+		bad.Nonce++
+	}
+	txs := []*dag.Transaction{good, bad, good}
+	results := p.SubmitDecoded(context.Background(), txs)
+	if results[0].Status != dag.StatusAttached || dag.Code(results[1].Err) != "bad_signature" {
+		t.Fatalf("results %+v", results)
+	}
+	if s := results[2].Status; s != dag.StatusAttached && s != dag.StatusDuplicate {
+		t.Fatalf("repeated transaction: %+v", results[2])
+	}
+	if txs[0] != good || txs[1] != bad || txs[2] != good {
+		t.Fatal("SubmitDecoded changed the caller's slice")
+	}
+}

@@ -254,14 +254,9 @@ func (n *Node) Identity() api.Identity {
 	return api.Identity{Version: Version, PublicKey: n.publicKey, Validator: n.validator}
 }
 
-// Submit hands one encoded transaction to the pipeline (api.Backend).
-func (n *Node) Submit(ctx context.Context, raw []byte) (dag.Result, error) {
-	return n.pipeline.Submit(ctx, raw)
-}
-
-// SubmitMany hands encoded transactions to the pipeline (api.Backend).
-func (n *Node) SubmitMany(ctx context.Context, raws [][]byte) []dag.Result {
-	return n.pipeline.SubmitMany(ctx, raws)
+// Submit hands decoded transactions to the pipeline (api.Backend).
+func (n *Node) Submit(ctx context.Context, txs []*dag.Transaction) []dag.Result {
+	return n.pipeline.SubmitDecoded(ctx, txs)
 }
 
 // SelectTips chooses two parents by URTS (api.Backend).
