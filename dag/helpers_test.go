@@ -9,4 +9,5 @@ import (
 // of bits so the check is exercised, no rate rule.
 func dagtestRules() pow.Rules { return pow.Rules{BaseBits: 2} }
 
-func dagtestVerify(tx *dag.Transaction, bits int) bool { return pow.Verify(tx.ID(), tx.Nonce, bits) }
+// powOK reports whether tx's nonce meets bits of work.
+func powOK(tx *dag.Transaction, bits int) bool { return pow.Verify(tx.ID(), tx.Nonce, bits) }

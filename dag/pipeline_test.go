@@ -84,8 +84,6 @@ func TestPipelineRejections(t *testing.T) {
 	}
 }
 
-func powOK(tx *dag.Transaction, bits int) bool { return dagtestVerify(tx, bits) }
-
 // TestPipelineConcurrent has many goroutines submitting one stream in
 // interleaved chunks (so parents often arrive after children) while others
 // read and select tips; under -race it checks the locking, and at the end
