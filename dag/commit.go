@@ -131,6 +131,7 @@ func (l *Ledger) Subscribe(fn func(Event)) (cancel func()) {
 type change struct {
 	kind EventKind
 	n    *node
+	tx   *Transaction // attached events only
 }
 
 // publishChunk bounds how long publish holds the read lock while it takes
@@ -153,7 +154,7 @@ func (l *Ledger) publish(changes []change) {
 		events = events[:0]
 		l.mu.RLock()
 		for _, c := range chunk {
-			events = append(events, Event{Kind: c.kind, Info: l.info(c.n)})
+			events = append(events, Event{Kind: c.kind, Info: l.info(c.n), Tx: c.tx})
 		}
 		l.mu.RUnlock()
 		for _, e := range events {

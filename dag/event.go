@@ -75,4 +75,8 @@ func (k EventKind) String() string {
 type Event struct {
 	Kind EventKind
 	Info Info
+	// Tx is the transaction itself on EventAttached (the network gossips
+	// it without reading it back from the store); nil otherwise. It must
+	// not be modified.
+	Tx *Transaction
 }

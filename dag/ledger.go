@@ -196,8 +196,11 @@ type Ledger struct {
 		parked    map[ID]*parkedTx
 		waiting   map[ID][]*parkedTx // missing ID -> transactions waiting for it
 		conflicts int
-		epoch     uint32
-		walk      []*node // scratch stack for walks
+		// unconfirmedData counts attached non-beacon transactions not yet
+		// confirmed: validators issue beacons only while it is above zero.
+		unconfirmedData int
+		epoch           uint32
+		walk            []*node // scratch stack for walks
 	}
 
 	commit committer
@@ -660,7 +663,10 @@ func (l *Ledger) attachSolid(b *batch, tx *Transaction) Result {
 			twin = prev.next
 		}
 	}
-	b.events = append(b.events, change{EventAttached, n})
+	if n.kind != KindBeacon {
+		l.mu.unconfirmedData++
+	}
+	b.events = append(b.events, change{kind: EventAttached, n: n, tx: tx})
 	if twin != nil {
 		l.markConflicting(b, n)
 		for c := twin; c != nil; c = c.next {
@@ -710,7 +716,7 @@ func (l *Ledger) markConflicting(b *batch, n *node) {
 	if n.tipIndex >= 0 {
 		l.removeTip(n)
 	}
-	b.events = append(b.events, change{EventConflicting, n})
+	b.events = append(b.events, change{kind: EventConflicting, n: n})
 }
 
 // addCumulativeWeight adds one to every ancestor of n inside the window.
@@ -807,7 +813,10 @@ func (l *Ledger) confirm(b *batch, newly []*node) {
 		l.mu.confirmed = append(l.mu.confirmed, n)
 		n.confIndex = uint64(len(l.mu.confirmed))
 		l.newest.Store(n)
-		b.events = append(b.events, change{EventConfirmed, n})
+		if n.kind != KindBeacon {
+			l.mu.unconfirmedData--
+		}
+		b.events = append(b.events, change{kind: EventConfirmed, n: n})
 		emitted++
 	}
 	release := func(c *node) {

@@ -10,6 +10,9 @@ type Stats struct {
 	Parked       int
 	Conflicting  int
 	Issuers      int
+	// UnconfirmedData counts attached transactions other than beacons
+	// that are not confirmed yet.
+	UnconfirmedData int
 }
 
 // Stats returns the current counters.
@@ -23,6 +26,8 @@ func (l *Ledger) Stats() Stats {
 		Parked:       len(l.mu.parked),
 		Conflicting:  l.mu.conflicts,
 		Issuers:      len(l.mu.issuers),
+
+		UnconfirmedData: l.mu.unconfirmedData,
 	}
 }
 
