@@ -1,0 +1,136 @@
+package network_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/tangled-ledger/tangled/dag"
+	"github.com/tangled-ledger/tangled/dag/dagtest"
+	"github.com/tangled-ledger/tangled/network"
+)
+
+// transports builds n transports of one kind for the keys.
+type transportKind struct {
+	name string
+	make func(t *testing.T, keys []ed25519Key, auth network.Authorizer) []network.Transport
+}
+
+type ed25519Key = []byte
+
+func quicTransports(t *testing.T, keys []ed25519Key, auth network.Authorizer) []network.Transport {
+	var out []network.Transport
+	for _, k := range keys {
+		tr, err := network.NewQUIC(network.QUICConfig{ListenAddr: "127.0.0.1:0", Key: k, Authorize: auth})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, tr)
+	}
+	return out
+}
+
+func memTransports(t *testing.T, keys []ed25519Key, auth network.Authorizer) []network.Transport {
+	m := network.NewMemNetwork(network.MemConfig{Seed: 1, Delay: time.Millisecond, Jitter: time.Millisecond})
+	var out []network.Transport
+	for _, k := range keys {
+		out = append(out, m.Listen(k, auth))
+	}
+	return out
+}
+
+var kinds = []transportKind{{"quic", quicTransports}, {"mem", memTransports}}
+
+// TestGossipReachesEveryPeer: transactions submitted to one node of a
+// line a-b-c reach c through b (forwarding), including ones whose parents
+// c never received by gossip (requests fill them in).
+func TestGossipReachesEveryPeer(t *testing.T) {
+	for _, kind := range kinds {
+		t.Run(kind.name, func(t *testing.T) {
+			net := dagtest.NewNetwork(3, testRules)
+			keys := []ed25519Key{net.Validators[0], net.Validators[1], net.Validators[2]}
+			trs := kind.make(t, keys, network.AllowList(net.Genesis))
+			a := startPeer(t, net.Genesis, net.Validators[0], trs[0], network.Config{})
+			b := startPeer(t, net.Genesis, net.Validators[1], trs[1], network.Config{Peers: []network.PeerAddr{{Addr: trs[0].Addr()}}})
+			c := startPeer(t, net.Genesis, net.Validators[2], trs[2], network.Config{Peers: []network.PeerAddr{{Addr: trs[1].Addr()}}})
+			eventually(t, 5*time.Second, "line connected", func() bool {
+				_, ab := peerInfo(a.net, b.pub)
+				_, cb := peerInfo(c.net, b.pub)
+				return ab && cb && len(b.net.Peers()) == 2
+			})
+			gen := dagtest.NewGenerator(net, dagtest.GeneratorConfig{Seed: 7, BeaconEvery: -1})
+			txs := gen.Take(500)
+			submitAll(t, a.host, txs)
+			for _, p := range []*peerNode{b, c} {
+				eventually(t, 10*time.Second, "all transactions everywhere", func() bool {
+					return p.ledger.Stats().Transactions == uint64(len(txs))
+				})
+			}
+			for _, tx := range txs {
+				if !c.ledger.Known(tx.ID()) {
+					t.Fatalf("c lacks %s", tx.ID())
+				}
+			}
+			info, _ := peerInfo(c.net, b.pub)
+			if info.State != network.StateConnected || info.Traffic.TxIn == 0 || info.Score != network.MaxScore {
+				t.Fatalf("c's view of b: %+v", info)
+			}
+		})
+	}
+}
+
+// TestUnknownKeyCannotConnect: a node whose key is not allowed gets no
+// session on either side, over real QUIC.
+func TestUnknownKeyCannotConnect(t *testing.T) {
+	net := dagtest.NewNetwork(2, testRules)
+	stranger := dagtest.Key("stranger")
+	auth := network.AllowList(net.Genesis)
+	trs := quicTransports(t, []ed25519Key{net.Validators[0]}, auth)
+	a := startPeer(t, net.Genesis, net.Validators[0], trs[0], network.Config{})
+	// The stranger allows everyone, so only a's check can refuse it.
+	str, err := network.NewQUIC(network.QUICConfig{ListenAddr: "127.0.0.1:0", Key: stranger,
+		Authorize: func(dag.PublicKey) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startPeer(t, net.Genesis, stranger, str, network.Config{Peers: []network.PeerAddr{{Addr: trs[0].Addr()}}})
+	gen := dagtest.NewGenerator(net, dagtest.GeneratorConfig{Seed: 3, BeaconEvery: -1})
+	submitAll(t, s.host, gen.Take(20))
+	time.Sleep(time.Second)
+	if peers := a.net.Peers(); len(peers) != 0 {
+		t.Fatalf("a has peers %+v", peers)
+	}
+	if got := a.ledger.Stats().Transactions; got != 0 {
+		t.Fatalf("a received %d transactions from a stranger", got)
+	}
+	// Dialing with the wrong expected key fails too.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := str.Dial(ctx, trs[0].Addr(), dagtest.PublicKey(net.Validators[1])); err == nil {
+		t.Fatalf("dial with the wrong expected key: %v", err)
+	}
+}
+
+// TestCatchUpBySync: a node that connects after its peer holds thousands
+// of transactions receives them by bulk sync.
+func TestCatchUpBySync(t *testing.T) {
+	for _, kind := range kinds {
+		t.Run(kind.name, func(t *testing.T) {
+			net := dagtest.NewNetwork(2, testRules)
+			keys := []ed25519Key{net.Validators[0], net.Validators[1]}
+			trs := kind.make(t, keys, network.AllowList(net.Genesis))
+			a := startPeer(t, net.Genesis, net.Validators[0], trs[0], network.Config{})
+			gen := dagtest.NewGenerator(net, dagtest.GeneratorConfig{Seed: 9, BeaconEvery: -1})
+			const n = 3000
+			submitAll(t, a.host, gen.Take(n))
+			b := startPeer(t, net.Genesis, net.Validators[1], trs[1], network.Config{Peers: []network.PeerAddr{{Addr: trs[0].Addr()}}})
+			eventually(t, 20*time.Second, fmt.Sprintf("b has %d", n), func() bool {
+				return b.ledger.Stats().Transactions == n
+			})
+			if _, got := b.net.Syncing(); got == 0 {
+				t.Fatal("nothing came by bulk sync")
+			}
+		})
+	}
+}
