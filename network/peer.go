@@ -74,7 +74,7 @@ type Traffic struct {
 
 // counters are Traffic as atomics, updated from the stream goroutines.
 type counters struct {
-	txIn, txOut, duplicates, invalid, dropped   atomic.Uint64
+	txIn, txOut, duplicates, invalid, dropped  atomic.Uint64
 	requestsIn, requestsOut, bytesIn, bytesOut atomic.Uint64
 }
 
