@@ -127,6 +127,7 @@ func (s *Server) routes() []route {
 		{http.MethodPost, "/v1/transactions/batch", s.submitBatch},
 		{http.MethodGet, "/v1/transactions/{id}", s.transaction},
 		{http.MethodGet, "/v1/events", s.events},
+		{http.MethodGet, "/v1/peers", s.peers},
 	}
 }
 

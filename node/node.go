@@ -17,6 +17,7 @@ import (
 	"github.com/tangled-ledger/tangled/api"
 	"github.com/tangled-ledger/tangled/client"
 	"github.com/tangled-ledger/tangled/dag"
+	"github.com/tangled-ledger/tangled/network"
 	"github.com/tangled-ledger/tangled/pow"
 	"github.com/tangled-ledger/tangled/storage"
 	"github.com/tangled-ledger/tangled/tipselect"
@@ -33,9 +34,20 @@ type Config struct {
 	// HTTPAddr is the API's listen address; port 0 picks a free port
 	// (see Node.HTTPAddr).
 	HTTPAddr string
-	// P2PAddr and Peers are for peering over QUIC (not wired yet).
+	// P2PAddr is the UDP address for peering over QUIC; empty means no
+	// peering (a standalone node). Port 0 picks a free port (see
+	// Node.P2PAddr).
 	P2PAddr string
-	Peers   []string
+	// Peers are dialed and kept connected: "host:port" or
+	// "KEY@host:port" (see ParsePeer).
+	Peers []string
+	// AllowPeers are hex public keys that may connect besides the genesis
+	// validators and pinned peers (for example a non-validator node that
+	// syncs from this one).
+	AllowPeers []string
+	// Network tunes peering (heartbeats, bans, ...); Transport, Key and
+	// Peers are set by the node.
+	Network network.Config
 	// GenesisFile names the network; empty means the data directory's
 	// development network, created on first start.
 	GenesisFile string
@@ -62,6 +74,9 @@ type Config struct {
 const (
 	DefaultDataDir  = "./tangled-data"
 	DefaultHTTPAddr = "127.0.0.1:8080"
+	// DefaultP2PAddr is the CLI's peering address; node.Config leaves
+	// peering off unless P2PAddr is set.
+	DefaultP2PAddr = "127.0.0.1:7070"
 	// DefaultBeaconInterval keeps confirmation latency near a tenth of a
 	// second on a quiet network at ten beacons a second, a negligible
 	// share of a node's capacity.
@@ -123,6 +138,7 @@ type Node struct {
 	pipeline *dag.Pipeline
 	urts     *tipselect.URTS
 	api      *api.Server
+	net      *network.Network // nil when peering is off
 	http     *http.Server
 	listener net.Listener
 
@@ -186,6 +202,10 @@ func New(cfg Config) (*Node, error) {
 	}
 	if n.listener, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("node: http listen: %w", err)
+	}
+	if err := n.setupNetwork(); err != nil {
+		_ = n.listener.Close()
+		return nil, err
 	}
 	n.http = &http.Server{
 		Handler:           n.api,
@@ -312,12 +332,23 @@ func (n *Node) Run(ctx context.Context) error {
 		go func() { defer beacons.Done(); n.beaconLoop(beaconCtx) }()
 	}
 
+	netCtx, stopNetwork := context.WithCancel(context.Background())
+	defer stopNetwork()
+	netDone := make(chan struct{})
+	if n.net != nil {
+		go func() {
+			defer close(netDone)
+			if err := n.net.Run(netCtx); err != nil {
+				n.log.Warn("network stopped", "err", err)
+			}
+		}()
+	} else {
+		close(netDone)
+	}
+
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- n.http.Serve(n.listener) }()
-	if len(n.cfg.Peers) > 0 || n.cfg.P2PAddr != "" {
-		n.log.Warn("peering over QUIC is not implemented yet; --p2p and --peer are ignored")
-	}
-	n.log.Info("node running", "http", n.HTTPAddr(), "network", n.genesis.NetworkID,
+	n.log.Info("node running", "http", n.HTTPAddr(), "p2p", n.P2PAddr(), "network", n.genesis.NetworkID,
 		"validator", n.validator, "key", n.publicKey.String())
 
 	var err error
@@ -341,6 +372,10 @@ func (n *Node) Run(ctx context.Context) error {
 			err = e
 		}
 	}
+	// Peers stop before the pipeline, so nothing they deliver is cut off
+	// half-way; what the pipeline already holds is still made durable.
+	stopNetwork()
+	<-netDone
 	stopPipeline()
 	stopGC()
 	wg.Wait()
@@ -359,9 +394,11 @@ func (n *Node) closeStore() {
 	}
 }
 
-// beaconLoop issues beacons every BeaconInterval while the ledger has tips
-// besides this node's latest beacon, so an idle network is quiet and every
-// transaction ends up in a beacon's past cone.
+// beaconLoop issues beacons every BeaconInterval while some data
+// transaction is unconfirmed and the ledger has tips besides this node's
+// latest beacon, so an idle network is quiet (validators do not approve
+// each other's beacons forever) and every transaction ends up in a
+// beacon's past cone.
 //
 // A beacon approves this node's previous beacon when that is still a tip
 // (so beacons never pile up as tips themselves) and the oldest other tip
@@ -378,9 +415,17 @@ func (n *Node) beaconLoop(ctx context.Context) {
 			return
 		case <-ticker.C:
 		}
-		for range maxBeaconsPerTick {
+		if n.ledger.Stats().UnconfirmedData == 0 {
+			continue // nothing waits for confirmation
+		}
+		for i := range maxBeaconsPerTick {
 			trunk, branch, ok := n.beaconParents(last)
 			if !ok {
+				break
+			}
+			if i > 0 && n.onlyBeaconsLeft(trunk, branch) {
+				// Other validators' beacons are tips too; approving them
+				// once a tick spreads weight, more would only ping-pong.
 				break
 			}
 			id, err := n.issueBeacon(ctx, trunk, branch)
@@ -393,6 +438,16 @@ func (n *Node) beaconLoop(ctx context.Context) {
 			last = id
 		}
 	}
+}
+
+// onlyBeaconsLeft reports whether both chosen parents are beacons.
+func (n *Node) onlyBeaconsLeft(trunk, branch dag.ID) bool {
+	for _, id := range [2]dag.ID{trunk, branch} {
+		if info, ok := n.ledger.Info(id); !ok || info.Kind != dag.KindBeacon {
+			return false
+		}
+	}
+	return true
 }
 
 // maxBeaconsPerTick bounds the beacon rate at a few hundred a second, under

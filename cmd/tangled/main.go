@@ -49,6 +49,7 @@ func newApp(out io.Writer) *cli.App {
 			genesisCommand(),
 			deviceCommand(),
 			txCommand(),
+			benchCommand(),
 		},
 	}
 }
@@ -60,10 +61,11 @@ func nodeCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "data-dir", Value: node.DefaultDataDir, EnvVars: env("DATA_DIR"), Usage: "data directory"},
 			&cli.StringFlag{Name: "http", Value: node.DefaultHTTPAddr, EnvVars: env("HTTP"), Usage: "HTTP API listen address"},
-			&cli.StringFlag{Name: "p2p", EnvVars: env("P2P"), Usage: "QUIC peering address (not implemented yet)"},
+			&cli.StringFlag{Name: "p2p", Value: node.DefaultP2PAddr, EnvVars: env("P2P"), Usage: "QUIC peering listen address (UDP); empty turns peering off"},
 			&cli.StringFlag{Name: "genesis", EnvVars: env("GENESIS"), Usage: "genesis file (default: a development network in the data directory)"},
 			&cli.StringFlag{Name: "key", EnvVars: env("KEY"), Usage: "node key file (default: the development validator key, or DATA_DIR/node.key)"},
-			&cli.StringSliceFlag{Name: "peer", EnvVars: env("PEER"), Usage: "peer address (repeatable; not implemented yet)"},
+			&cli.StringSliceFlag{Name: "peer", EnvVars: env("PEER"), Usage: "peer to keep connected: host:port, or KEY@host:port to pin its key (repeatable)"},
+			&cli.StringSliceFlag{Name: "allow-peer", EnvVars: env("ALLOW_PEER"), Usage: "public key (hex) allowed to connect besides the validators (repeatable)"},
 			&cli.DurationFlag{Name: "beacon-interval", Value: node.DefaultBeaconInterval, EnvVars: env("BEACON_INTERVAL"), Usage: "how often a validator issues beacons while there is traffic"},
 		},
 		Action: func(c *cli.Context) error {
@@ -74,6 +76,7 @@ func nodeCommand() *cli.Command {
 				GenesisFile:    c.String("genesis"),
 				KeyFile:        c.String("key"),
 				Peers:          c.StringSlice("peer"),
+				AllowPeers:     c.StringSlice("allow-peer"),
 				BeaconInterval: c.Duration("beacon-interval"),
 			})
 			if err != nil {
