@@ -29,8 +29,9 @@ var allowed = map[string][]string{
 	"client":      {"dag", "pow", "device"},
 	"node":        {"*"},
 	"bench":       {"dag", "dag/dagtest", "tipselect", "pow", "storage", "node", "client"},
+	"bench/sim":   {"dag", "dag/dagtest", "tipselect", "pow"},
 	// The CLI also names dag's types (IDs, kinds) in flags and output.
-	"cmd/tangled": {"node", "bench", "client", "dag"},
+	"cmd/tangled": {"node", "bench", "bench/sim", "client", "dag"},
 }
 
 func TestDependencyDirection(t *testing.T) {

@@ -1,0 +1,225 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+)
+
+// ErrConfig is wrapped by every error that reports an invalid Config.
+var ErrConfig = errors.New("sim: invalid config")
+
+// Model is the arrival model.
+type Model string
+
+// The models.
+const (
+	// Continuous: Poisson arrivals; each transaction becomes visible after
+	// its own delay drawn from Config.Delay.
+	Continuous Model = "continuous"
+	// Discrete: time runs in ticks of length h (the mean delay); the
+	// transactions of a tick (Poisson(λh) of them) are all issued at the
+	// tick's start and see exactly the transactions of earlier ticks.
+	Discrete Model = "discrete"
+)
+
+// TipSelection names a tip selection algorithm.
+type TipSelection string
+
+// The tip selections.
+const (
+	URTS TipSelection = "urts"
+	MCMC TipSelection = "mcmc"
+)
+
+// Engine says which code computes the tangle.
+type Engine string
+
+// The engines.
+const (
+	// EngineDAG attaches transactions to a real dag.Ledger and selects with
+	// tipselect (k = 2 only). The default.
+	EngineDAG Engine = "dag"
+	// EngineModel is the simulator's own uniform random tip selection over
+	// an index-based tangle; it supports any k and is proven equal to
+	// EngineDAG for k = 2 by TestEnginesAgree. Chosen automatically for
+	// k ≠ 2.
+	EngineModel Engine = "model"
+)
+
+// Config describes one simulation. Zero values mean the defaults below.
+type Config struct {
+	// Lambda is the arrival rate λ in transactions per virtual second.
+	// Required (> 0).
+	Lambda float64
+	// Delay draws each transaction's visibility delay h. Nil means
+	// ConstantDelay(DefaultDelay).
+	Delay Delay
+	// Parents is k, the number of distinct tips each transaction approves.
+	// Zero means 2.
+	Parents int
+	// TipSelection is URTS (default) or MCMC.
+	TipSelection TipSelection
+	// Expiry, for URTS: zero is the whitepaper's rule (a tip leaves the pool
+	// at its first visible approval); positive keeps an approved tip
+	// selectable for this long after its first visible approval (Hornet's
+	// retention rule).
+	Expiry time.Duration
+	// Alpha is the MCMC bias α (0 = unbiased walk).
+	Alpha float64
+	// StartAge is the MCMC start rule: walks start at the newest
+	// transaction that became visible at least StartAge ago and has a
+	// visible approver. Zero means DefaultStartAgeFactor·h.
+	StartAge time.Duration
+	// Count is how many transactions to issue. Zero with a zero Horizon
+	// means DefaultCount.
+	Count int
+	// Horizon stops issuing at this virtual time, if it comes first.
+	Horizon time.Duration
+	// Warmup is how many of the first transactions are excluded from every
+	// statistic. Negative means none; zero means Count/10 (or the
+	// transactions of the first tenth of the horizon).
+	Warmup int
+	// Tail: transactions issued less than Tail before the last issue are
+	// excluded from the approval statistics (they had no fair chance to be
+	// approved). Zero means DefaultTailFactor·h.
+	Tail time.Duration
+	// Seed fixes every random draw.
+	Seed uint64
+	// Model is Continuous (default) or Discrete.
+	Model Model
+	// Engine is EngineDAG (default for k = 2) or EngineModel.
+	Engine Engine
+	// Confirm is the confirmation rule. The zero value means a cumulative
+	// weight threshold of DefaultCWThreshold.
+	Confirm Confirm
+	// SampleEvery is the time step of the CSV time series. Zero means h.
+	SampleEvery time.Duration
+	// Progress, if set, is called every few tens of thousands of issued
+	// transactions with the numbers issued and planned (planned is 0 when
+	// only a horizon bounds the run). It must not write to the outputs.
+	Progress func(issued, planned int)
+}
+
+// Confirm is a confirmation rule, judged by the simulator on a sample of
+// transactions (see docs/bench/sim.md).
+type Confirm struct {
+	// CWThreshold: confirmed when the cumulative weight (the transaction
+	// and its visible direct and indirect approvers) reaches it.
+	CWThreshold int
+	// Issuers, when set, switches to approval weight: each transaction is
+	// issued by issuer i with probability proportional to Issuers[i]
+	// (its weight), and a transaction is confirmed when the issuers of
+	// the visible transactions in its future cone (itself included) carry
+	// more than Quorum of the total weight. At most 64 issuers.
+	Issuers []float64
+	// Quorum is the approval weight fraction; zero means 2/3.
+	Quorum float64
+}
+
+// The defaults.
+const (
+	DefaultDelay          = time.Second
+	DefaultCount          = 100_000
+	DefaultCWThreshold    = 100
+	DefaultQuorum         = 2.0 / 3
+	DefaultTailFactor     = 20
+	DefaultStartAgeFactor = 30
+	// MaxParents bounds k: the simulator keeps parents in fixed arrays.
+	MaxParents = 8
+	// MaxIssuers is the width of the issuer bitset of approval weight.
+	MaxIssuers = 64
+)
+
+func (c Config) withDefaults() Config {
+	if c.Delay == nil {
+		c.Delay = ConstantDelay(DefaultDelay)
+	}
+	if c.Parents == 0 {
+		c.Parents = 2
+	}
+	if c.TipSelection == "" {
+		c.TipSelection = URTS
+	}
+	if c.Model == "" {
+		c.Model = Continuous
+	}
+	if c.Engine == "" {
+		c.Engine = EngineDAG
+		if c.Parents != 2 {
+			c.Engine = EngineModel
+		}
+	}
+	if c.Count == 0 && c.Horizon == 0 {
+		c.Count = DefaultCount
+	}
+	h := c.Delay.Mean()
+	if c.Tail == 0 {
+		c.Tail = DefaultTailFactor * h
+	}
+	if c.StartAge == 0 {
+		c.StartAge = DefaultStartAgeFactor * h
+	}
+	if c.SampleEvery == 0 {
+		c.SampleEvery = h
+	}
+	if c.Confirm.CWThreshold == 0 && len(c.Confirm.Issuers) == 0 {
+		c.Confirm.CWThreshold = DefaultCWThreshold
+	}
+	if len(c.Confirm.Issuers) > 0 && c.Confirm.Quorum == 0 {
+		c.Confirm.Quorum = DefaultQuorum
+	}
+	return c
+}
+
+// validate checks a configuration whose defaults are filled in.
+func (c *Config) validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case !(c.Lambda > 0) || math.IsInf(c.Lambda, 0):
+		return bad("lambda is %v, must be a positive number", c.Lambda)
+	case c.Delay.Mean() <= 0:
+		return bad("delay mean is %v, must be positive", c.Delay.Mean())
+	case c.Parents < 2 || c.Parents > MaxParents:
+		return bad("parents is %d, must be in [2, %d]", c.Parents, MaxParents)
+	case c.TipSelection != URTS && c.TipSelection != MCMC:
+		return bad("tip selection %q, want %q or %q", c.TipSelection, URTS, MCMC)
+	case c.Expiry < 0:
+		return bad("expiry is %v, must not be negative", c.Expiry)
+	case math.IsNaN(c.Alpha) || math.IsInf(c.Alpha, 0) || c.Alpha < 0:
+		return bad("alpha is %v, must be finite and not negative", c.Alpha)
+	case c.StartAge < 0:
+		return bad("start age is %v, must not be negative", c.StartAge)
+	case c.Count < 0:
+		return bad("count is %d, must not be negative", c.Count)
+	case c.Horizon < 0:
+		return bad("horizon is %v, must not be negative", c.Horizon)
+	case c.Tail < 0:
+		return bad("tail is %v, must not be negative", c.Tail)
+	case c.SampleEvery < 0:
+		return bad("sample interval is %v, must not be negative", c.SampleEvery)
+	case c.Model != Continuous && c.Model != Discrete:
+		return bad("model %q, want %q or %q", c.Model, Continuous, Discrete)
+	case c.Engine != EngineDAG && c.Engine != EngineModel:
+		return bad("engine %q, want %q or %q", c.Engine, EngineDAG, EngineModel)
+	case c.Engine == EngineDAG && c.Parents != 2:
+		return bad("the dag engine approves exactly 2 parents (trunk, branch); k = %d needs the model engine", c.Parents)
+	case c.Engine == EngineModel && (c.TipSelection != URTS || c.Expiry != 0):
+		return bad("the model engine implements URTS without expiry only; use the dag engine (k = 2) for %s", c.TipSelection)
+	case c.Confirm.CWThreshold < 0:
+		return bad("cumulative weight threshold is %d, must be positive", c.Confirm.CWThreshold)
+	case len(c.Confirm.Issuers) > MaxIssuers:
+		return bad("%d issuers, at most %d", len(c.Confirm.Issuers), MaxIssuers)
+	case len(c.Confirm.Issuers) > 0 && !(c.Confirm.Quorum > 0 && c.Confirm.Quorum < 1):
+		return bad("quorum is %v, must be in (0, 1)", c.Confirm.Quorum)
+	}
+	for i, w := range c.Confirm.Issuers {
+		if !(w > 0) || math.IsInf(w, 0) {
+			return bad("issuer %d has weight %v, must be positive", i, w)
+		}
+	}
+	return nil
+}
