@@ -48,6 +48,9 @@ type Config struct {
 	// Network tunes peering (heartbeats, bans, ...); Transport, Key and
 	// Peers are set by the node.
 	Network network.Config
+	// WrapTransport, if set, wraps the QUIC transport (tests cut links
+	// with a network.Gate).
+	WrapTransport func(network.Transport) network.Transport
 	// GenesisFile names the network; empty means the data directory's
 	// development network, created on first start.
 	GenesisFile string

@@ -71,6 +71,9 @@ func (n *Node) setupNetwork() error {
 	if err != nil {
 		return err
 	}
+	if n.cfg.WrapTransport != nil {
+		tr = n.cfg.WrapTransport(tr)
+	}
 	cfg := n.cfg.Network
 	cfg.Transport, cfg.Key, cfg.Peers = tr, n.key, peers
 	cfg.Logger = n.log.With("component", "network")
