@@ -1,0 +1,84 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestBenchSim drives `tangled bench sim` as a user would: --json with the
+// fields the issue names, --out files that repeat byte for byte, a sweep,
+// and clear errors for bad flags.
+func TestBenchSim(t *testing.T) {
+	small := []string{"bench", "sim", "--lambda", "20", "--delay", "1", "--count", "5000", "--seed", "3"}
+	out, err := run(t, append(small, "--json")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var summary map[string]any
+	if err := json.Unmarshal([]byte(out), &summary); err != nil {
+		t.Fatalf("--json printed %q: %v", out, err)
+	}
+	for _, key := range []string{"mean_tips", "mean_tips_over_lambda_h", "first_approval_mean_from_issue",
+		"first_approval_mean_from_visible", "mean_direct_approvers", "left_behind_fraction", "transactions", "wall_seconds"} {
+		if _, ok := summary[key]; !ok {
+			t.Errorf("--json lacks %q", key)
+		}
+	}
+	if strings.Count(strings.TrimSpace(out), "\n") != 0 {
+		t.Errorf("--json printed more than one line: %q", out)
+	}
+
+	dirs := []string{t.TempDir(), t.TempDir()}
+	for _, dir := range dirs {
+		if out, err := run(t, append(small, "--out", dir)...); err != nil || !strings.Contains(out, "mean tips L") {
+			t.Fatalf("--out: %q, %v", out, err)
+		}
+	}
+	for _, name := range []string{"summary.json", "series.csv", "cw_growth.csv", "latency.csv", "approvers.csv", "tips.png", "tips.svg", "latency.svg"} {
+		a, errA := os.ReadFile(filepath.Join(dirs[0], name))
+		b, errB := os.ReadFile(filepath.Join(dirs[1], name))
+		if errA != nil || errB != nil || string(a) != string(b) {
+			t.Errorf("%s: not identical across runs with one seed (%v, %v)", name, errA, errB)
+		}
+	}
+
+	sweepDir := t.TempDir()
+	out, err = run(t, append(small, "--sweep", "lambda=10,20", "--out", sweepDir, "--json")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sweep struct {
+		Runs []map[string]any `json:"runs"`
+	}
+	if err := json.Unmarshal([]byte(out), &sweep); err != nil || len(sweep.Runs) != 2 {
+		t.Fatalf("sweep --json: %q, %v", out, err)
+	}
+	if _, err := os.Stat(filepath.Join(sweepDir, "lambda=10", "series.csv")); err != nil {
+		t.Error(err)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--lambda", "0"}, "lambda"},
+		{[]string{"--lambda", "-3"}, "lambda"},
+		{[]string{"--delay", "0"}, "--delay"},
+		{[]string{"--delay", "soon"}, "--delay"},
+		{[]string{"--parents", "1"}, "parents"},
+		{[]string{"--parents", "3", "--tipsel", "mcmc"}, "model engine"},
+		{[]string{"--tipsel", "best"}, "tip selection"},
+		{[]string{"--model", "batch"}, "model"},
+		{[]string{"--confirm", "cw:0"}, "--confirm"},
+		{[]string{"--sweep", "height=1,2"}, "--sweep"},
+		{[]string{"--count", "10"}, "too short"},
+	} {
+		_, err := run(t, append(append([]string{}, small...), tc.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want one mentioning %q", tc.args, err, tc.want)
+		}
+	}
+}
