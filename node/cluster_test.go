@@ -2,7 +2,9 @@ package node_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"testing"
 	"time"
@@ -216,6 +218,32 @@ func (c *cluster) sameConfirmed(ms []*member) {
 	}
 }
 
+// checkPeersEndpoint reads GET /v1/peers over HTTP: every other validator
+// is listed as connected, with a full score and traffic both ways.
+func (c *cluster) checkPeersEndpoint(m *member, want int) {
+	c.t.Helper()
+	resp, err := http.Get("http://" + m.r.n.HTTPAddr() + "/v1/peers")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Peers []api.Peer `json:"peers"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK {
+		c.t.Fatalf("GET /v1/peers: %d %v", resp.StatusCode, err)
+	}
+	if len(body.Peers) != want {
+		c.t.Fatalf("GET /v1/peers lists %d peers, want %d: %+v", len(body.Peers), want, body.Peers)
+	}
+	for _, p := range body.Peers {
+		if p.State != "connected" || p.Score != network.MaxScore || p.Traffic.TxIn == 0 || p.Traffic.TxOut == 0 ||
+			p.Traffic.BytesIn == 0 || p.ConnectedAt == nil || p.Heartbeat.Transactions == 0 {
+			c.t.Fatalf("peer %s: %+v", p.Key, p)
+		}
+	}
+}
+
 func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
@@ -240,6 +268,7 @@ func TestClusterConfirmsEverywhere(t *testing.T) {
 	c.waitConfirmed(c.members, txs, 60*time.Second)
 	c.waitQuiet(c.members, 30*time.Second)
 	c.sameConfirmed(c.members)
+	c.checkPeersEndpoint(c.members[0], 3)
 
 	// Node 4 goes down; three of four validators still hold more than
 	// 2/3 of the weight, so the others go on confirming.
