@@ -28,6 +28,7 @@ func (r *Result) writePlots(dir string) error {
 	tips.Title.Text = "Tips L(t): " + title
 	tips.X.Label.Text = "virtual time (s)"
 	tips.Y.Label.Text = "tips"
+	tips.Legend.Top, tips.Legend.Left = true, true
 	pts := make(plotter.XYs, len(r.Series))
 	for i, x := range r.Series {
 		pts[i] = plotter.XY{X: x.Time, Y: float64(x.Tips)}

@@ -72,7 +72,7 @@ func WriteSweepTable(out io.Writer, sw Sweep, results []*Result) error {
 	fmt.Fprintf(w, "%s\tlambda*h\tL\tL/(lambda*h)\ttheory\tfirst appr (issue)\tfirst appr (visible)\tapprovers\tleft behind\tconf p50\tconf p99\t\n", sw.Param)
 	for i, r := range results {
 		s := &r.Summary
-		fmt.Fprintf(w, "%s\t%g\t%.2f\t%.4f\t%g\t%.4f\t%.4f\t%.4f\t%.6f\t%.3f\t%.3f\t\n", sw.Values[i], s.LambdaH, s.MeanTips,
+		fmt.Fprintf(w, "%s\t%g\t%.2f\t%.4f\t%.2f\t%.4f\t%.4f\t%.4f\t%.6f\t%.3f\t%.3f\t\n", sw.Values[i], s.LambdaH, s.MeanTips,
 			s.MeanTipsOverLambdaH, s.TheoryTips, s.FirstApprovalMeanFromIssue, s.FirstApprovalMeanFromVisible,
 			s.MeanDirectApprovers, s.LeftBehindFraction, s.ConfirmationLatency.P50, s.ConfirmationLatency.P99)
 	}

@@ -48,11 +48,13 @@ type slot struct {
 func newTracker(cfg *Config) *tracker {
 	h := cfg.Delay.Mean().Seconds()
 	t := &tracker{rule: cfg.Confirm, retire: 1<<63 - 1}
-	// Long enough for nearly every transaction to confirm: cumulative
-	// weight grows at about λ per second once a transaction is a few h
-	// old, so θ is reached near θ/λ + 2h; for approval weight the slowest
-	// needed issuer appears at rate λ·share.
-	age := 20*h + 3*float64(cfg.Confirm.CWThreshold)/cfg.Lambda
+	// Long enough for nearly every transaction to confirm. Under uniform
+	// selection at λh = 100 the cumulative weight grows slowly for about
+	// 15h, then at about λ per second (cw_growth.png), and θ = 100 is
+	// reached after 29 s ≈ 15h median, 44 s ≈ 22h at the 99th percentile;
+	// 30h + 4θ/λ leaves room for that tail. For approval weight the
+	// slowest needed issuer appears at rate λ·share.
+	age := 30*h + 4*float64(cfg.Confirm.CWThreshold)/cfg.Lambda
 	if ws := cfg.Confirm.Issuers; len(ws) > 0 {
 		t.weights = ws
 		minShare := 1.0
@@ -62,7 +64,7 @@ func newTracker(cfg *Config) *tracker {
 		for _, w := range ws {
 			minShare = min(minShare, w/t.total)
 		}
-		age = 20*h + 10/(cfg.Lambda*minShare)
+		age = 30*h + 10/(cfg.Lambda*minShare)
 	}
 	t.maxAge = int64(age * 1e9)
 	t.binW = max(t.maxAge/growthBins, 1)
