@@ -107,7 +107,10 @@ func (c LoadConfig) withDefaults() LoadConfig {
 	return c
 }
 
-func (c LoadConfig) validate() error {
+// Validate reports the first value RunLoad would refuse, with its
+// defaults filled in.
+func (c LoadConfig) Validate() error {
+	c = c.withDefaults()
 	switch {
 	case c.Nodes < 1 || c.Nodes > dag.MaxValidators:
 		return fmt.Errorf("bench: %d nodes, want 1 to %d", c.Nodes, dag.MaxValidators)
@@ -154,13 +157,10 @@ type txRecord struct {
 // and the nodes' CPU and memory. It stops every node it started before it
 // returns, also when ctx is cancelled.
 func RunLoad(ctx context.Context, cfg LoadConfig) (*LoadReport, error) {
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	if err := cfg.validate(); err != nil {
-		return nil, err
-	}
 	wallStart := time.Now()
 	dir := cfg.Dir
 	if dir == "" {

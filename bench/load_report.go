@@ -31,6 +31,8 @@ type LoadReport struct {
 // Counts and rates cover the measured window, the run's duration after
 // the warmup, by each transaction's send start.
 type LoadSummary struct {
+	// Command is how the run was started, when the caller records it.
+	Command          string    `json:"command,omitempty"`
 	Mode             string    `json:"mode"`
 	Nodes            int       `json:"nodes"`
 	Devices          int       `json:"devices"`

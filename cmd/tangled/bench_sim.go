@@ -20,7 +20,7 @@ func benchCommand() *cli.Command {
 	return &cli.Command{
 		Name:        "bench",
 		Usage:       "research benchmarks: the Tangle simulator (and load tests)",
-		Subcommands: []*cli.Command{simCommand()},
+		Subcommands: []*cli.Command{simCommand(), loadCommand()},
 	}
 }
 
