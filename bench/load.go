@@ -237,7 +237,9 @@ type loadRun struct {
 	stats struct {
 		cpuStart, cpuEnd       []float64
 		loaderCPU0, loaderCPU1 float64
-		info                   []nodeInfo
+		// machine CPU (all cores, busy and total) at send start and end
+		busy0, total0, busy1, total1 float64
+		info                         []nodeInfo
 	}
 }
 
@@ -297,6 +299,7 @@ func (r *loadRun) run(ctx context.Context) error {
 
 	r.stats.cpuStart = r.cl.cpuSeconds()
 	r.stats.loaderCPU0 = procCPUSeconds(os.Getpid())
+	r.stats.busy0, r.stats.total0 = machineCPU()
 	r.sendStart = time.Now()
 	stopAt := r.sendStart.Add(cfg.Duration)
 	// A send still running well after the end (a node that stopped
@@ -321,6 +324,7 @@ func (r *loadRun) run(ctx context.Context) error {
 	close(progressDone)
 	r.sendEnd = time.Now()
 	r.stats.loaderCPU1 = procCPUSeconds(os.Getpid())
+	r.stats.busy1, r.stats.total1 = machineCPU()
 	for _, recs := range perDevice {
 		r.records = append(r.records, recs...)
 	}

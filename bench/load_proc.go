@@ -120,3 +120,32 @@ func (s *memSampler) result(i int) (peak, last memSample) {
 	defer s.mu.Unlock()
 	return s.peak[i], s.last[i]
 }
+
+// machineCPU reads /proc/stat's first line: the CPU seconds all cores
+// spent busy and in total since boot, or -1, -1 where /proc cannot tell.
+func machineCPU() (busy, total float64) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return -1, -1
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return -1, -1
+	}
+	var sum, idle int64
+	for i, v := range f[1:] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return -1, -1
+		}
+		if i >= 8 {
+			break // guest time is already counted in user time
+		}
+		sum += n
+		if i == 3 || i == 4 { // idle, iowait
+			idle += n
+		}
+	}
+	return float64(sum-idle) / clockTicks, float64(sum) / clockTicks
+}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"text/tabwriter"
@@ -81,8 +82,15 @@ type LoadSummary struct {
 	PerNode []NodeLoad `json:"per_node"`
 	// Processes are the measured processes: one per node with child
 	// processes, plus the load generator; in-process, the one process.
-	Processes   []ProcessLoad `json:"processes"`
-	WallSeconds float64       `json:"wall_s"`
+	Processes []ProcessLoad `json:"processes"`
+	// MachineBusyPercent is the whole machine's busy CPU while devices
+	// sent, in percent of all its cores; OthersPercent is the part of it
+	// that none of the measured processes used (other programs on a
+	// shared machine). Both -1 where /proc/stat cannot tell.
+	Cores              int     `json:"cores"`
+	MachineBusyPercent float64 `json:"machine_busy_percent"`
+	OthersPercent      float64 `json:"others_percent"`
+	WallSeconds        float64 `json:"wall_s"`
 }
 
 // Percentiles of a latency distribution, in milliseconds.
@@ -260,6 +268,18 @@ func (r *loadRun) report(wall time.Duration, exitErrs []string) *LoadReport {
 		}
 		s.Processes = append(s.Processes, proc("load generator (devices)", r.mem.pids[len(r.mem.pids)-1], loaderCPU, len(r.mem.pids)-1))
 	}
+	s.Cores = runtime.NumCPU()
+	s.MachineBusyPercent, s.OthersPercent = -1, -1
+	st := r.stats
+	if st.busy0 >= 0 && st.busy1 >= 0 && st.total1 > st.total0 {
+		span := st.total1 - st.total0
+		s.MachineBusyPercent = math.Round(1000*(st.busy1-st.busy0)/span) / 10
+		ours := 0.0
+		for _, p := range s.Processes {
+			ours += max(0, p.CPUSeconds)
+		}
+		s.OthersPercent = math.Round(1000*max(0, st.busy1-st.busy0-ours)/span) / 10
+	}
 	rep.Summary = s
 	return rep
 }
@@ -315,6 +335,9 @@ func (rep *LoadReport) WriteTable(w io.Writer) error {
 	fmt.Fprintf(tw, "send ms\tp50 %.1f  p95 %.1f  p99 %.1f  max %.1f  (until the durable acknowledgement)\n", s.Send.P50, s.Send.P95, s.Send.P99, s.Send.Max)
 	fmt.Fprintf(tw, "rejected\t%d %s, %d aborted at the end\n", s.Rejected, codes(s.RejectedByCode), s.Aborted)
 	fmt.Fprintf(tw, "error answers\t%s (retried ones included); %d event-stream reconnects\n", codes(s.ResponsesByCode), s.StreamReconnects)
+	if s.MachineBusyPercent >= 0 {
+		fmt.Fprintf(tw, "machine\t%d cores %.0f%% busy while sending, %.0f%% of it by other programs\n", s.Cores, s.MachineBusyPercent, s.OthersPercent)
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
