@@ -27,6 +27,7 @@ type dagEngine struct {
 
 	urts     *tipselect.URTS
 	poolMax  int
+	poolFull bool
 	mcmc     *tipselect.MCMC
 	view     *walkView
 	startAge int64
@@ -175,6 +176,10 @@ func (e *dagEngine) attach(issued, now int64, parents []int32) error {
 	if e.urts != nil {
 		info, _ := e.ledger.Info(id)
 		e.urts.Add(info, time.Unix(0, now))
+		if !e.poolFull {
+			n, _ := e.urts.Len()
+			e.poolFull = n >= e.poolMax
+		}
 	}
 	if e.mcmc != nil {
 		e.visible = append(e.visible, now)
@@ -201,13 +206,7 @@ func (e *dagEngine) lane(t int64) *lane {
 
 func (e *dagEngine) tips() int { return e.ledger.Stats().Tips }
 
-func (e *dagEngine) overflowed() bool {
-	if e.urts == nil {
-		return false
-	}
-	n, _ := e.urts.Len()
-	return n >= e.poolMax
-}
+func (e *dagEngine) overflowed() bool { return e.poolFull }
 
 // walkStartScan bounds the search back for an approved start.
 const walkStartScan = 1000
