@@ -265,28 +265,29 @@ func (r *loadRun) run(ctx context.Context) error {
 		r.clients = append(r.clients, c)
 	}
 
-	// Streams open before the first send, so no confirmation is missed.
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	defer stopWatch()
-	var watchers sync.WaitGroup
-	for i := range cfg.Nodes {
-		w, err := newConfirmWatch(watchCtx, r.cl.urls[i])
-		if err != nil {
-			return err
-		}
-		r.watch = append(r.watch, w)
-		watchers.Add(1)
-		go func() { defer watchers.Done(); w.run(watchCtx) }()
-	}
-	defer watchers.Wait()
-
 	devices := make([]*client.Device, cfg.Devices)
+	issuers := make([][]dag.PublicKey, cfg.Nodes)
 	for d := range devices {
 		key, err := client.GenerateKey()
 		if err != nil {
 			return err
 		}
 		devices[d] = client.NewDevice(r.clients[d%cfg.Nodes], key)
+		issuers[d%cfg.Nodes] = append(issuers[d%cfg.Nodes], devices[d].PublicKey())
+	}
+
+	// Streams open before the first send, so no confirmation is missed.
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	var watchers sync.WaitGroup
+	defer func() { stopWatch(); watchers.Wait() }()
+	for i := range cfg.Nodes {
+		w, err := newConfirmWatch(watchCtx, r.cl.urls[i], issuers[i])
+		if err != nil {
+			return err
+		}
+		r.watch = append(r.watch, w)
+		watchers.Add(1)
+		go func() { defer watchers.Done(); w.run(watchCtx) }()
 	}
 
 	// Memory is followed per node with child processes, plus this
@@ -455,8 +456,12 @@ func (r *loadRun) waitConfirmed(ctx context.Context) {
 }
 
 // maxLookups bounds the status requests for transactions whose confirmed
-// event was not seen (a stream that lagged and reconnected).
-const maxLookups = 5000
+// event was not seen (a stream that lagged and reconnected); lookupWorkers
+// are the concurrent ones.
+const (
+	maxLookups    = 200_000
+	lookupWorkers = 8
+)
 
 // lookupUnobserved asks the posting node about accepted transactions
 // whose confirmation event was not seen: events are lost while a stream
@@ -464,23 +469,41 @@ const maxLookups = 5000
 // all the same. It counts as confirmed, without a latency.
 func (r *loadRun) lookupUnobserved(ctx context.Context) {
 	r.lateConfirmed = map[dag.ID]bool{}
-	lookups := 0
+	var todo []txRecord
 	for _, rec := range r.records {
 		if rec.outcome != outcomeAccepted {
 			continue
 		}
-		if _, ok := r.watch[rec.node].confirmedAt(rec.id); ok {
-			continue
-		}
-		if lookups >= maxLookups {
-			return // the rest count as unconfirmed
-		}
-		lookups++
-		st, err := r.clients[rec.node].Transaction(ctx, rec.id)
-		if err == nil && st.Status == client.StateConfirmed {
-			r.lateConfirmed[rec.id] = true
+		if _, ok := r.watch[rec.node].confirmedAt(rec.id); !ok && len(todo) < maxLookups {
+			todo = append(todo, rec) // beyond the cap, they count as unconfirmed
 		}
 	}
+	if len(todo) > 0 {
+		progress(r.cfg.Progress, "bench load: looking up %d transactions whose confirmation was not seen", len(todo))
+	}
+	var mu sync.Mutex
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range lookupWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(todo) || ctx.Err() != nil {
+					return
+				}
+				rec := todo[i]
+				st, err := r.clients[rec.node].Transaction(ctx, rec.id)
+				if err == nil && st.Status == client.StateConfirmed {
+					mu.Lock()
+					r.lateConfirmed[rec.id] = true
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func (r *loadRun) collectNodeInfo(ctx context.Context) {

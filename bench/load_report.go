@@ -59,9 +59,10 @@ type LoadSummary struct {
 	ConfirmedPerSec float64 `json:"confirmed_tx_per_s"`
 
 	// Confirmed counts accepted transactions whose confirmed event the
-	// posting node sent; ConfirmedUnobserved were found confirmed by a
-	// status lookup after their event was lost to a stream reconnect (no
-	// latency); Unconfirmed were neither, at the end of the grace period.
+	// posting node sent within the grace period; ConfirmedUnobserved were
+	// found confirmed by a status lookup after it (confirmed late, or
+	// their event lost to a stream reconnect; no latency); Unconfirmed
+	// were neither.
 	Confirmed           int `json:"confirmed"`
 	ConfirmedUnobserved int `json:"confirmed_unobserved"`
 	Unconfirmed         int `json:"unconfirmed"`
@@ -329,7 +330,7 @@ func (rep *LoadReport) WriteTable(w io.Writer) error {
 	fmt.Fprintf(tw, "offered\t%s\n", offered)
 	fmt.Fprintf(tw, "sent\t%.1f tx/s (%d; %d schedule slots missed)\n", s.SentPerSec, s.Sent, s.Missed)
 	fmt.Fprintf(tw, "accepted\t%.1f tx/s (%d)\n", s.AcceptedPerSec, s.Accepted)
-	fmt.Fprintf(tw, "confirmed\t%.1f tx/s; %d of %d accepted (%d found by lookup), %d unconfirmed\n",
+	fmt.Fprintf(tw, "confirmed\t%.1f tx/s; %d of %d accepted (%d of them seen only by a status lookup after the grace period), %d unconfirmed\n",
 		s.ConfirmedPerSec, s.Confirmed+s.ConfirmedUnobserved, s.Accepted, s.ConfirmedUnobserved, s.Unconfirmed)
 	fmt.Fprintf(tw, "latency ms\tp50 %.1f  p95 %.1f  p99 %.1f  max %.1f  mean %.1f\n", s.Latency.P50, s.Latency.P95, s.Latency.P99, s.Latency.Max, s.Latency.Mean)
 	fmt.Fprintf(tw, "send ms\tp50 %.1f  p95 %.1f  p99 %.1f  max %.1f  (until the durable acknowledgement)\n", s.Send.P50, s.Send.P95, s.Send.P99, s.Send.Max)
