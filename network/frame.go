@@ -85,6 +85,11 @@ func appendPreamble(dst []byte, p purpose) []byte {
 func readPreamble(r io.Reader) (purpose, error) {
 	var b [preambleSize]byte
 	if _, err := io.ReadFull(r, b[:]); err != nil {
+		// A stream that ends inside its preamble is malformed, just as
+		// one that ends inside a frame header is (frameReader.next).
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			err = fmt.Errorf("%w: truncated stream preamble", ErrProtocol)
+		}
 		return 0, err
 	}
 	return parsePreamble(b[:])

@@ -427,8 +427,13 @@ func (n *Network) ended(s *session, err error) {
 // connection closed.
 func (n *Network) penalize(p *peer, points int, why error) {
 	n.mu.Lock()
-	p.score -= points
-	banned := p.score <= 0 && !p.bannedUntil.After(n.cfg.Now())
+	// The score stops at zero: charges that land while the peer is
+	// already banned (the rest of a batch of invalid transactions, frames
+	// read before the connection closed) must not push it below, or the
+	// end of the ban (scoreLoop) would not restore half the score and the
+	// peer would stay at or below zero long after.
+	p.score = max(p.score-points, 0)
+	banned := p.score == 0 && !p.bannedUntil.After(n.cfg.Now())
 	var s *session
 	if banned {
 		p.score = 0
