@@ -382,3 +382,45 @@ func TestClusterLateJoinerSyncs(t *testing.T) {
 		t.Fatal("the joiner received nothing by bulk sync")
 	}
 }
+
+// TestClusterSweepConfirmsAsItGoes: a burst of transactions that are all
+// tips (each approves only the genesis root, as after a flood that
+// overflowed the tip pool) is swept by the validators' beacons, each
+// validator taking the oldest tips it sees, so the three end up sweeping
+// different ones. A swept tip must be confirmed soon after, not only once
+// every tip is gone: when half of the burst has been swept, at least a
+// quarter must be confirmed already. Without beacons that link in the
+// other validators' latest beacons, confirmation waited for the data to
+// run out.
+func TestClusterSweepConfirmsAsItGoes(t *testing.T) {
+	const burst = 600
+	c := newCluster(t, 3)
+	c.startAll()
+	root := c.members[0].r.n.Ledger().Root()
+	txs := make([]*dag.Transaction, burst)
+	at := time.Now().UnixNano()
+	for i := range txs {
+		is := dagtest.NewIssuer(fmt.Sprintf("sweep-%d", i), clusterRules)
+		txs[i] = is.Issue(dag.KindData, root, root, at, []byte("reading"))
+	}
+	c.post(txs, 200, func(int) *member { return c.members[0] })
+
+	l := c.members[0].r.n.Ledger()
+	var atHalf dag.Stats
+	waitFor(t, 60*time.Second, "half of the burst swept", func() bool {
+		st := l.Stats()
+		if st.Transactions >= burst && st.Tips <= burst/2 {
+			atHalf = st
+			return true
+		}
+		return false
+	})
+	confirmed := burst - atHalf.UnconfirmedData
+	t.Logf("%d tips left, %d of %d confirmed", atHalf.Tips, confirmed, burst)
+	if confirmed < burst/4 {
+		t.Fatalf("with %d tips left, %d of %d confirmed; want at least %d", atHalf.Tips, confirmed, burst, burst/4)
+	}
+	c.waitConfirmed(c.members, txs, 60*time.Second)
+	c.waitQuiet(c.members, 30*time.Second)
+	c.sameConfirmed(c.members)
+}

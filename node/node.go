@@ -118,7 +118,19 @@ func (c Config) withDefaults() Config {
 // with approved transactions, new transactions approve those, real tips
 // pile up and wait for the beacons' sweep (BenchmarkConfirmationLatency:
 // p50 415 ms with Hornet's values).
-var DefaultTipSelection = tipselect.URTSConfig{MaxChildren: 1}
+//
+// The pool holds up to DefaultMaxTips tips, not Hornet's 100: a network
+// has about 2λh tips (λ transactions a second, h the delay until a
+// transaction is visible), 100 already at 2,000 tx/s and h = 25 ms. A tip
+// trimmed from a full pool is never picked by devices and waits for a
+// beacon's sweep of the oldest tips, a few dozen a second per validator,
+// so a pool that is too small leaves transactions behind for seconds
+// under load. The pool is a heap: size costs O(log n) per operation.
+var DefaultTipSelection = tipselect.URTSConfig{MaxChildren: 1, MaxTips: DefaultMaxTips}
+
+// DefaultMaxTips covers 2λh for 20,000 tx/s at a visibility delay of
+// 100 ms.
+const DefaultMaxTips = 4096
 
 func (c Config) validate() error {
 	if c.BeaconInterval < 0 || c.ShutdownTimeout < 0 {
@@ -408,10 +420,18 @@ func (n *Node) closeStore() {
 // (so no transaction waits behind younger ones for a random pick). A tick
 // issues up to maxBeaconsPerTick beacons while tips remain, which bounds
 // how long a burst of tips takes to sweep.
+//
+// The first beacon of a tick links in another validator's latest beacon
+// instead of the oldest tip (see linkTip): validators sweep different
+// tips (a tip one of them has approved is no longer the oldest for the
+// others), and confirmation needs the weight of several, so without the
+// link a swept tip would wait until the others reached it through data
+// approvals, or until the data stopped.
 func (n *Node) beaconLoop(ctx context.Context) {
 	ticker := time.NewTicker(n.cfg.BeaconInterval)
 	defer ticker.Stop()
 	var last dag.ID
+	linkFrom := 0 // where linkTip's round over the validators starts
 	for {
 		select {
 		case <-ctx.Done():
@@ -426,7 +446,11 @@ func (n *Node) beaconLoop(ctx context.Context) {
 			if !ok {
 				break
 			}
-			if i > 0 && n.onlyBeaconsLeft(trunk, branch) {
+			if i == 0 {
+				if other, next, ok := n.linkTip(linkFrom, trunk); ok {
+					branch, linkFrom = other, next
+				}
+			} else if n.onlyBeaconsLeft(trunk, branch) {
 				// Other validators' beacons are tips too; approving them
 				// once a tick spreads weight, more would only ping-pong.
 				break
@@ -441,6 +465,29 @@ func (n *Node) beaconLoop(ctx context.Context) {
 			last = id
 		}
 	}
+}
+
+// linkTip returns the latest beacon of another validator that is still a
+// tip and is not exclude, looking at the validators in turn from index
+// from, and the index to start from next time; ok is false when there is
+// none (a single-validator network, or every other validator's latest
+// beacon is approved already). Taking turns spreads the links over all
+// the other validators.
+func (n *Node) linkTip(from int, exclude dag.ID) (tip dag.ID, next int, ok bool) {
+	vs := n.genesis.Validators
+	now := n.cfg.Now().UnixNano()
+	for k := range vs {
+		i := (from + k) % len(vs)
+		if vs[i].PublicKey == n.publicKey {
+			continue
+		}
+		st, known := n.ledger.IssuerState(vs[i].PublicKey, now)
+		if !known || st.Prev == exclude || !n.ledger.IsTip(st.Prev) {
+			continue
+		}
+		return st.Prev, i + 1, true
+	}
+	return dag.ZeroID, from, false
 }
 
 // onlyBeaconsLeft reports whether both chosen parents are beacons.

@@ -175,6 +175,12 @@ func TestRejectionsChangeNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The node's beacon confirms it; once it has, the node issues nothing
+	// more on its own, so only the requests below could change the counts.
+	waitFor(t, 10*time.Second, "the first reading confirmed", func() bool {
+		info, ok := r.n.Ledger().Info(good)
+		return ok && info.Confirmed
+	})
 	tips, err := r.c.Tips(ctx, nil, 0)
 	if err != nil {
 		t.Fatal(err)
