@@ -201,6 +201,7 @@ type Ledger struct {
 		unconfirmedData int
 		epoch           uint32
 		walk            []*node // scratch stack for walks
+		rootWork        []*node // scratch heap for refreshRoots
 	}
 
 	commit committer
@@ -851,6 +852,66 @@ func (l *Ledger) confirm(b *batch, newly []*node) {
 			emit(n)
 		}
 	}
+	l.refreshRoots(newly)
+}
+
+// refreshRoots brings OldestRoot and YoungestRoot of the unconfirmed
+// descendants of newly up to date. A transaction's roots are the confirmed
+// transactions its unconfirmed past cone reaches; attach computes them from
+// its parents, so they are exact then, but a confirmation moves the
+// boundary up under transactions attached earlier. Without this refresh a
+// child attached while its parent was unconfirmed would inherit the
+// parent's roots as they were at the parent's attach, its own children the
+// same, and so on: on a busy network every tip would carry the genesis as
+// its oldest root and turn lazy a minute after the network started.
+//
+// The walk visits unconfirmed transactions in arrival order, which puts
+// every parent before its children, and stops where nothing changed. It
+// covers the unconfirmed transactions above the new boundary, a few
+// hundred in steady state; during a partition nothing confirms and nothing
+// is walked.
+func (l *Ledger) refreshRoots(newly []*node) {
+	epoch := l.nextEpoch()
+	work := arrivalHeap(l.mu.rootWork[:0])
+	enqueueApprovers := func(n *node) {
+		for _, a := range n.approvers {
+			if !a.confirmed() && a.mark != epoch {
+				a.mark = epoch
+				heap.Push(&work, a)
+			}
+		}
+	}
+	for _, n := range newly {
+		enqueueApprovers(n)
+	}
+	for work.Len() > 0 {
+		n := heap.Pop(&work).(*node)
+		o, y := rootsOf(n.parents[0])
+		if n.parents[1] != n.parents[0] {
+			o2, y2 := rootsOf(n.parents[1])
+			o, y = min(o, o2), max(y, y2)
+		}
+		if o == n.oldestRoot && y == n.youngestRoot {
+			continue
+		}
+		n.oldestRoot, n.youngestRoot = o, y
+		enqueueApprovers(n)
+	}
+	l.mu.rootWork = work[:0]
+}
+
+// arrivalHeap orders nodes by arrival, parents before children.
+type arrivalHeap []*node
+
+func (h arrivalHeap) Len() int           { return len(h) }
+func (h arrivalHeap) Less(i, j int) bool { return h[i].arrival < h[j].arrival }
+func (h arrivalHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *arrivalHeap) Push(x any)        { *h = append(*h, x.(*node)) }
+func (h *arrivalHeap) Pop() any {
+	old := *h
+	n := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return n
 }
 
 // nextEpoch starts a new walk. Zero is never an epoch, so a zero mark

@@ -444,3 +444,48 @@ func TestOldestTip(t *testing.T) {
 		t.Fatal("IsTip wrong")
 	}
 }
+
+// TestRootsFollowConfirmation: a transaction's oldest and youngest roots
+// are the confirmed transactions its unconfirmed past cone reaches, as of
+// now, not as of its attach. A chain attached while each link was still
+// unconfirmed must not carry the genesis forward once confirmation has
+// moved past it, or tip selection would judge every tip lazy a minute
+// after a busy network started.
+func TestRootsFollowConfirmation(t *testing.T) {
+	h := newHarness(t, 1, dagtestRules(), nil)
+	root := h.l.Root()
+	dev := dagtest.NewIssuer("dev", dagtestRules())
+	val := &dagtest.Issuer{Key: h.net.Validators[0], Rules: dagtestRules()}
+	a := dev.Issue(dag.KindData, root, root, at(1*time.Second), nil)
+	b := dev.Issue(dag.KindData, a.ID(), a.ID(), at(2*time.Second), nil)
+	c := dev.Issue(dag.KindData, b.ID(), b.ID(), at(3*time.Second), nil)
+	h.mustAttach(a, b, c)
+
+	type roots struct{ Oldest, Youngest int64 }
+	check := func(step string, want map[*dag.Transaction]roots) {
+		t.Helper()
+		got := map[*dag.Transaction]roots{}
+		for tx := range want {
+			in := h.info(tx.ID())
+			got[tx] = roots{in.OldestRoot, in.YoungestRoot}
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("%s: roots (-want +got):\n%s", step, diff)
+		}
+	}
+	g := at(0)
+	check("nothing confirmed", map[*dag.Transaction]roots{a: {g, g}, b: {g, g}, c: {g, g}})
+
+	h.mustAttach(val.Issue(dag.KindBeacon, a.ID(), a.ID(), at(4*time.Second), nil))
+	check("a confirmed", map[*dag.Transaction]roots{b: {a.Time, a.Time}, c: {a.Time, a.Time}})
+
+	// A new child of the unconfirmed chain starts from the current
+	// boundary; with a second parent below it, the roots span both.
+	d := dev.Issue(dag.KindData, c.ID(), c.ID(), at(5*time.Second), nil)
+	e := dagtest.NewIssuer("other", dagtestRules()).Issue(dag.KindData, d.ID(), root, at(6*time.Second), nil)
+	h.mustAttach(d, e)
+	check("children of the chain", map[*dag.Transaction]roots{d: {a.Time, a.Time}, e: {g, a.Time}})
+
+	h.mustAttach(val.Issue(dag.KindBeacon, c.ID(), c.ID(), at(7*time.Second), nil))
+	check("c confirmed", map[*dag.Transaction]roots{d: {c.Time, c.Time}, e: {g, c.Time}})
+}
