@@ -237,14 +237,7 @@ var misbehaviours = []misbehaviour{
 				return bad.Bytes()
 			})
 		},
-		check: func(t *testing.T, info network.PeerInfo) {
-			if info.Traffic.Invalid < network.MaxScore/network.PenaltyInvalid {
-				t.Errorf("Traffic.Invalid = %d, want at least %d", info.Traffic.Invalid, network.MaxScore/network.PenaltyInvalid)
-			}
-			if !strings.Contains(info.LastError, dag.ErrSignature.Error()) {
-				t.Errorf("last error %q does not name the signature", info.LastError)
-			}
-		},
+		check: checkInvalid(dag.ErrSignature),
 	},
 	{
 		name: "insufficient work",
@@ -255,14 +248,7 @@ var misbehaviours = []misbehaviour{
 				return tx.Bytes()
 			})
 		},
-		check: func(t *testing.T, info network.PeerInfo) {
-			if info.Traffic.Invalid < network.MaxScore/network.PenaltyInvalid {
-				t.Errorf("Traffic.Invalid = %d, want at least %d", info.Traffic.Invalid, network.MaxScore/network.PenaltyInvalid)
-			}
-			if !strings.Contains(info.LastError, dag.ErrWork.Error()) {
-				t.Errorf("last error %q does not name the work", info.LastError)
-			}
-		},
+		check: checkInvalid(dag.ErrWork),
 	},
 	{
 		name: "request flood",
@@ -397,5 +383,18 @@ func checkRefused(t *testing.T, target *peerNode, a *attacker) {
 	}
 	if info, _ := peerInfo(target.net, a.pub); info.State != network.StateBanned {
 		t.Fatalf("after redials the attacker is %s", info.State)
+	}
+}
+
+// checkInvalid expects a peer banned for enough invalid transactions, the
+// last of them rejected with want.
+func checkInvalid(want error) func(t *testing.T, info network.PeerInfo) {
+	return func(t *testing.T, info network.PeerInfo) {
+		if info.Traffic.Invalid < network.MaxScore/network.PenaltyInvalid {
+			t.Errorf("Traffic.Invalid = %d, want at least %d", info.Traffic.Invalid, network.MaxScore/network.PenaltyInvalid)
+		}
+		if !strings.Contains(info.LastError, want.Error()) {
+			t.Errorf("last error %q does not name %q", info.LastError, want)
+		}
 	}
 }
