@@ -877,15 +877,15 @@ func (l *Ledger) refreshRoots(newly []*node) {
 		for _, a := range n.approvers {
 			if !a.confirmed() && a.mark != epoch {
 				a.mark = epoch
-				heap.Push(&work, a)
+				work.push(a)
 			}
 		}
 	}
 	for _, n := range newly {
 		enqueueApprovers(n)
 	}
-	for work.Len() > 0 {
-		n := heap.Pop(&work).(*node)
+	for len(work) > 0 {
+		n := work.pop()
 		o, y := rootsOf(n.parents[0])
 		if n.parents[1] != n.parents[0] {
 			o2, y2 := rootsOf(n.parents[1])
@@ -900,18 +900,47 @@ func (l *Ledger) refreshRoots(newly []*node) {
 	l.mu.rootWork = work[:0]
 }
 
-// arrivalHeap orders nodes by arrival, parents before children.
+// arrivalHeap is a binary min-heap of nodes by arrival, parents before
+// children. It is typed, not a container/heap, because refreshRoots runs
+// on every confirmation inside the ledger's critical section.
 type arrivalHeap []*node
 
-func (h arrivalHeap) Len() int           { return len(h) }
-func (h arrivalHeap) Less(i, j int) bool { return h[i].arrival < h[j].arrival }
-func (h arrivalHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *arrivalHeap) Push(x any)        { *h = append(*h, x.(*node)) }
-func (h *arrivalHeap) Pop() any {
-	old := *h
-	n := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return n
+func (h *arrivalHeap) push(n *node) {
+	*h = append(*h, n)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if s[parent].arrival <= s[i].arrival {
+			break
+		}
+		s[parent], s[i] = s[i], s[parent]
+		i = parent
+	}
+}
+
+func (h *arrivalHeap) pop() *node {
+	s := *h
+	top := s[0]
+	last := len(s) - 1
+	s[0] = s[last]
+	s[last] = nil
+	s = s[:last]
+	for i := 0; ; {
+		least, l, r := i, 2*i+1, 2*i+2
+		if l < len(s) && s[l].arrival < s[least].arrival {
+			least = l
+		}
+		if r < len(s) && s[r].arrival < s[least].arrival {
+			least = r
+		}
+		if least == i {
+			break
+		}
+		s[i], s[least] = s[least], s[i]
+		i = least
+	}
+	*h = s
+	return top
 }
 
 // nextEpoch starts a new walk. Zero is never an epoch, so a zero mark

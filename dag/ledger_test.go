@@ -2,6 +2,7 @@ package dag_test
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -488,4 +489,76 @@ func TestRootsFollowConfirmation(t *testing.T) {
 
 	h.mustAttach(val.Issue(dag.KindBeacon, c.ID(), c.ID(), at(7*time.Second), nil))
 	check("c confirmed", map[*dag.Transaction]roots{d: {c.Time, c.Time}, e: {g, c.Time}})
+}
+
+// TestRootsMatchBruteForce grows a seeded random DAG with two validators
+// beaconing at random and, after every attach, compares each unconfirmed
+// transaction's roots with a direct walk of its unconfirmed past cone down
+// to the confirmed boundary.
+func TestRootsMatchBruteForce(t *testing.T) {
+	h := newHarness(t, 2, dagtestRules(), nil)
+	rng := rand.New(rand.NewPCG(7, 11))
+	root := h.l.Root()
+	type meta struct {
+		parents [2]dag.ID
+		time    int64
+	}
+	metas := map[dag.ID]meta{root: {time: at(0)}}
+	ids := []dag.ID{root}
+	devs := make([]*dagtest.Issuer, 8)
+	for i := range devs {
+		devs[i] = dagtest.NewIssuer(fmt.Sprintf("dev-%d", i), dagtestRules())
+	}
+	vals := []*dagtest.Issuer{
+		{Key: h.net.Validators[0], Rules: dagtestRules()},
+		{Key: h.net.Validators[1], Rules: dagtestRules()},
+	}
+	recent := func() dag.ID { return ids[max(0, len(ids)-1-rng.IntN(min(len(ids), 12)))] }
+
+	bruteRoots := func(id dag.ID) (oldest, youngest int64) {
+		oldest, youngest = int64(1<<62), int64(-1<<62)
+		seen := map[dag.ID]bool{}
+		stack := []dag.ID{id}
+		for len(stack) > 0 {
+			x := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			for _, p := range metas[x].parents {
+				if seen[p] {
+					continue
+				}
+				seen[p] = true
+				if h.info(p).Confirmed {
+					oldest, youngest = min(oldest, metas[p].time), max(youngest, metas[p].time)
+				} else {
+					stack = append(stack, p)
+				}
+			}
+		}
+		return oldest, youngest
+	}
+
+	for step := range 400 {
+		var tx *dag.Transaction
+		when := at(time.Duration(step+1) * time.Millisecond)
+		if rng.IntN(4) == 0 {
+			tx = vals[rng.IntN(2)].Issue(dag.KindBeacon, recent(), recent(), when, nil)
+		} else {
+			tx = devs[rng.IntN(len(devs))].Issue(dag.KindData, recent(), recent(), when, nil)
+		}
+		h.mustAttach(tx)
+		metas[tx.ID()] = meta{parents: [2]dag.ID{tx.Trunk, tx.Branch}, time: tx.Time}
+		ids = append(ids, tx.ID())
+		for _, id := range ids[1:] {
+			in := h.info(id)
+			if in.Confirmed {
+				continue
+			}
+			if o, y := bruteRoots(id); in.OldestRoot != o || in.YoungestRoot != y {
+				t.Fatalf("step %d: %s roots %d..%d, brute force %d..%d", step, id.Short(), in.OldestRoot, in.YoungestRoot, o, y)
+			}
+		}
+	}
+	if st := h.l.Stats(); st.Confirmed < 100 {
+		t.Fatalf("only %d confirmed: the walk checked too little", st.Confirmed)
+	}
 }
