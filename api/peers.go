@@ -33,11 +33,14 @@ type Peer struct {
 
 // PeerHeartbeat is a peer's report of its ledger.
 type PeerHeartbeat struct {
-	Transactions uint64     `json:"transactions"`
-	Confirmed    uint64     `json:"confirmed"`
-	Tips         uint32     `json:"tips"`
-	Parked       uint32     `json:"parked"`
-	At           *time.Time `json:"at,omitempty"`
+	Transactions uint64 `json:"transactions"`
+	Confirmed    uint64 `json:"confirmed"`
+	Tips         uint32 `json:"tips"`
+	Parked       uint32 `json:"parked"`
+	// LatestConfirmed is the newest transaction in the peer's confirmed
+	// order; nil while it has confirmed nothing.
+	LatestConfirmed *dag.ID    `json:"latest_confirmed,omitempty"`
+	At              *time.Time `json:"at,omitempty"`
 }
 
 // PeerTraffic counts what went over the wire with a peer.

@@ -562,3 +562,35 @@ func TestRootsMatchBruteForce(t *testing.T) {
 		t.Fatalf("only %d confirmed: the walk checked too little", st.Confirmed)
 	}
 }
+
+// TestNewestTips: up to k tips, newest attached first, never the root or a
+// transaction that is approved already.
+func TestNewestTips(t *testing.T) {
+	h := newHarness(t, 1, dagtestRules(), nil)
+	root := h.l.Root()
+	if got := h.l.NewestTips(4, nil); len(got) != 0 {
+		t.Fatalf("fresh ledger: %d tips, want none (the root is not offered)", len(got))
+	}
+	var txs []*dag.Transaction
+	for i := range 6 {
+		txs = append(txs, dagtest.NewIssuer(fmt.Sprintf("tip-%d", i), dagtestRules()).Issue(dag.KindData, root, root, at(time.Second), nil))
+	}
+	h.mustAttach(txs...)
+	// A child of tips 1 and 4 takes them out and is the newest tip.
+	child := dagtest.NewIssuer("child", dagtestRules()).Issue(dag.KindData, txs[1].ID(), txs[4].ID(), at(2*time.Second), nil)
+	h.mustAttach(child)
+	cases := []struct {
+		k    int
+		want []dag.ID
+	}{
+		{0, nil},
+		{1, []dag.ID{child.ID()}},
+		{3, []dag.ID{child.ID(), txs[5].ID(), txs[3].ID()}},
+		{10, []dag.ID{child.ID(), txs[5].ID(), txs[3].ID(), txs[2].ID(), txs[0].ID()}},
+	}
+	for _, c := range cases {
+		if diff := cmp.Diff(c.want, h.l.NewestTips(c.k, nil)); diff != "" {
+			t.Errorf("NewestTips(%d) (-want +got):\n%s", c.k, diff)
+		}
+	}
+}

@@ -110,6 +110,55 @@ func (l *Ledger) Tips(dst []ID) []ID {
 	return dst
 }
 
+// NewestTips appends to dst up to k of the most recently attached tips,
+// newest first. Peers advertise them in heartbeats.
+func (l *Ledger) NewestTips(k int, dst []ID) []ID {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	best := make([]*node, 0, k)
+	for _, n := range l.mu.tips {
+		if n == l.root || k <= 0 {
+			continue
+		}
+		// Insertion into a short list sorted by arrival, newest first.
+		i := len(best)
+		if i == k {
+			if n.arrival <= best[k-1].arrival {
+				continue
+			}
+			i--
+		} else {
+			best = append(best, nil)
+		}
+		for ; i > 0 && best[i-1].arrival < n.arrival; i-- {
+			best[i] = best[i-1]
+		}
+		best[i] = n
+	}
+	for _, n := range best {
+		dst = append(dst, n.id)
+	}
+	return dst
+}
+
+// SampleTips appends to dst k tips drawn uniformly at random, with
+// replacement, by intN (which returns a number in [0, n)); fewer when the
+// ledger has none but the genesis root.
+func (l *Ledger) SampleTips(k int, intN func(n int) int, dst []ID) []ID {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	tips := l.mu.tips
+	for range k {
+		if len(tips) == 0 || (len(tips) == 1 && tips[0] == l.root) {
+			break
+		}
+		if n := tips[intN(len(tips))]; n != l.root {
+			dst = append(dst, n.id)
+		}
+	}
+	return dst
+}
+
 // OldestTip returns the earliest-attached tip other than skip and the
 // genesis root. Validators approve it so that no transaction waits forever
 // for a random pick.

@@ -12,7 +12,7 @@ import (
 
 // ProtocolVersion is the version of the wire protocol. A stream whose
 // preamble names another version is refused.
-const ProtocolVersion = 1
+const ProtocolVersion = 2
 
 // A stream begins with a preamble: the magic bytes, the protocol version
 // and the stream's purpose.
@@ -44,7 +44,12 @@ const (
 	frameHeaderSize = 5 // type u8, length u32
 	// MaxRequestIDs bounds one request frame.
 	MaxRequestIDs   = 256
-	heartbeatSize   = 8 + 8 + 4 + 4
+	// MaxHeartbeatTips bounds the tip IDs one heartbeat advertises.
+	MaxHeartbeatTips = 16
+	// heartbeatBaseSize is a heartbeat without tip IDs: the counts and the
+	// latest confirmed ID.
+	heartbeatBaseSize = 8 + 8 + 4 + 4 + dag.IDSize
+	maxHeartbeatSize  = heartbeatBaseSize + MaxHeartbeatTips*dag.IDSize
 	syncRequestSize = 8 + 4
 	syncEndSize     = 8 + 8
 )
@@ -63,7 +68,7 @@ func maxFrame(t byte, maxPayload int) int {
 	case frameTx:
 		return maxTx
 	case frameHeartbeat:
-		return heartbeatSize
+		return maxHeartbeatSize
 	case frameRequest:
 		return MaxRequestIDs * dag.IDSize
 	case frameSyncRequest:
@@ -169,31 +174,51 @@ func (f *frameReader) next() (t byte, payload []byte, err error) {
 }
 
 // Heartbeat is what a node tells its peers about itself every
-// HeartbeatInterval.
+// HeartbeatInterval: its counts, the newest transaction it confirmed, and
+// some of its newest tips. A peer that does not know an advertised tip asks
+// for it, which recovers a gossiped transaction lost on the way that no
+// child has named yet (a missing parent is asked for anyway).
 type Heartbeat struct {
 	Transactions uint64 // attached transactions
 	Confirmed    uint64
 	Tips         uint32
 	Parked       uint32
+	// LatestConfirmed is the newest transaction in the confirmed order,
+	// zero while nothing is confirmed.
+	LatestConfirmed dag.ID
+	// TipIDs are up to MaxHeartbeatTips of the node's newest tips.
+	TipIDs []dag.ID
 }
 
+// Layout: transactions u64 | confirmed u64 | tips u32 | parked u32 |
+// latest confirmed ID | 0..MaxHeartbeatTips tip IDs.
 func (h Heartbeat) append(dst []byte) []byte {
 	dst = binary.BigEndian.AppendUint64(dst, h.Transactions)
 	dst = binary.BigEndian.AppendUint64(dst, h.Confirmed)
 	dst = binary.BigEndian.AppendUint32(dst, h.Tips)
-	return binary.BigEndian.AppendUint32(dst, h.Parked)
+	dst = binary.BigEndian.AppendUint32(dst, h.Parked)
+	dst = append(dst, h.LatestConfirmed[:]...)
+	for _, id := range h.TipIDs[:min(len(h.TipIDs), MaxHeartbeatTips)] {
+		dst = append(dst, id[:]...)
+	}
+	return dst
 }
 
 func decodeHeartbeat(b []byte) (Heartbeat, error) {
-	if len(b) != heartbeatSize {
+	if len(b) < heartbeatBaseSize || len(b) > maxHeartbeatSize || (len(b)-heartbeatBaseSize)%dag.IDSize != 0 {
 		return Heartbeat{}, fmt.Errorf("%w: heartbeat of %d bytes", ErrProtocol, len(b))
 	}
-	return Heartbeat{
-		Transactions: binary.BigEndian.Uint64(b),
-		Confirmed:    binary.BigEndian.Uint64(b[8:]),
-		Tips:         binary.BigEndian.Uint32(b[16:]),
-		Parked:       binary.BigEndian.Uint32(b[20:]),
-	}, nil
+	h := Heartbeat{
+		Transactions:    binary.BigEndian.Uint64(b),
+		Confirmed:       binary.BigEndian.Uint64(b[8:]),
+		Tips:            binary.BigEndian.Uint32(b[16:]),
+		Parked:          binary.BigEndian.Uint32(b[20:]),
+		LatestConfirmed: dag.ID(b[24:heartbeatBaseSize]),
+	}
+	for rest := b[heartbeatBaseSize:]; len(rest) > 0; rest = rest[dag.IDSize:] {
+		h.TipIDs = append(h.TipIDs, dag.ID(rest[:dag.IDSize]))
+	}
+	return h, nil
 }
 
 // decodeIDs splits a request frame into IDs.

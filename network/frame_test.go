@@ -46,7 +46,7 @@ func TestFrameLimits(t *testing.T) {
 		limit int
 	}{
 		{"transaction", frameTx, dag.MinSize + maxPayload},
-		{"heartbeat", frameHeartbeat, heartbeatSize},
+		{"heartbeat", frameHeartbeat, heartbeatBaseSize + MaxHeartbeatTips*dag.IDSize},
 		{"request", frameRequest, MaxRequestIDs * dag.IDSize},
 		{"sync request", frameSyncRequest, syncRequestSize},
 		{"sync transaction", frameSyncTx, 8 + dag.MinSize + maxPayload},
@@ -97,7 +97,7 @@ func TestFrameReaderErrors(t *testing.T) {
 		{"truncated header", good[:3], 0, ErrProtocol, false},
 		{"truncated header after a frame", append(good, frameTx, 0), 1, ErrProtocol, false},
 		{"truncated payload", good[:len(good)-1], 0, ErrProtocol, false},
-		{"payload missing", header(frameHeartbeat, heartbeatSize), 0, ErrProtocol, false},
+		{"payload missing", header(frameHeartbeat, heartbeatBaseSize), 0, ErrProtocol, false},
 		{"length 2^32-1", header(frameTx, 1<<32-1), 0, ErrProtocol, true},
 		{"oversize after a frame", append(good, header(frameSyncEnd, syncEndSize+1)...), 1, ErrProtocol, true},
 	}
@@ -143,11 +143,12 @@ func TestPreamble(t *testing.T) {
 		{"bad magic", []byte("TGX\x01\x01"), 0, ErrProtocol},
 		{"lower-case magic", []byte("tgl\x01\x01"), 0, ErrProtocol},
 		{"version 0", []byte("TGL\x00\x01"), 0, ErrProtocol},
-		{"version 2", []byte("TGL\x02\x01"), 0, ErrProtocol},
-		{"purpose 0", []byte("TGL\x01\x00"), 0, ErrProtocol},
-		{"purpose 4", []byte("TGL\x01\x04"), 0, ErrProtocol},
+		{"version 1 (fixed-size heartbeats)", []byte("TGL\x01\x01"), 0, ErrProtocol},
+		{"version 3", []byte("TGL\x03\x01"), 0, ErrProtocol},
+		{"purpose 0", []byte("TGL\x02\x00"), 0, ErrProtocol},
+		{"purpose 4", []byte("TGL\x02\x04"), 0, ErrProtocol},
 		{"HTTP", []byte("GET / HTTP/1.1\r\n"), 0, ErrProtocol},
-		{"truncated", []byte("TGL\x01"), 0, ErrProtocol},
+		{"truncated", []byte("TGL\x02"), 0, ErrProtocol},
 		{"empty", nil, 0, io.EOF},
 	}
 	for _, tt := range tests {
@@ -161,13 +162,13 @@ func TestPreamble(t *testing.T) {
 }
 
 // TestDecodersRefuseWrongSizes: the fixed-size payloads are refused at any
-// other size, and sync arrivals start at 1.
+// other size, heartbeats at any size that is not whole tip IDs, and sync
+// arrivals start at 1.
 func TestDecodersRefuseWrongSizes(t *testing.T) {
 	decoders := map[string]struct {
 		size   int
 		decode func([]byte) error
 	}{
-		"heartbeat":    {heartbeatSize, func(b []byte) error { _, err := decodeHeartbeat(b); return err }},
 		"sync request": {syncRequestSize, func(b []byte) error { _, err := decodeSyncRequest(b); return err }},
 		"sync end":     {syncEndSize, func(b []byte) error { _, err := decodeSyncEnd(b); return err }},
 	}
@@ -176,6 +177,18 @@ func TestDecodersRefuseWrongSizes(t *testing.T) {
 			if err := d.decode(make([]byte, n)); !errors.Is(err, ErrProtocol) {
 				t.Errorf("%s of %d bytes: %v", name, n, err)
 			}
+		}
+	}
+	// A heartbeat is its base and whole tip IDs, at most MaxHeartbeatTips.
+	for _, n := range []int{0, heartbeatBaseSize - 1, heartbeatBaseSize + 1, heartbeatBaseSize + dag.IDSize - 1,
+		heartbeatBaseSize + (MaxHeartbeatTips+1)*dag.IDSize} {
+		if _, err := decodeHeartbeat(make([]byte, n)); !errors.Is(err, ErrProtocol) {
+			t.Errorf("heartbeat of %d bytes: %v", n, err)
+		}
+	}
+	for _, tips := range []int{0, 1, MaxHeartbeatTips} {
+		if _, err := decodeHeartbeat(make([]byte, heartbeatBaseSize+tips*dag.IDSize)); err != nil {
+			t.Errorf("heartbeat with %d tips: %v", tips, err)
 		}
 	}
 	if _, err := decodeSyncRequest(syncRequest{From: 0, Limit: 1}.append(nil)); !errors.Is(err, ErrProtocol) {

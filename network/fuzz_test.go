@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"reflect"
 	"testing"
 	"testing/iotest"
 
@@ -60,7 +61,7 @@ func FuzzFrameReader(f *testing.F) {
 		f.Add(s, uint16(fuzzMaxPayload), true)
 	}
 	f.Add([]byte{frameTx, 0xff, 0xff, 0xff, 0xff}, uint16(fuzzMaxPayload), false)
-	f.Add([]byte{frameHeartbeat, 0, 0, 0, heartbeatSize + 1}, uint16(0), false)
+	f.Add(binary.BigEndian.AppendUint32([]byte{frameHeartbeat}, maxHeartbeatSize+1), uint16(0), false)
 	f.Add([]byte{0, 0, 0, 0, 0}, uint16(0), false)
 	f.Add([]byte{frameSyncEnd, 0, 0}, uint16(0), true)
 	f.Add([]byte{}, uint16(0), false)
@@ -160,17 +161,26 @@ func FuzzParsePreamble(f *testing.F) {
 // FuzzDecodeHeartbeat: decode(append(h)) == h, and append(decode(b)) == b
 // for every accepted b.
 func FuzzDecodeHeartbeat(f *testing.F) {
-	f.Add(Heartbeat{Transactions: 7, Confirmed: 3, Tips: 2, Parked: 1}.append(nil), uint64(1), uint64(2), uint32(3), uint32(4))
-	f.Add(make([]byte, heartbeatSize-1), uint64(0), uint64(0), uint32(0), uint32(0))
-	f.Fuzz(func(t *testing.T, b []byte, txs, confirmed uint64, tips, parked uint32) {
+	tip := dag.ID{1, 2, 3}
+	f.Add(Heartbeat{Transactions: 7, Confirmed: 3, Tips: 2, Parked: 1, LatestConfirmed: tip, TipIDs: []dag.ID{tip, {9}}}.append(nil),
+		uint64(1), uint64(2), uint32(3), uint32(4), []byte{5}, uint8(2))
+	f.Add(make([]byte, heartbeatBaseSize-1), uint64(0), uint64(0), uint32(0), uint32(0), []byte(nil), uint8(0))
+	f.Fuzz(func(t *testing.T, b []byte, txs, confirmed uint64, tips, parked uint32, seed []byte, n uint8) {
 		h := Heartbeat{Transactions: txs, Confirmed: confirmed, Tips: tips, Parked: parked}
-		if got, err := decodeHeartbeat(h.append(nil)); err != nil || got != h {
+		copy(h.LatestConfirmed[:], seed)
+		for i := range int(n) % (MaxHeartbeatTips + 1) {
+			id := h.LatestConfirmed
+			id[0] ^= byte(i + 1)
+			h.TipIDs = append(h.TipIDs, id)
+		}
+		got, err := decodeHeartbeat(h.append(nil))
+		if err != nil || !reflect.DeepEqual(got, h) {
 			t.Fatalf("round trip of %+v: %+v, %v", h, got, err)
 		}
-		got, err := decodeHeartbeat(b)
+		got, err = decodeHeartbeat(b)
 		if err != nil {
-			if !errors.Is(err, ErrProtocol) || len(b) == heartbeatSize {
-				t.Fatalf("%d bytes: %v", len(b), err)
+			if !errors.Is(err, ErrProtocol) {
+				t.Fatalf("%d bytes: %v does not wrap ErrProtocol", len(b), err)
 			}
 			return
 		}

@@ -3,6 +3,7 @@ package network_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -234,6 +235,51 @@ func TestMemLossConverges(t *testing.T) {
 	if requested == 0 {
 		t.Fatal("nothing was requested: the loss was not exercised")
 	}
+}
+
+// TestMemLossConvergesByHeartbeats: the same lossy line, but nothing
+// approves the last transactions, so a lost one is never named as a
+// missing parent; the tips advertised in heartbeats bring it back.
+func TestMemLossConvergesByHeartbeats(t *testing.T) {
+	net := dagtest.NewNetwork(3, testRules)
+	auth := network.AllowList(net.Genesis)
+	m := network.NewMemNetwork(network.MemConfig{Seed: 9, Delay: time.Millisecond, Jitter: time.Millisecond, Loss: 0.05})
+	var nodes []*peerNode
+	var prev []network.PeerAddr
+	for i := range 3 {
+		tr := m.Listen(net.Validators[i], auth)
+		nodes = append(nodes, startPeer(t, net.Genesis, net.Validators[i], tr,
+			network.Config{Peers: prev, HeartbeatInterval: 50 * time.Millisecond}))
+		prev = []network.PeerAddr{{Addr: tr.Addr(), Key: dagtest.PublicKey(net.Validators[i])}}
+	}
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	eventually(t, 5*time.Second, "line connected", func() bool {
+		ab, _ := peerInfo(b.net, a.pub)
+		cb, _ := peerInfo(c.net, b.pub)
+		return ab.State == network.StateConnected && cb.State == network.StateConnected
+	})
+	// Transactions that all approve the genesis root: every one is a tip,
+	// so no child ever names a lost one.
+	root := a.ledger.Root()
+	var txs []*dag.Transaction
+	for i := range 150 {
+		tx := dagtest.NewIssuer(fmt.Sprintf("device-%d", i), testRules).Issue(dag.KindData, root, root, dagtest.GenesisTime.Add(time.Second).UnixNano(), nil)
+		submitAll(t, a.host, []*dag.Transaction{tx})
+		txs = append(txs, tx)
+	}
+	eventually(t, 30*time.Second, "every node knows every transaction", func() bool {
+		return knowsAll(b, txs) && knowsAll(c, txs)
+	})
+	var requested uint64
+	for _, p := range []*peerNode{b, c} {
+		for _, info := range p.net.Peers() {
+			requested += info.Traffic.RequestsOut
+		}
+	}
+	if requested == 0 {
+		t.Fatal("nothing was requested: the loss was not exercised")
+	}
+	t.Logf("%d IDs requested", requested)
 }
 
 // sweeper issues transactions that approve given tips, standing in for the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -418,19 +419,36 @@ func (s *session) serveRequests(st Stream, fr *frameReader) error {
 // heartbeat is this node's own report.
 func (n *Network) heartbeat() Heartbeat {
 	st := n.ledger.Stats()
-	return Heartbeat{
+	hb := Heartbeat{
 		Transactions: st.Transactions,
 		Confirmed:    uint64(st.Confirmed),
 		Tips:         uint32(min(st.Tips, 1<<32-1)),
 		Parked:       uint32(min(st.Parked, 1<<32-1)),
 	}
+	// Half the newest tips, which a lost gossip frame most likely held,
+	// and half a random sample, so that over a few heartbeats every tip
+	// of a wide tangle is advertised.
+	hb.TipIDs = n.ledger.NewestTips(MaxHeartbeatTips/2, nil)
+	hb.TipIDs = n.ledger.SampleTips(MaxHeartbeatTips-len(hb.TipIDs), rand.IntN, hb.TipIDs)
+	if st.Confirmed > 0 {
+		hb.LatestConfirmed, _ = n.ledger.ConfirmedFrontier()
+	}
+	return hb
 }
 
-// heard records a peer's heartbeat and lets the syncer judge whether this
-// node is far behind.
+// heard records a peer's heartbeat, asks the peer for the tips it
+// advertises that this node does not know, and lets the syncer judge
+// whether this node is far behind.
 func (n *Network) heard(p *peer, hb Heartbeat) {
 	n.mu.Lock()
 	p.hb, p.hbAt = hb, n.cfg.Now()
 	n.mu.Unlock()
+	var unknown []dag.ID
+	for _, id := range hb.TipIDs {
+		if !n.ledger.Known(id) {
+			unknown = append(unknown, id)
+		}
+	}
+	n.want.add(unknown, p)
 	n.sync.consider(p, hb)
 }

@@ -219,7 +219,8 @@ func (c *cluster) sameConfirmed(ms []*member) {
 }
 
 // checkPeersEndpoint reads GET /v1/peers over HTTP: every other validator
-// is listed as connected, with a full score and traffic both ways.
+// is listed as connected, with a full score, traffic both ways and a
+// heartbeat that names its latest confirmed transaction.
 func (c *cluster) checkPeersEndpoint(m *member, want int) {
 	c.t.Helper()
 	resp, err := http.Get("http://" + m.r.n.HTTPAddr() + "/v1/peers")
@@ -238,7 +239,7 @@ func (c *cluster) checkPeersEndpoint(m *member, want int) {
 	}
 	for _, p := range body.Peers {
 		if p.State != "connected" || p.Score != network.MaxScore || p.Traffic.TxIn == 0 || p.Traffic.TxOut == 0 ||
-			p.Traffic.BytesIn == 0 || p.ConnectedAt == nil || p.Heartbeat.Transactions == 0 {
+			p.Traffic.BytesIn == 0 || p.ConnectedAt == nil || p.Heartbeat.Transactions == 0 || p.Heartbeat.LatestConfirmed == nil {
 			c.t.Fatalf("peer %s: %+v", p.Key, p)
 		}
 	}

@@ -122,13 +122,17 @@ func (n *Node) Peers() []api.Peer {
 	out := make([]api.Peer, len(ps))
 	for i, p := range ps {
 		t := p.Traffic
+		var latest *dag.ID
+		if id := p.Heartbeat.LatestConfirmed; !id.IsZero() {
+			latest = &id
+		}
 		out[i] = api.Peer{
 			Key: p.Key, Addr: p.Addr, State: string(p.State), Inbound: p.Inbound, Static: p.Static,
 			Score: p.Score, ConnectedAt: timeOrNil(p.ConnectedAt), BannedUntil: timeOrNil(p.BannedUntil),
 			LastError: p.LastError,
 			Heartbeat: api.PeerHeartbeat{
 				Transactions: p.Heartbeat.Transactions, Confirmed: p.Heartbeat.Confirmed,
-				Tips: p.Heartbeat.Tips, Parked: p.Heartbeat.Parked, At: timeOrNil(p.HeartbeatAt),
+				Tips: p.Heartbeat.Tips, Parked: p.Heartbeat.Parked, LatestConfirmed: latest, At: timeOrNil(p.HeartbeatAt),
 			},
 			Traffic: api.PeerTraffic{
 				TxIn: t.TxIn, TxOut: t.TxOut, Duplicates: t.Duplicates, Invalid: t.Invalid, Dropped: t.Dropped,
