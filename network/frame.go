@@ -43,15 +43,15 @@ const (
 const (
 	frameHeaderSize = 5 // type u8, length u32
 	// MaxRequestIDs bounds one request frame.
-	MaxRequestIDs   = 256
+	MaxRequestIDs = 256
 	// MaxHeartbeatTips bounds the tip IDs one heartbeat advertises.
 	MaxHeartbeatTips = 16
 	// heartbeatBaseSize is a heartbeat without tip IDs: the counts and the
 	// latest confirmed ID.
 	heartbeatBaseSize = 8 + 8 + 4 + 4 + dag.IDSize
 	maxHeartbeatSize  = heartbeatBaseSize + MaxHeartbeatTips*dag.IDSize
-	syncRequestSize = 8 + 4
-	syncEndSize     = 8 + 8
+	syncRequestSize   = 8 + 4
+	syncEndSize       = 8 + 8
 )
 
 // Frame errors. Every decoding failure wraps ErrProtocol.
