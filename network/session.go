@@ -437,18 +437,22 @@ func (n *Network) heartbeat() Heartbeat {
 }
 
 // heard records a peer's heartbeat, asks the peer for the tips it
-// advertises that this node does not know, and lets the syncer judge
-// whether this node is far behind.
+// advertises that this node does not know (unless a bulk sync is due or
+// running), and lets the syncer judge whether this node is far behind.
 func (n *Network) heard(p *peer, hb Heartbeat) {
 	n.mu.Lock()
 	p.hb, p.hbAt = hb, n.cfg.Now()
 	n.mu.Unlock()
-	var unknown []dag.ID
-	for _, id := range hb.TipIDs {
-		if !n.ledger.Known(id) {
-			unknown = append(unknown, id)
+	// Far behind, the tips would only park and send the requester after
+	// their whole past one ID at a time; bulk sync brings them in order.
+	if active, _ := n.Syncing(); !active && hb.Transactions <= n.ledger.Stats().Transactions+n.cfg.SyncThreshold {
+		var unknown []dag.ID
+		for _, id := range hb.TipIDs {
+			if !n.ledger.Known(id) {
+				unknown = append(unknown, id)
+			}
 		}
+		n.want.add(unknown, p)
 	}
-	n.want.add(unknown, p)
 	n.sync.consider(p, hb)
 }
