@@ -180,21 +180,8 @@ func TestMemPartitionAndHeal(t *testing.T) {
 // be missed.
 func TestMemLossConverges(t *testing.T) {
 	net := dagtest.NewNetwork(3, testRules)
-	auth := network.AllowList(net.Genesis)
-	m := network.NewMemNetwork(network.MemConfig{Seed: 5, Delay: time.Millisecond, Jitter: time.Millisecond, Loss: 0.05})
-	var nodes []*peerNode
-	var prev []network.PeerAddr
-	for i := range 3 {
-		tr := m.Listen(net.Validators[i], auth)
-		nodes = append(nodes, startPeer(t, net.Genesis, net.Validators[i], tr, network.Config{Peers: prev}))
-		prev = []network.PeerAddr{{Addr: tr.Addr(), Key: dagtest.PublicKey(net.Validators[i])}}
-	}
+	nodes := lossyLine(t, net, 5, network.Config{})
 	a, b, c := nodes[0], nodes[1], nodes[2]
-	eventually(t, 5*time.Second, "line connected", func() bool {
-		ab, _ := peerInfo(b.net, a.pub)
-		cb, _ := peerInfo(c.net, b.pub)
-		return ab.State == network.StateConnected && cb.State == network.StateConnected
-	})
 
 	gen := dagtest.NewGenerator(net, dagtest.GeneratorConfig{Seed: 13, BeaconEvery: -1})
 	var txs []*dag.Transaction
@@ -225,12 +212,7 @@ func TestMemLossConverges(t *testing.T) {
 			sweeps++
 		}
 	}
-	var requested uint64
-	for _, p := range []*peerNode{b, c} {
-		for _, info := range p.net.Peers() {
-			requested += info.Traffic.RequestsOut
-		}
-	}
+	requested := requestsOut(b, c)
 	t.Logf("converged after %d sweeps, %d IDs requested", sweeps, requested)
 	if requested == 0 {
 		t.Fatal("nothing was requested: the loss was not exercised")
@@ -242,22 +224,8 @@ func TestMemLossConverges(t *testing.T) {
 // missing parent; the tips advertised in heartbeats bring it back.
 func TestMemLossConvergesByHeartbeats(t *testing.T) {
 	net := dagtest.NewNetwork(3, testRules)
-	auth := network.AllowList(net.Genesis)
-	m := network.NewMemNetwork(network.MemConfig{Seed: 9, Delay: time.Millisecond, Jitter: time.Millisecond, Loss: 0.05})
-	var nodes []*peerNode
-	var prev []network.PeerAddr
-	for i := range 3 {
-		tr := m.Listen(net.Validators[i], auth)
-		nodes = append(nodes, startPeer(t, net.Genesis, net.Validators[i], tr,
-			network.Config{Peers: prev, HeartbeatInterval: 50 * time.Millisecond}))
-		prev = []network.PeerAddr{{Addr: tr.Addr(), Key: dagtest.PublicKey(net.Validators[i])}}
-	}
+	nodes := lossyLine(t, net, 9, network.Config{HeartbeatInterval: 50 * time.Millisecond})
 	a, b, c := nodes[0], nodes[1], nodes[2]
-	eventually(t, 5*time.Second, "line connected", func() bool {
-		ab, _ := peerInfo(b.net, a.pub)
-		cb, _ := peerInfo(c.net, b.pub)
-		return ab.State == network.StateConnected && cb.State == network.StateConnected
-	})
 	// Transactions that all approve the genesis root: every one is a tip,
 	// so no child ever names a lost one.
 	root := a.ledger.Root()
@@ -270,16 +238,47 @@ func TestMemLossConvergesByHeartbeats(t *testing.T) {
 	eventually(t, 30*time.Second, "every node knows every transaction", func() bool {
 		return knowsAll(b, txs) && knowsAll(c, txs)
 	})
-	var requested uint64
-	for _, p := range []*peerNode{b, c} {
-		for _, info := range p.net.Peers() {
-			requested += info.Traffic.RequestsOut
-		}
-	}
+	requested := requestsOut(b, c)
 	if requested == 0 {
 		t.Fatal("nothing was requested: the loss was not exercised")
 	}
 	t.Logf("%d IDs requested", requested)
+}
+
+// lossyLine starts the validators of net as a line a–b–c over a
+// MemNetwork that loses 5 % of writes, each node with cfg and a static peer
+// on the one before it, and waits until both links are up.
+func lossyLine(t *testing.T, net *dagtest.Network, seed uint64, cfg network.Config) []*peerNode {
+	t.Helper()
+	auth := network.AllowList(net.Genesis)
+	m := network.NewMemNetwork(network.MemConfig{Seed: seed, Delay: time.Millisecond, Jitter: time.Millisecond, Loss: 0.05})
+	var nodes []*peerNode
+	var prev []network.PeerAddr
+	for i := range 3 {
+		tr := m.Listen(net.Validators[i], auth)
+		c := cfg
+		c.Peers = prev
+		nodes = append(nodes, startPeer(t, net.Genesis, net.Validators[i], tr, c))
+		prev = []network.PeerAddr{{Addr: tr.Addr(), Key: dagtest.PublicKey(net.Validators[i])}}
+	}
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	eventually(t, 5*time.Second, "line connected", func() bool {
+		ab, _ := peerInfo(b.net, a.pub)
+		cb, _ := peerInfo(c.net, b.pub)
+		return ab.State == network.StateConnected && cb.State == network.StateConnected
+	})
+	return nodes
+}
+
+// requestsOut sums the transaction IDs the nodes asked their peers for.
+func requestsOut(nodes ...*peerNode) uint64 {
+	var n uint64
+	for _, p := range nodes {
+		for _, info := range p.net.Peers() {
+			n += info.Traffic.RequestsOut
+		}
+	}
+	return n
 }
 
 // sweeper issues transactions that approve given tips, standing in for the
