@@ -619,12 +619,7 @@ func (l *Ledger) attachSolid(b *batch, tx *Transaction) Result {
 		seq: tx.Seq, time: tx.Time, arrival: l.mu.arrivals, kind: tx.Kind,
 		tipIndex: -1, cw: 1,
 	}
-	n.oldestRoot, n.youngestRoot = rootsOf(trunk)
-	if branch != trunk {
-		o, y := rootsOf(branch)
-		n.oldestRoot = min(n.oldestRoot, o)
-		n.youngestRoot = max(n.youngestRoot, y)
-	}
+	n.oldestRoot, n.youngestRoot = n.rootsFromParents()
 	nodes[id] = n
 	for i, p := range n.parents {
 		if i == 1 && p == trunk {
@@ -691,6 +686,16 @@ func rootsOf(p *node) (oldest, youngest int64) {
 		return p.time, p.time
 	}
 	return p.oldestRoot, p.youngestRoot
+}
+
+// rootsFromParents computes n's OCRI/YCRI from its parents as they are now.
+func (n *node) rootsFromParents() (oldest, youngest int64) {
+	oldest, youngest = rootsOf(n.parents[0])
+	if n.parents[1] != n.parents[0] {
+		o, y := rootsOf(n.parents[1])
+		oldest, youngest = min(oldest, o), max(youngest, y)
+	}
+	return oldest, youngest
 }
 
 // recentCount counts the issuer's transactions before one issued at t, up
@@ -886,11 +891,7 @@ func (l *Ledger) refreshRoots(newly []*node) {
 	}
 	for len(work) > 0 {
 		n := work.pop()
-		o, y := rootsOf(n.parents[0])
-		if n.parents[1] != n.parents[0] {
-			o2, y2 := rootsOf(n.parents[1])
-			o, y = min(o, o2), max(y, y2)
-		}
+		o, y := n.rootsFromParents()
 		if o == n.oldestRoot && y == n.youngestRoot {
 			continue
 		}

@@ -113,11 +113,14 @@ func (l *Ledger) Tips(dst []ID) []ID {
 // NewestTips appends to dst up to k of the most recently attached tips,
 // newest first. Peers advertise them in heartbeats.
 func (l *Ledger) NewestTips(k int, dst []ID) []ID {
+	if k <= 0 {
+		return dst
+	}
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	best := make([]*node, 0, k)
 	for _, n := range l.mu.tips {
-		if n == l.root || k <= 0 {
+		if n == l.root {
 			continue
 		}
 		// Insertion into a short list sorted by arrival, newest first.
@@ -148,10 +151,10 @@ func (l *Ledger) SampleTips(k int, intN func(n int) int, dst []ID) []ID {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	tips := l.mu.tips
+	if len(tips) == 0 || (len(tips) == 1 && tips[0] == l.root) {
+		return dst
+	}
 	for range k {
-		if len(tips) == 0 || (len(tips) == 1 && tips[0] == l.root) {
-			break
-		}
 		if n := tips[intN(len(tips))]; n != l.root {
 			dst = append(dst, n.id)
 		}

@@ -74,6 +74,21 @@ func (a *attacker) dial(target *peerNode) (network.Conn, error) {
 	return a.tr.Dial(ctx, target.tr.Addr(), target.pub)
 }
 
+// connect dials target and waits until the target lists the attacker as
+// connected (what names that step in a failure).
+func (a *attacker) connect(t *testing.T, target *peerNode, what string) network.Conn {
+	t.Helper()
+	conn, err := a.dial(target)
+	if err != nil {
+		t.Fatalf("%s: dial: %v", what, err)
+	}
+	eventually(t, 5*time.Second, what, func() bool {
+		info, _ := peerInfo(target.net, a.pub)
+		return info.State == network.StateConnected
+	})
+	return conn
+}
+
 // send opens a stream on c and writes data to it.
 func (a *attacker) send(t *testing.T, c network.Conn, data []byte) {
 	t.Helper()
@@ -304,14 +319,7 @@ func TestMisbehavingPeerIsBanned(t *testing.T) {
 					// The transport outlives this subtest: the attacker
 					// comes back when the ban runs out.
 					a := &attacker{key: key, pub: dagtest.PublicKey(key), tr: fab.listen(outer, key, network.AllowList(net.Genesis))}
-					conn, err := a.dial(target)
-					if err != nil {
-						t.Fatalf("attacker dials: %v", err)
-					}
-					eventually(t, 5*time.Second, "attacker admitted", func() bool {
-						info, _ := peerInfo(target.net, a.pub)
-						return info.State == network.StateConnected
-					})
+					conn := a.connect(t, target, "attacker admitted")
 					a.send(t, conn, m.stream(t, c))
 					eventually(t, 5*time.Second, "attacker disconnected and banned", func() bool {
 						info, _ := peerInfo(target.net, a.pub)
@@ -345,14 +353,7 @@ func TestMisbehavingPeerIsBanned(t *testing.T) {
 					})
 				}
 				a := banned[0]
-				conn, err := a.dial(target)
-				if err != nil {
-					t.Fatalf("redial after the ban: %v", err)
-				}
-				eventually(t, 5*time.Second, "readmitted after the ban", func() bool {
-					info, _ := peerInfo(target.net, a.pub)
-					return info.State == network.StateConnected
-				})
+				conn := a.connect(t, target, "readmitted after the ban")
 				_ = conn.CloseWithError(network.CodeNormal, "bye")
 				c.exchange(t, 1)
 			})

@@ -445,7 +445,7 @@ func (n *Network) heard(p *peer, hb Heartbeat) {
 	n.mu.Unlock()
 	// Far behind, the tips would only park and send the requester after
 	// their whole past one ID at a time; bulk sync brings them in order.
-	if active, _ := n.Syncing(); !active && hb.Transactions <= n.ledger.Stats().Transactions+n.cfg.SyncThreshold {
+	if active, _ := n.Syncing(); !active && !n.farBehind(hb) {
 		var unknown []dag.ID
 		for _, id := range hb.TipIDs {
 			if !n.ledger.Known(id) {

@@ -53,7 +53,7 @@ func newSyncer(n *Network) (*syncer, error) {
 
 // consider starts a sync with p if p is far ahead and none is running.
 func (s *syncer) consider(p *peer, hb Heartbeat) {
-	if hb.Transactions <= s.n.ledger.Stats().Transactions+s.n.cfg.SyncThreshold {
+	if !s.n.farBehind(hb) {
 		return
 	}
 	s.mu.Lock()
@@ -65,6 +65,13 @@ func (s *syncer) consider(p *peer, hb Heartbeat) {
 		default:
 		}
 	}
+}
+
+// farBehind reports whether the peer that sent hb is more than
+// SyncThreshold transactions ahead, so that bulk sync, not gossip and
+// requests, should close the gap.
+func (n *Network) farBehind(hb Heartbeat) bool {
+	return hb.Transactions > n.ledger.Stats().Transactions+n.cfg.SyncThreshold
 }
 
 // Syncing reports whether a bulk sync is running and how many
