@@ -3,7 +3,6 @@ package dag
 import (
 	"bytes"
 	"encoding/hex"
-	"fmt"
 
 	"github.com/zeebo/blake3"
 )
@@ -38,7 +37,7 @@ func (id ID) MarshalText() ([]byte, error) {
 	return out, nil
 }
 
-// UnmarshalText decodes 64 hex digits.
+// UnmarshalText decodes 64 lower-case hex digits.
 func (id *ID) UnmarshalText(text []byte) error {
 	parsed, err := ParseID(string(text))
 	if err != nil {
@@ -48,16 +47,11 @@ func (id *ID) UnmarshalText(text []byte) error {
 	return nil
 }
 
-// ParseID parses the 64-digit hex form of an ID.
+// ParseID parses the 64-digit lower-case hex form of an ID.
 func ParseID(s string) (ID, error) {
 	var id ID
-	if len(s) != 2*IDSize {
-		return id, fmt.Errorf("%w: id must be %d hex digits, got %d", ErrMalformed, 2*IDSize, len(s))
-	}
-	if _, err := hex.Decode(id[:], []byte(s)); err != nil {
-		return id, fmt.Errorf("%w: id: %v", ErrMalformed, err)
-	}
-	return id, nil
+	err := decodeHex(id[:], "id", s)
+	return id, err
 }
 
 // hashID computes BLAKE3-256 over essence ‖ signature, which the wire layout

@@ -107,7 +107,16 @@ type job struct {
 	tx    *Transaction
 	out   *Result
 	group *sync.WaitGroup
+	admit Admit
 }
+
+// Admit is a submitter's last word on a transaction whose work and
+// signature have verified, before it reaches the ledger: a non-nil error
+// rejects it with that error. It lets a caller charge budgets that must
+// cost only whoever signed (the API's per-issuer rate limit), so junk that
+// names someone else's key never touches them. It runs on the verify
+// workers, concurrently, and must not block.
+type Admit func(tx *Transaction) error
 
 func (j *job) finish(r Result) {
 	*j.out = r
@@ -205,7 +214,7 @@ func (p *Pipeline) SubmitMany(ctx context.Context, raws [][]byte) []Result {
 		}
 		txs[i] = tx
 	}
-	p.submit(ctx, txs, results)
+	p.submit(ctx, txs, results, nil)
 	return results
 }
 
@@ -213,15 +222,21 @@ func (p *Pipeline) SubmitMany(ctx context.Context, raws [][]byte) []Result {
 // with Decode (the API does, to rate-limit by issuer), so they are not
 // decoded twice. The transactions must not be modified afterwards.
 func (p *Pipeline) SubmitDecoded(ctx context.Context, txs []*Transaction) []Result {
+	return p.SubmitAdmitted(ctx, txs, nil)
+}
+
+// SubmitAdmitted is SubmitDecoded with an admission check (nil means none)
+// that runs after signature verification and before attach.
+func (p *Pipeline) SubmitAdmitted(ctx context.Context, txs []*Transaction, admit Admit) []Result {
 	results := make([]Result, len(txs))
-	p.submit(ctx, slices.Clone(txs), results)
+	p.submit(ctx, slices.Clone(txs), results, admit)
 	return results
 }
 
 // submit runs the checks that need no context, then queues what passes.
 // Entries of txs that are nil already have their result; submit sets the
 // entries it answers itself to nil.
-func (p *Pipeline) submit(ctx context.Context, txs []*Transaction, results []Result) {
+func (p *Pipeline) submit(ctx context.Context, txs []*Transaction, results []Result, admit Admit) {
 	jobs := make([]job, len(txs))
 	var group sync.WaitGroup
 	rules := p.l.rules
@@ -260,7 +275,7 @@ func (p *Pipeline) submit(ctx context.Context, txs []*Transaction, results []Res
 			continue
 		}
 		j := &jobs[i]
-		j.tx, j.out, j.group = tx, &results[i], &group
+		j.tx, j.out, j.group, j.admit = tx, &results[i], &group, admit
 		group.Add(1)
 		select {
 		case p.verifyQ <- j:
@@ -296,11 +311,18 @@ func (p *Pipeline) verifyLoop() {
 		p.verifier.VerifyBatch(txs, ok[:len(txs)])
 		good := batch[:0]
 		for i, j := range batch {
-			if ok[i] {
+			switch {
+			case !ok[i]:
+				j.finish(reject(j.tx.ID(), ErrSignature))
+			case j.admit != nil:
+				if err := j.admit(j.tx); err != nil {
+					j.finish(reject(j.tx.ID(), err))
+					continue
+				}
+				fallthrough
+			default:
 				good = append(good, j)
-				continue
 			}
-			j.finish(reject(j.tx.ID(), ErrSignature))
 		}
 		// Even an empty batch is passed on: the attacher waits for every
 		// number in turn.

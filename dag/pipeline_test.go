@@ -3,6 +3,7 @@ package dag_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -232,4 +233,87 @@ func TestSubmitDecoded(t *testing.T) {
 	if txs[0] != good || txs[1] != bad || txs[2] != good {
 		t.Fatal("SubmitDecoded changed the caller's slice")
 	}
+}
+
+// TestPipelineAdmit: the admission check sees only transactions whose
+// work and signature verified, its error rejects without attaching, and
+// nil admits.
+func TestPipelineAdmit(t *testing.T) {
+	h := newHarness(t, 1, dagtestRules(), nil)
+	p := runPipeline(t, h.l, dag.PipelineConfig{})
+	root := h.l.Root()
+	victim := dagtest.NewIssuer("victim", dagtestRules())
+	// A second instance of the victim's key, so the victim's own chain
+	// does not advance past the forgery.
+	forged := dagtest.NewIssuer("victim", dagtestRules()).Build(dag.KindData, root, root, at(time.Second), []byte("forged"))
+	forged.Signature[0] ^= 1 // names the victim's key, not signed by it
+	forgedRaw := forged.Encode(nil)
+	for !powOK(mustDecode(t, forgedRaw), dagtestRules().Required(len(forged.Payload), 0)) {
+		forged.Nonce++
+		forgedRaw = forged.Encode(nil)
+	}
+	refused := dagtest.NewIssuer("refused", dagtestRules()).Issue(dag.KindData, root, root, at(time.Second), nil)
+	good := victim.Issue(dag.KindData, root, root, at(2*time.Second), []byte("mine"))
+
+	var mu sync.Mutex
+	var seen []dag.ID
+	errNo := errors.New("test: not admitted")
+	admit := func(tx *dag.Transaction) error {
+		mu.Lock()
+		seen = append(seen, tx.ID())
+		mu.Unlock()
+		if tx.ID() == refused.ID() {
+			return errNo
+		}
+		return nil
+	}
+	txs := []*dag.Transaction{mustDecode(t, forgedRaw), refused, good}
+	res := p.SubmitAdmitted(context.Background(), txs, admit)
+	if res[0].Status != dag.StatusRejected || dag.Code(res[0].Err) != "bad_signature" {
+		t.Errorf("forged: %+v", res[0])
+	}
+	if res[1].Status != dag.StatusRejected || !errors.Is(res[1].Err, errNo) {
+		t.Errorf("refused: %+v", res[1])
+	}
+	if res[2].Status != dag.StatusAttached {
+		t.Errorf("good: %+v", res[2])
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 2 || slices.Contains(seen, forged.ID()) {
+		t.Errorf("admit saw %v; want the two signed transactions only", seen)
+	}
+	if _, ok := h.l.Info(refused.ID()); ok {
+		t.Error("a refused transaction was attached")
+	}
+}
+
+// TestBatchConflictBothHalves: two transactions of one issuer with one
+// sequence number in one batch are both attached and both results say
+// conflicting, not only the second.
+func TestBatchConflictBothHalves(t *testing.T) {
+	h := newHarness(t, 1, dagtestRules(), nil)
+	p := runPipeline(t, h.l, dag.PipelineConfig{})
+	root := h.l.Root()
+	key := dagtest.Key("clone")
+	a := dagtest.NewIssuer("clone", dagtestRules()).Issue(dag.KindData, root, root, at(time.Second), []byte("a"))
+	b := dagtest.NewIssuer("clone", dagtestRules()).Issue(dag.KindData, root, root, at(time.Second), []byte("b"))
+	if a.Issuer != dagtest.PublicKey(key) || a.Seq != b.Seq || a.ID() == b.ID() {
+		t.Fatal("test setup: want two transactions of one key with one sequence number")
+	}
+	res := p.SubmitDecoded(context.Background(), []*dag.Transaction{a, b})
+	for i, r := range res {
+		if r.Status != dag.StatusAttached || !r.Conflicting {
+			t.Errorf("result %d = %+v; want attached and conflicting", i, r)
+		}
+	}
+}
+
+func mustDecode(t *testing.T, raw []byte) *dag.Transaction {
+	t.Helper()
+	tx, err := dag.Decode(raw, dag.MaxPayloadLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tx
 }

@@ -2,10 +2,8 @@ package dag
 
 import (
 	"crypto/ed25519"
-	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -73,15 +71,9 @@ func (k PublicKey) String() string { return hex.EncodeToString(k[:]) }
 // MarshalText encodes the key as hex.
 func (k PublicKey) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 
-// UnmarshalText decodes 64 hex digits.
+// UnmarshalText decodes 64 lower-case hex digits.
 func (k *PublicKey) UnmarshalText(text []byte) error {
-	if len(text) != 2*PublicKeySize {
-		return fmt.Errorf("%w: public key must be %d hex digits", ErrMalformed, 2*PublicKeySize)
-	}
-	if _, err := hex.Decode(k[:], text); err != nil {
-		return fmt.Errorf("%w: public key: %v", ErrMalformed, err)
-	}
-	return nil
+	return decodeHex(k[:], "public key", string(text))
 }
 
 // Wire layout, all integers big-endian:
@@ -267,84 +259,4 @@ func (tx *Transaction) checkShape() error {
 		return fmt.Errorf("%w: issuing time before 1970", ErrMalformed)
 	}
 	return nil
-}
-
-// jsonTransaction is the JSON form used by the API. The ID is output only;
-// the nonce is a decimal string because JSON numbers lose uint64 precision
-// in many clients.
-type jsonTransaction struct {
-	ID        *ID       `json:"id,omitempty"`
-	Version   uint8     `json:"version"`
-	Kind      Kind      `json:"kind"`
-	Trunk     ID        `json:"trunk"`
-	Branch    ID        `json:"branch"`
-	Issuer    PublicKey `json:"issuer"`
-	Seq       uint64    `json:"seq"`
-	Prev      ID        `json:"prev"`
-	Time      string    `json:"time"`
-	Payload   string    `json:"payload"`
-	Signature string    `json:"signature"`
-	Nonce     string    `json:"nonce"`
-}
-
-// MarshalJSON gives the API's JSON form, including the ID.
-func (tx *Transaction) MarshalJSON() ([]byte, error) {
-	id := tx.ID()
-	return json.Marshal(jsonTransaction{
-		ID:        &id,
-		Version:   Version,
-		Kind:      tx.Kind,
-		Trunk:     tx.Trunk,
-		Branch:    tx.Branch,
-		Issuer:    tx.Issuer,
-		Seq:       tx.Seq,
-		Prev:      tx.Prev,
-		Time:      tx.IssuedAt().Format(time.RFC3339Nano),
-		Payload:   base64.StdEncoding.EncodeToString(tx.Payload),
-		Signature: hex.EncodeToString(tx.Signature[:]),
-		Nonce:     strconv.FormatUint(tx.Nonce, 10),
-	})
-}
-
-// DecodeJSON parses the JSON form and returns the canonical binary
-// encoding, which the caller then passes to Decode so that JSON and binary
-// submissions go through one set of rules. An "id" field, if present, must
-// match the transaction.
-func DecodeJSON(data []byte) ([]byte, error) {
-	var j jsonTransaction
-	if err := json.Unmarshal(data, &j); err != nil {
-		return nil, fmt.Errorf("%w: json: %v", ErrMalformed, err)
-	}
-	if j.Version != Version {
-		return nil, fmt.Errorf("%w: %d", ErrVersion, j.Version)
-	}
-	t, err := time.Parse(time.RFC3339Nano, j.Time)
-	if err != nil {
-		return nil, fmt.Errorf("%w: time: %v", ErrMalformed, err)
-	}
-	payload, err := base64.StdEncoding.Strict().DecodeString(j.Payload)
-	if err != nil {
-		return nil, fmt.Errorf("%w: payload: %v", ErrMalformed, err)
-	}
-	if len(payload) > MaxPayloadLimit {
-		return nil, fmt.Errorf("%w: %d bytes", ErrPayloadTooLarge, len(payload))
-	}
-	sig, err := hex.DecodeString(j.Signature)
-	if err != nil || len(sig) != SignatureSize {
-		return nil, fmt.Errorf("%w: signature must be %d hex digits", ErrMalformed, 2*SignatureSize)
-	}
-	nonce, err := strconv.ParseUint(j.Nonce, 10, 64)
-	if err != nil {
-		return nil, fmt.Errorf("%w: nonce: %v", ErrMalformed, err)
-	}
-	tx := Transaction{
-		Kind: j.Kind, Trunk: j.Trunk, Branch: j.Branch, Issuer: j.Issuer,
-		Seq: j.Seq, Prev: j.Prev, Time: t.UnixNano(), Payload: payload, Nonce: nonce,
-	}
-	copy(tx.Signature[:], sig)
-	raw := tx.Bytes()
-	if j.ID != nil && *j.ID != hashID(raw[:len(raw)-8]) {
-		return nil, fmt.Errorf("%w: id does not match the transaction", ErrMalformed)
-	}
-	return raw, nil
 }
