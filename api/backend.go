@@ -12,10 +12,12 @@ import (
 type Backend interface {
 	// Submit hands transactions decoded with dag.Decode to the ingest
 	// pipeline and returns, in order, once each is durable or rejected
-	// (dag.Result.Err wraps a dag sentinel; dag.Code gives its stable
-	// code). The API decodes to rate-limit by issuer, so the pipeline
-	// takes the decoded form rather than decoding again.
-	Submit(ctx context.Context, txs []*dag.Transaction) []dag.Result
+	// (dag.Result.Err wraps a dag sentinel, or is admit's error). admit,
+	// if not nil, runs after a transaction's work and signature verified
+	// and before it is attached (dag.Pipeline.SubmitAdmitted): the API
+	// charges the issuer's rate limit there, so only what a key signed
+	// costs the key.
+	Submit(ctx context.Context, txs []*dag.Transaction, admit dag.Admit) []dag.Result
 	// SelectTips returns two parents for a new transaction.
 	SelectTips(ctx context.Context) (trunk, branch dag.ID, err error)
 	// Ledger is the read side: Info, Transaction, IsParked, Stats,

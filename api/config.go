@@ -21,6 +21,14 @@ type Config struct {
 	// MaxBatchItems bounds the transactions of one batch. Zero means
 	// DefaultMaxBatchItems.
 	MaxBatchItems int
+	// BodyBudget bounds the bytes of request bodies that all requests
+	// together hold in memory. A body's buffer grows with the bytes that
+	// arrive (never with the Content-Length a client declares), and each
+	// growth is taken from this budget until the body is decoded; a
+	// request whose growth does not fit is answered 429 overloaded. Zero
+	// means DefaultBodyBudget; it must hold at least one full batch
+	// (MaxBatchBytes).
+	BodyBudget int64
 
 	// ClientRate is the sustained rate of transactions per second that
 	// one client (remote address, see TrustProxy) may post, ClientBurst
@@ -36,10 +44,22 @@ type Config struct {
 	// appends to that header; otherwise any client picks its own bucket.
 	TrustProxy bool
 
+	// JunkRate and JunkBurst bound what one client's invalid transactions
+	// may cost the node: every transaction rejected for its sender's fault
+	// (malformed, bad signature, insufficient work, ...) takes a token
+	// from the client's junk bucket, which may go into debt, and a client
+	// in debt is refused rate_limited before its body is read. Zero means
+	// DefaultJunkRate and DefaultJunkBurst; a negative JunkRate turns the
+	// limit off.
+	JunkRate  float64
+	JunkBurst int
+
 	// IssuerRate and IssuerBurst limit the transactions per second of one
-	// issuer key across all clients, checked after decoding and before
-	// submission. Zero means DefaultIssuerRate and DefaultIssuerBurst; a
-	// negative IssuerRate turns the limit off.
+	// issuer key across all clients. Only transactions whose work and
+	// signature verified are charged (inside the ingest pipeline, before
+	// attach), so junk that names a device's key never costs the device.
+	// Zero means DefaultIssuerRate and DefaultIssuerBurst; a negative
+	// IssuerRate turns the limit off.
 	IssuerRate  float64
 	IssuerBurst int
 
@@ -77,15 +97,26 @@ const (
 	// to amortise HTTP overhead, small enough that one batch does not hold
 	// the ingest queue for long.
 	DefaultMaxBatchItems = 4096
+	// DefaultBodyBudget holds eight full batches in flight at once, far
+	// more than two cores can verify in the time they take to arrive.
+	DefaultBodyBudget = 64 << 20
 	// DefaultClientRate and DefaultClientBurst stop a runaway client
 	// without throttling a gateway or a loopback benchmark at 40k tx/s;
 	// the ingest queue's back-pressure does the fine-grained work.
 	DefaultClientRate  = 50_000
 	DefaultClientBurst = 100_000
+	// DefaultJunkRate lets an honest client make mistakes (a stale
+	// sequence number, a clock ahead) without noticing the limit; a
+	// client sending nothing but junk makes the node verify at most this
+	// many of its transactions a second on average, a few milliseconds of
+	// CPU. DefaultJunkBurst admits one full batch of junk before the
+	// debt starts.
+	DefaultJunkRate  = 100
+	DefaultJunkBurst = DefaultMaxBatchItems
 	// DefaultIssuerRate and DefaultIssuerBurst are far above what an honest
 	// device sends (the difficulty rules already make more than one a
-	// second expensive), but stop one key from flooding through many
-	// clients before its transactions cost a signature check.
+	// second expensive), but stop one stolen key from flooding through
+	// many clients.
 	DefaultIssuerRate  = 100
 	DefaultIssuerBurst = 200
 	// DefaultSubmitTimeout rides out a commit stall of a second or so; a
@@ -118,6 +149,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ClientBurst == 0 {
 		c.ClientBurst = DefaultClientBurst
+	}
+	if c.BodyBudget == 0 {
+		c.BodyBudget = DefaultBodyBudget
+	}
+	if c.JunkRate == 0 {
+		c.JunkRate = DefaultJunkRate
+	}
+	if c.JunkBurst == 0 {
+		c.JunkBurst = DefaultJunkBurst
 	}
 	if c.IssuerRate == 0 {
 		c.IssuerRate = DefaultIssuerRate
@@ -152,12 +192,16 @@ func (c Config) validate() error {
 		return fmt.Errorf("api: negative MaxBatchBytes %d", c.MaxBatchBytes)
 	case c.MaxBatchItems < 0:
 		return fmt.Errorf("api: negative MaxBatchItems %d", c.MaxBatchItems)
-	case math.IsNaN(c.ClientRate) || math.IsNaN(c.IssuerRate):
+	case c.BodyBudget < c.MaxBatchBytes || c.BodyBudget < c.MaxBodyBytes:
+		return fmt.Errorf("api: BodyBudget %d below the largest body (%d bytes)", c.BodyBudget, max(c.MaxBatchBytes, c.MaxBodyBytes))
+	case math.IsNaN(c.ClientRate) || math.IsNaN(c.IssuerRate) || math.IsNaN(c.JunkRate):
 		return errors.New("api: rate is NaN")
 	case c.ClientBurst < 0:
 		return fmt.Errorf("api: negative ClientBurst %d", c.ClientBurst)
 	case c.ClientRate > 0 && c.ClientBurst < c.MaxBatchItems:
 		return fmt.Errorf("api: ClientBurst %d below MaxBatchItems %d: a full batch could never pass", c.ClientBurst, c.MaxBatchItems)
+	case c.JunkBurst < 0:
+		return fmt.Errorf("api: negative JunkBurst %d", c.JunkBurst)
 	case c.IssuerBurst < 0:
 		return fmt.Errorf("api: negative IssuerBurst %d", c.IssuerBurst)
 	case c.SubmitTimeout < 0:

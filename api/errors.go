@@ -48,6 +48,25 @@ var statusOf = map[string]int{
 	codeInternal:         http.StatusInternalServerError,
 }
 
+// senderFault holds the codes of rejections that are the sender's own
+// doing: they are charged to the client's junk budget (Config.JunkRate).
+// Load, shutdown and store failures are nobody's fault; a duplicate is an
+// honest retry.
+var senderFault = map[string]bool{
+	"malformed":          true,
+	"bad_version":        true,
+	"bad_kind":           true,
+	"trailing_bytes":     true,
+	"payload_too_large":  true,
+	codeBodyTooLarge:     true,
+	codeUnsupportedMedia: true,
+	"bad_signature":      true,
+	"insufficient_work":  true,
+	"future_time":        true,
+	"broken_chain":       true,
+	"not_validator":      true,
+}
+
 // Retry-After for the 429s that no limiter times: the ingest queue drains
 // in well under a second, parked transactions wait for peers to deliver
 // their parents.

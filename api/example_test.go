@@ -23,8 +23,8 @@ type node struct {
 	pipeline *dag.Pipeline
 }
 
-func (n *node) Submit(ctx context.Context, txs []*dag.Transaction) []dag.Result {
-	return n.pipeline.SubmitDecoded(ctx, txs)
+func (n *node) Submit(ctx context.Context, txs []*dag.Transaction, admit dag.Admit) []dag.Result {
+	return n.pipeline.SubmitAdmitted(ctx, txs, admit)
 }
 
 func (n *node) SelectTips(context.Context) (dag.ID, dag.ID, error) {

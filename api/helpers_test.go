@@ -39,7 +39,7 @@ type testBackend struct {
 	submitting chan [][]byte
 }
 
-func (b *testBackend) Submit(ctx context.Context, txs []*dag.Transaction) []dag.Result {
+func (b *testBackend) Submit(ctx context.Context, txs []*dag.Transaction, admit dag.Admit) []dag.Result {
 	if b.submitting != nil {
 		raws := make([][]byte, len(txs))
 		for i, tx := range txs {
@@ -47,7 +47,7 @@ func (b *testBackend) Submit(ctx context.Context, txs []*dag.Transaction) []dag.
 		}
 		b.submitting <- raws
 	}
-	return b.pipeline.SubmitDecoded(ctx, txs)
+	return b.pipeline.SubmitAdmitted(ctx, txs, admit)
 }
 
 func (b *testBackend) SelectTips(context.Context) (dag.ID, dag.ID, error) {

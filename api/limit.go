@@ -82,6 +82,25 @@ func (l *limiters[K]) take(key K, n int, now time.Time) (wait time.Duration, ok 
 	return 0, true
 }
 
+// charge takes n tokens from key's bucket at now whether or not they are
+// there: the bucket goes into debt, and has refuses the key until it is
+// paid off. It is for costs known only after the work was done (junk).
+func (l *limiters[K]) charge(key K, n int, now time.Time) {
+	if l == nil || n <= 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	// A reservation beyond the burst is refused outright, so a larger
+	// debt is taken in burst-sized steps.
+	e := l.entry(key, now)
+	for n > 0 {
+		step := min(n, l.burst)
+		e.lim.ReserveN(now, step)
+		n -= step
+	}
+}
+
 // has reports whether key's bucket holds at least one token, without
 // taking it: a cheap check before reading a batch body whose size decides
 // how many tokens it needs.

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"math/bits"
 	"net/http"
-	"strconv"
-	"time"
 
 	"github.com/tangled-ledger/tangled/dag"
 )
@@ -84,10 +82,10 @@ type issuerBody struct {
 func (s *Server) tips(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	payloadSize := 0
-	if v := q.Get("payload_size"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			writeError(w, newError(codeMalformed, fmt.Sprintf("api: payload_size %q is not a non-negative integer", v)))
+	if v, ok := q["payload_size"]; ok {
+		n, err := parseCount(v[0])
+		if err != nil {
+			writeError(w, newError(codeMalformed, fmt.Sprintf("api: payload_size %q must be a decimal integer from 0 to %d without sign or leading zeros", v[0], s.genesis.MaxPayload)))
 			return
 		}
 		if n > s.genesis.MaxPayload {
@@ -97,7 +95,7 @@ func (s *Server) tips(w http.ResponseWriter, r *http.Request) {
 		payloadSize = n
 	}
 	now := s.now()
-	body := tipsBody{Time: now.UTC().Format(time.RFC3339Nano)}
+	body := tipsBody{Time: dag.FormatTime(now.UnixNano())}
 	recent := 0
 	if v, ok := q["issuer"]; ok {
 		var pk dag.PublicKey
@@ -242,4 +240,21 @@ func (s *Server) conflictReason(info dag.Info) string {
 		first = prev
 	}
 	return "equivocation: this transaction extends an issuer chain in which two transactions share a sequence number"
+}
+
+// parseCount reads a non-negative decimal in its one spelling: no sign, no
+// leading zeros, at most nine digits (every count the API takes is far
+// smaller).
+func parseCount(v string) (int, error) {
+	if v == "" || len(v) > 9 || (len(v) > 1 && v[0] == '0') {
+		return 0, errors.New("not a count")
+	}
+	n := 0
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return 0, errors.New("not a count")
+		}
+		n = 10*n + int(v[i]-'0')
+	}
+	return n, nil
 }

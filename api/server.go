@@ -5,7 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"maps"
 	"net/netip"
+	"net/url"
+	"path"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,7 +35,9 @@ type Server struct {
 	network       networkInfo
 
 	clients *limiters[netip.Addr]
+	junk    *limiters[netip.Addr]
 	issuers *limiters[dag.PublicKey]
+	budget  bodyBudget
 
 	mux *http.ServeMux
 	// paths matches a request's path alone, to tell a wrong method (405)
@@ -65,12 +71,14 @@ func New(backend Backend, cfg Config) (*Server, error) {
 		genesis:     g,
 		totalWeight: g.TotalWeight(),
 		clients:     newLimiters[netip.Addr](cfg.ClientRate, cfg.ClientBurst, maxClientLimiters),
+		junk:        newLimiters[netip.Addr](cfg.JunkRate, cfg.JunkBurst, maxClientLimiters),
 		issuers:     newLimiters[dag.PublicKey](cfg.IssuerRate, cfg.IssuerBurst, maxIssuerLimiters),
 		mux:         http.NewServeMux(),
 		paths:       http.NewServeMux(),
 		allow:       make(map[string]string),
 		closing:     make(chan struct{}),
 	}
+	s.budget.limit = cfg.BodyBudget
 	s.network = networkInfo{
 		NetworkID:  g.NetworkID,
 		GenesisID:  l.Root(),
@@ -91,7 +99,7 @@ func New(backend Backend, cfg Config) (*Server, error) {
 	methods := map[string][]string{}
 	var order []string
 	for _, rt := range s.routes() {
-		s.mux.HandleFunc(rt.method+" "+rt.path, rt.handler)
+		s.mux.HandleFunc(rt.method+" "+rt.path, checkQuery(rt.query, rt.handler))
 		if _, ok := methods[rt.path]; !ok {
 			order = append(order, rt.path)
 		}
@@ -113,27 +121,82 @@ type route struct {
 	method  string
 	path    string
 	handler http.HandlerFunc
+	// query lists the parameters the endpoint takes; any other is
+	// malformed.
+	query []queryParam
+}
+
+// queryParam is one query parameter an endpoint takes.
+type queryParam struct {
+	name       string
+	repeatable bool
 }
 
 // routes lists every endpoint; the OpenAPI test checks the document
 // against this list.
 func (s *Server) routes() []route {
+	issuer := queryParam{name: "issuer"}
 	return []route{
-		{http.MethodGet, "/healthz", s.healthz},
-		{http.MethodGet, "/v1/openapi.json", s.openAPI},
-		{http.MethodGet, "/v1/info", s.info},
-		{http.MethodGet, "/v1/tips", s.tips},
-		{http.MethodPost, "/v1/transactions", s.submit},
-		{http.MethodPost, "/v1/transactions/batch", s.submitBatch},
-		{http.MethodGet, "/v1/transactions/{id}", s.transaction},
-		{http.MethodGet, "/v1/events", s.events},
-		{http.MethodGet, "/v1/peers", s.peers},
+		{http.MethodGet, "/healthz", s.healthz, nil},
+		{http.MethodGet, "/v1/openapi.json", s.openAPI, nil},
+		{http.MethodGet, "/v1/info", s.info, nil},
+		{http.MethodGet, "/v1/tips", s.tips, []queryParam{issuer, {name: "payload_size"}}},
+		{http.MethodPost, "/v1/transactions", s.submit, nil},
+		{http.MethodPost, "/v1/transactions/batch", s.submitBatch, nil},
+		{http.MethodGet, "/v1/transactions/{id}", s.transaction, nil},
+		{http.MethodGet, "/v1/events", s.events, []queryParam{issuer, {name: "id", repeatable: true}}},
+		{http.MethodGet, "/v1/peers", s.peers, nil},
 	}
 }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// ServeMux answers a path that is not in canonical form with a
+	// redirect in HTML; the API has one spelling per path and answers
+	// every other in its own JSON.
+	if p := r.URL.Path; p == "" || p[0] != '/' || path.Clean(p) != p {
+		writeError(w, newError(codeNotFound, fmt.Sprintf("api: no endpoint %q: paths are written without empty, \".\" or \"..\" segments or a trailing slash", p)))
+		return
+	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// checkQuery refuses a query string that does not parse, names a
+// parameter the endpoint does not take, or repeats one that is not
+// repeatable: a misspelt or doubled filter is an error, never silently
+// ignored.
+func checkQuery(params []queryParam, next http.HandlerFunc) http.HandlerFunc {
+	var names []string
+	for _, p := range params {
+		names = append(names, p.name)
+	}
+	takes := "takes no query parameters"
+	if len(names) > 0 {
+		takes = "takes " + strings.Join(names, ", ")
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.RawQuery == "" {
+			next(w, r)
+			return
+		}
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			writeError(w, newError(codeMalformed, "api: query string: "+err.Error()))
+			return
+		}
+		for _, name := range slices.Sorted(maps.Keys(q)) {
+			i := slices.IndexFunc(params, func(p queryParam) bool { return p.name == name })
+			switch {
+			case i < 0:
+				writeError(w, newError(codeMalformed, fmt.Sprintf("api: unknown query parameter %q; %s %s", name, r.URL.Path, takes)))
+				return
+			case !params[i].repeatable && len(q[name]) > 1:
+				writeError(w, newError(codeMalformed, fmt.Sprintf("api: query parameter %q given %d times; it takes one value", name, len(q[name]))))
+				return
+			}
+		}
+		next(w, r)
+	}
 }
 
 // CloseStreams ends every open event stream and refuses new ones with 503

@@ -10,8 +10,10 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"sync"
+	"net/netip"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tangled-ledger/tangled/dag"
 )
@@ -46,6 +48,11 @@ const (
 )
 
 func requestEncoding(r *http.Request) (encoding, *apiError) {
+	// The body is read as sent: a compressed one would only fail to
+	// decode, so say why instead.
+	if ce := r.Header.Values("Content-Encoding"); len(ce) > 0 && !(len(ce) == 1 && strings.EqualFold(ce[0], "identity")) {
+		return 0, newError(codeUnsupportedMedia, fmt.Sprintf("api: Content-Encoding %q; bodies are not compressed", strings.Join(ce, ", ")))
+	}
 	ct := r.Header.Get("Content-Type")
 	switch ct {
 	case mediaJSON:
@@ -78,54 +85,12 @@ func (e encoding) resolve(body []byte) (encoding, *apiError) {
 	return 0, newError(codeUnsupportedMedia, fmt.Sprintf("api: no Content-Type; send %s or %s", mediaJSON, mediaBinary))
 }
 
-// Single-transaction bodies are read into pooled buffers: the decoder
-// copies what it keeps, so a buffer is free again once decoding is done.
-var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
-
-// maxPooledBody keeps one oversized request from pinning a large buffer in
-// the pool.
-const maxPooledBody = 256 << 10
-
-// readBody reads the whole body into buf, failing with body_too_large past
-// limit.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64, buf []byte) ([]byte, *apiError) {
-	if r.ContentLength > limit {
-		return buf, newError(codeBodyTooLarge, fmt.Sprintf("api: body of %d bytes exceeds %d", r.ContentLength, limit))
-	}
-	// One spare byte lets the read that reports EOF land without growing
-	// the buffer.
-	if r.ContentLength > 0 && int64(cap(buf)) <= r.ContentLength {
-		buf = make([]byte, 0, r.ContentLength+1)
-	}
-	body := http.MaxBytesReader(w, r.Body, limit)
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := body.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			var tooLarge *http.MaxBytesError
-			if errors.As(err, &tooLarge) {
-				return buf, newError(codeBodyTooLarge, fmt.Sprintf("api: body exceeds %d bytes", limit))
-			}
-			return buf, newError(codeMalformed, "api: reading body: "+err.Error())
-		}
-	}
-}
-
 // decodeTransaction decodes one transaction in either encoding. Both go
 // through dag.Decode, so JSON and binary submissions meet one set of rules
 // and the errors wrap dag's sentinels.
 func decodeTransaction(enc encoding, body []byte, maxPayload int) (*dag.Transaction, error) {
 	raw := body
 	if enc == encodingJSON {
-		if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 || t[0] != '{' {
-			return nil, fmt.Errorf("%w: json: a transaction is an object", dag.ErrMalformed)
-		}
 		var err error
 		if raw, err = dag.DecodeJSON(body); err != nil {
 			return nil, err
@@ -146,54 +111,96 @@ func (s *Server) rateLimited(who string, wait time.Duration) *apiError {
 	return e
 }
 
+// admitClient checks a client's buckets before its body is read: a client
+// in junk debt is refused, and one whose rate bucket is empty too.
+func (s *Server) admitClient(client netip.Addr, now time.Time) *apiError {
+	if wait, ok := s.junk.has(client, now); !ok {
+		e := newError(codeRateLimited, "api: this client sent too many invalid transactions; it may post again after Retry-After")
+		e.retry = wait
+		return e
+	}
+	if wait, ok := s.clients.has(client, now); !ok {
+		return s.rateLimited("client", wait)
+	}
+	return nil
+}
+
+// admitIssuer charges an issuer's bucket inside the pipeline, after the
+// transaction's work and signature verified: only what the key signed
+// costs the key.
+func (s *Server) admitIssuer(now time.Time) dag.Admit {
+	if s.issuers == nil {
+		return nil
+	}
+	return func(tx *dag.Transaction) error {
+		if wait, ok := s.issuers.take(tx.Issuer, 1, now); !ok {
+			return s.rateLimited("issuer "+tx.Issuer.String(), wait)
+		}
+		return nil
+	}
+}
+
+// chargeJunk charges the client for n transactions rejected for its own
+// fault.
+func (s *Server) chargeJunk(client netip.Addr, n int, now time.Time) {
+	s.junk.charge(client, n, now)
+}
+
+// refuse answers a whole request with e, charging the client's junk
+// bucket when e is the sender's fault.
+func (s *Server) refuse(w http.ResponseWriter, client netip.Addr, e *apiError, now time.Time) {
+	if senderFault[e.code] {
+		s.chargeJunk(client, 1, now)
+	}
+	writeError(w, e)
+}
+
 func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
+	client := clientKey(r, s.cfg.TrustProxy)
+	now := s.now()
 	enc, aerr := requestEncoding(r)
 	if aerr != nil {
+		s.refuse(w, client, aerr, now)
+		return
+	}
+	if aerr := s.admitClient(client, now); aerr != nil {
 		writeError(w, aerr)
 		return
 	}
-	now := s.now()
-	if wait, ok := s.clients.take(clientKey(r, s.cfg.TrustProxy), 1, now); !ok {
+	if wait, ok := s.clients.take(client, 1, now); !ok {
 		writeError(w, s.rateLimited("client", wait))
 		return
 	}
 	bp := bodyPool.Get().(*[]byte)
-	body, aerr := readBody(w, r, s.cfg.MaxBodyBytes, (*bp)[:0])
+	b, aerr := s.readBody(w, r, s.cfg.MaxBodyBytes, *bp)
 	var tx *dag.Transaction
 	var err error
 	if aerr == nil {
-		if enc, aerr = enc.resolve(body); aerr == nil {
-			tx, err = decodeTransaction(enc, body, s.genesis.MaxPayload)
+		if enc, aerr = enc.resolve(b.data); aerr == nil {
+			tx, err = decodeTransaction(enc, b.data, s.genesis.MaxPayload)
 		}
 	}
-	if cap(body) <= maxPooledBody {
-		*bp = body[:0]
+	b.free()
+	if cap(b.data) <= maxPooledBody {
+		*bp = b.data[:0]
 		bodyPool.Put(bp)
 	}
+	if aerr == nil && err != nil {
+		aerr = errorOf(err)
+	}
 	if aerr != nil {
-		writeError(w, aerr)
-		return
-	}
-	if err != nil {
-		writeError(w, errorOf(err))
-		return
-	}
-	if wait, ok := s.issuers.take(tx.Issuer, 1, now); !ok {
-		writeError(w, s.rateLimited("issuer", wait))
+		s.refuse(w, client, aerr, now)
 		return
 	}
 	ctx, cancel := s.submitContext(r)
-	res := s.backend.Submit(ctx, []*dag.Transaction{tx})[0]
+	res := s.backend.Submit(ctx, []*dag.Transaction{tx}, s.admitIssuer(now))[0]
 	cancel()
-	err = nil
 	if res.Status == dag.StatusRejected {
 		err = res.Err
 		if err == nil {
 			err = errors.New("api: backend rejected without a reason")
 		}
-	}
-	if err != nil {
-		writeError(w, errorOf(err))
+		s.refuse(w, client, errorOf(err), now)
 		return
 	}
 	status := http.StatusAccepted
@@ -222,39 +229,40 @@ func rejected(id dag.ID, e *apiError) submitResult {
 }
 
 func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request) {
+	client := clientKey(r, s.cfg.TrustProxy)
+	now := s.now()
 	enc, aerr := requestEncoding(r)
 	if aerr != nil {
+		s.refuse(w, client, aerr, now)
+		return
+	}
+	// A client is checked before its body is read; how many tokens the
+	// batch takes is known only after parsing.
+	if aerr := s.admitClient(client, now); aerr != nil {
 		writeError(w, aerr)
 		return
 	}
-	client := clientKey(r, s.cfg.TrustProxy)
-	// A client that has no token left is refused before its body is read;
-	// how many tokens the batch takes is known only after parsing.
-	if wait, ok := s.clients.has(client, s.now()); !ok {
-		writeError(w, s.rateLimited("client", wait))
-		return
-	}
-	body, aerr := readBody(w, r, s.cfg.MaxBatchBytes, nil)
+	b, aerr := s.readBody(w, r, s.cfg.MaxBatchBytes, nil)
+	defer b.free()
 	if aerr == nil {
-		enc, aerr = enc.resolve(body)
+		enc, aerr = enc.resolve(b.data)
 	}
 	var items [][]byte
 	if aerr == nil {
 		var err error
 		if enc == encodingJSON {
-			items, err = parseJSONBatch(body, s.cfg.MaxBatchItems)
+			items, err = parseJSONBatch(b.data, s.cfg.MaxBatchItems)
 		} else {
-			items, err = parseBinaryBatch(body, s.cfg.MaxBatchItems)
+			items, err = parseBinaryBatch(b.data, s.cfg.MaxBatchItems)
 		}
 		if err != nil {
 			aerr = errorOf(err)
 		}
 	}
 	if aerr != nil {
-		writeError(w, aerr)
+		s.refuse(w, client, aerr, now)
 		return
 	}
-	now := s.now()
 	if len(items) > 0 {
 		if wait, ok := s.clients.take(client, len(items), now); !ok {
 			writeError(w, s.rateLimited("client", wait))
@@ -265,24 +273,27 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request) {
 	results := make([]submitResult, len(items))
 	txs := make([]*dag.Transaction, 0, len(items))
 	index := make([]int, 0, len(items))
-	var retry time.Duration
+	junk := 0
 	for i, item := range items {
 		tx, err := decodeTransaction(enc, item, s.genesis.MaxPayload)
 		if err != nil {
-			results[i] = rejected(dag.ZeroID, errorOf(err))
-			continue
-		}
-		if wait, ok := s.issuers.take(tx.Issuer, 1, now); !ok {
-			results[i] = rejected(tx.ID(), s.rateLimited("issuer", wait))
-			retry = max(retry, wait)
+			e := errorOf(err)
+			results[i] = rejected(dag.ZeroID, e)
+			if senderFault[e.code] {
+				junk++
+			}
 			continue
 		}
 		txs = append(txs, tx)
 		index = append(index, i)
 	}
+	// The decoded transactions own copies of their bytes.
+	items = nil
+	b.free()
+	var retry time.Duration
 	if len(txs) > 0 {
 		ctx, cancel := s.submitContext(r)
-		out := s.backend.Submit(ctx, txs)
+		out := s.backend.Submit(ctx, txs, s.admitIssuer(now))
 		cancel()
 		if len(out) != len(txs) {
 			writeError(w, newError(codeInternal, fmt.Sprintf("api: backend returned %d results for %d transactions", len(out), len(txs))))
@@ -291,10 +302,15 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request) {
 		for k, res := range out {
 			results[index[k]] = resultOf(res)
 			if res.Err != nil {
-				retry = max(retry, errorOf(res.Err).retry)
+				e := errorOf(res.Err)
+				retry = max(retry, e.retry)
+				if senderFault[e.code] {
+					junk++
+				}
 			}
 		}
 	}
+	s.chargeJunk(client, junk, now)
 	if retry > 0 {
 		// Not a 429, but the client learns when to resend the items
 		// refused for load.
@@ -325,31 +341,65 @@ func parseBinaryBatch(body []byte, maxItems int) ([][]byte, error) {
 	return items, nil
 }
 
-// parseJSONBatch decodes {"transactions": [...]} strictly: unknown fields,
-// a missing list and anything after the object are malformed, so that a
-// misspelt envelope is not silently an empty batch.
+// parseJSONBatch decodes {"transactions": [...]} by the JSON form's
+// object rules: valid UTF-8, no unknown or repeated keys, no null, a list
+// of objects and nothing after it, so that a misspelt envelope is not
+// silently an empty batch. Each item is checked by dag.DecodeJSON later.
 func parseJSONBatch(body []byte, maxItems int) ([][]byte, error) {
-	var env struct {
-		Transactions *[]json.RawMessage `json:"transactions"`
+	malformed := func(format string, args ...any) error {
+		return fmt.Errorf("%w: batch: "+format, append([]any{dag.ErrMalformed}, args...)...)
+	}
+	if !utf8.Valid(body) {
+		return nil, malformed("not valid UTF-8")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&env); err != nil {
-		return nil, fmt.Errorf("%w: batch: %v", dag.ErrMalformed, err)
+	if tok, err := dec.Token(); err != nil {
+		return nil, malformed("%v", err)
+	} else if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, malformed(`the body is an object {"transactions": [...]}`)
+	}
+	var items [][]byte
+	found := false
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, malformed("%v", err)
+		}
+		if key, _ := tok.(string); key != "transactions" {
+			return nil, malformed("unknown field %q", tok)
+		}
+		if found {
+			return nil, malformed(`key "transactions" appears twice`)
+		}
+		found = true
+		if tok, err = dec.Token(); err != nil {
+			return nil, malformed("%v", err)
+		}
+		if d, ok := tok.(json.Delim); !ok || d != '[' {
+			return nil, malformed(`"transactions" must be a list`)
+		}
+		for dec.More() {
+			if len(items) == maxItems {
+				return nil, newError(codeBodyTooLarge, fmt.Sprintf("api: batch of more than %d transactions", maxItems))
+			}
+			var item json.RawMessage
+			if err := dec.Decode(&item); err != nil {
+				return nil, malformed("item %d: %v", len(items), err)
+			}
+			items = append(items, item)
+		}
+		if _, err := dec.Token(); err != nil { // ]
+			return nil, malformed("%v", err)
+		}
+	}
+	if _, err := dec.Token(); err != nil { // }
+		return nil, malformed("%v", err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("%w: batch: data after the object", dag.ErrMalformed)
+		return nil, malformed("data after the object")
 	}
-	if env.Transactions == nil {
-		return nil, fmt.Errorf("%w: batch: no \"transactions\" list", dag.ErrMalformed)
-	}
-	list := *env.Transactions
-	if len(list) > maxItems {
-		return nil, newError(codeBodyTooLarge, fmt.Sprintf("api: batch of %d transactions, at most %d", len(list), maxItems))
-	}
-	items := make([][]byte, len(list))
-	for i, m := range list {
-		items[i] = m
+	if !found {
+		return nil, malformed(`no "transactions" list`)
 	}
 	return items, nil
 }

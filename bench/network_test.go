@@ -73,7 +73,7 @@ func submitAll(tb testing.TB, n *node.Node, txs []*dag.Transaction) {
 		go func() {
 			defer wg.Done()
 			for c := range next {
-				for _, r := range n.Submit(context.Background(), c) {
+				for _, r := range n.Submit(context.Background(), c, nil) {
 					if r.Status != dag.StatusAttached && r.Status != dag.StatusParked && r.Status != dag.StatusDuplicate {
 						tb.Errorf("submit: %v %v", r.Status, r.Err)
 					}

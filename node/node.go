@@ -290,8 +290,8 @@ func (n *Node) Identity() api.Identity {
 }
 
 // Submit hands decoded transactions to the pipeline (api.Backend).
-func (n *Node) Submit(ctx context.Context, txs []*dag.Transaction) []dag.Result {
-	return n.pipeline.SubmitDecoded(ctx, txs)
+func (n *Node) Submit(ctx context.Context, txs []*dag.Transaction, admit dag.Admit) []dag.Result {
+	return n.pipeline.SubmitAdmitted(ctx, txs, admit)
 }
 
 // SelectTips chooses two parents by URTS (api.Backend).
