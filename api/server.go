@@ -154,6 +154,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// ServeMux answers a path that is not in canonical form with a
 	// redirect in HTML; the API has one spelling per path and answers
 	// every other in its own JSON.
+	if r.ProtoMajor != 1 {
+		// An HTTP/2 connection preface ("PRI * HTTP/2.0") sent in clear
+		// text to this HTTP/1.1 server.
+		writeError(w, newError(codeMalformed, fmt.Sprintf("api: %s is not served here; speak HTTP/1.1", r.Proto)))
+		return
+	}
 	if p := r.URL.Path; p == "" || p[0] != '/' || path.Clean(p) != p {
 		writeError(w, newError(codeNotFound, fmt.Sprintf("api: no endpoint %q: paths are written without empty, \".\" or \"..\" segments or a trailing slash", p)))
 		return
