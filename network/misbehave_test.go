@@ -399,3 +399,49 @@ func checkInvalid(want error) func(t *testing.T, info network.PeerInfo) {
 		}
 	}
 }
+
+// TestPeerJunkCostsThePeerNotTheDevice: a peer that relays forged
+// transactions naming real devices' keys is banned, and those devices'
+// genuine transactions, arriving afterwards through an honest peer, are
+// accepted everywhere: nothing the ledger or the network keeps per device
+// was charged for the forgeries.
+func TestPeerJunkCostsThePeerNotTheDevice(t *testing.T) {
+	fab := memFabric(network.MemConfig{Seed: 7})
+	net := dagtest.NewNetwork(4, misbehaveRules)
+	c := newCluster(t, fab, net)
+	target := c.honest[0]
+	genuine := dagtest.NewGenerator(c.net, dagtest.GeneratorConfig{Seed: 103, BeaconEvery: -1}).Take(12)
+	forged := network.AppendPreamble(nil, network.PurposeGossip)
+	for _, tx := range genuine {
+		raw := bytes.Clone(tx.Bytes())
+		raw[len(raw)-8-dag.SignatureSize] ^= 0x40
+		bad, err := dag.Decode(raw, dag.MaxPayloadLimit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bad.Nonce, err = pow.Solve(context.Background(), bad.ID(), misbehaveRules.BaseBits, 1); err != nil {
+			t.Fatal(err)
+		}
+		forged = network.AppendFrame(forged, network.FrameTx, bad.Bytes())
+	}
+	key := net.Validators[3]
+	a := &attacker{key: key, pub: dagtest.PublicKey(key), tr: fab.listen(t, key, network.AllowList(net.Genesis))}
+	conn := a.connect(t, target, "attacker admitted")
+	a.send(t, conn, forged)
+	eventually(t, 5*time.Second, "the relaying peer banned", func() bool {
+		info, _ := peerInfo(target.net, a.pub)
+		return info.State == network.StateBanned
+	})
+	submitAll(t, c.honest[1].host, genuine)
+	eventually(t, 10*time.Second, "the named devices' genuine transactions on the target", func() bool {
+		for _, tx := range genuine {
+			if _, ok := target.ledger.Info(tx.ID()); !ok {
+				return false
+			}
+		}
+		return true
+	})
+	if !c.honestMeshHealthy() {
+		t.Fatal("an honest link was lost or charged")
+	}
+}
