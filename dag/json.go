@@ -146,12 +146,17 @@ func DecodeJSON(data []byte) ([]byte, error) {
 			id = new(ID)
 			return hexField(id[:], key, value)
 		case jsonVersion:
-			n, err := uintField(key, value, math.MaxUint8)
-			if err != nil {
-				return err
+			n, ok := value.(json.Number)
+			if !ok {
+				return fmt.Errorf("%w: json: field %q must be a number", ErrMalformed, key)
 			}
-			if n != uint64(Version) {
-				return fmt.Errorf("%w: %d", ErrVersion, n)
+			// Any other integer is a version this node does not know,
+			// however large; a fraction or exponent is not an integer.
+			if !isInteger(string(n)) {
+				return fmt.Errorf("%w: json: field %q must be an integer, got %s", ErrMalformed, key, n)
+			}
+			if string(n) != strconv.Itoa(int(Version)) {
+				return fmt.Errorf("%w: %s", ErrVersion, n)
 			}
 		case jsonKind:
 			s, err := stringField(key, value)
@@ -297,6 +302,12 @@ func uintField(key string, value json.Token, limit uint64) (uint64, error) {
 		return 0, fmt.Errorf("%w: json: field %q must be an integer from 0 to %d, got %s", ErrMalformed, key, limit, n)
 	}
 	return v, nil
+}
+
+// isInteger reports whether a JSON number literal has no fraction or
+// exponent (it may be too large for any Go integer type).
+func isInteger(n string) bool {
+	return n != "" && !strings.ContainsAny(n, ".eE")
 }
 
 // parseDecimal reads an unsigned decimal without sign or leading zeros, so

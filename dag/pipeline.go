@@ -289,6 +289,16 @@ func (p *Pipeline) submit(ctx context.Context, txs []*Transaction, results []Res
 	}
 	p.intake.RUnlock()
 	group.Wait()
+	// A large submission attaches in several ledger batches, so the twin
+	// of an equivocation may attach after the first half was answered:
+	// every result tells the state at acknowledgement.
+	for i := range results {
+		if r := &results[i]; r.Status == StatusAttached && !r.Conflicting {
+			if info, ok := p.l.Info(r.ID); ok && info.Conflicting {
+				r.Conflicting = true
+			}
+		}
+	}
 }
 
 // verifyLoop batch-verifies signatures. A batch is whatever is queued, up

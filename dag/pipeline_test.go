@@ -307,6 +307,18 @@ func TestBatchConflictBothHalves(t *testing.T) {
 			t.Errorf("result %d = %+v; want attached and conflicting", i, r)
 		}
 	}
+
+	// One ledger batch per transaction: the twins attach in different
+	// batches of one submission.
+	h2 := newHarness(t, 1, dagtestRules(), nil)
+	p2 := runPipeline(t, h2.l, dag.PipelineConfig{BatchSize: 1, AttachBatch: 1, Workers: 1})
+	c := dagtest.NewIssuer("clone", dagtestRules()).Issue(dag.KindData, h2.l.Root(), h2.l.Root(), at(time.Second), []byte("c"))
+	d := dagtest.NewIssuer("clone", dagtestRules()).Issue(dag.KindData, h2.l.Root(), h2.l.Root(), at(time.Second), []byte("d"))
+	for i, r := range p2.SubmitDecoded(context.Background(), []*dag.Transaction{c, d}) {
+		if r.Status != dag.StatusAttached || !r.Conflicting {
+			t.Errorf("split batches: result %d = %+v; want attached and conflicting", i, r)
+		}
+	}
 }
 
 func mustDecode(t *testing.T, raw []byte) *dag.Transaction {
