@@ -50,8 +50,8 @@ func benchTransactions(b testing.TB, n int) (raws, jsons [][]byte) {
 }
 
 // benchHarness is a harness with the API's default limits (but the
-// per-client rate) on a real clock, and a client that keeps enough connections alive for the
-// benchmark's parallelism.
+// per-client rate) on a real clock, and a client that keeps enough
+// connections alive for the benchmark's parallelism.
 func benchHarness(b *testing.B) *harness {
 	// One client posts everything, faster than the per-client limit
 	// (50,000/s) lets one address: that limit is off, the others on.
