@@ -20,9 +20,8 @@ type Backend interface {
 	Submit(ctx context.Context, txs []*dag.Transaction, admit dag.Admit) []dag.Result
 	// SelectTips returns two parents for a new transaction.
 	SelectTips(ctx context.Context) (trunk, branch dag.ID, err error)
-	// Ledger is the read side: Info, Transaction, IsParked, Stats,
-	// Genesis, IssuerState, Required, Subscribe.
-	Ledger() *dag.Ledger
+	// Ledger is the read side (a *dag.Ledger satisfies it).
+	Ledger() Ledger
 	// Identity describes this node.
 	Identity() Identity
 }
@@ -33,3 +32,22 @@ type Identity struct {
 	PublicKey dag.PublicKey
 	Validator bool
 }
+
+// Ledger is what the API reads of the node's ledger, declared here so
+// that the API depends on these calls only; *dag.Ledger implements it.
+type Ledger interface {
+	Genesis() dag.Genesis
+	// Root is the genesis transaction's ID.
+	Root() dag.ID
+	Stats() dag.Stats
+	Info(id dag.ID) (dag.Info, bool)
+	IsParked(id dag.ID) bool
+	Transaction(id dag.ID) (*dag.Transaction, error)
+	IssuerState(issuer dag.PublicKey, at int64) (state dag.IssuerState, known bool)
+	Required(kind dag.Kind, payloadLen, recent int) int
+	// Subscribe calls fn for every event until cancel; fn runs on the
+	// committing goroutine and must not block.
+	Subscribe(fn func(dag.Event)) (cancel func())
+}
+
+var _ Ledger = (*dag.Ledger)(nil)

@@ -32,7 +32,7 @@ func (n *node) SelectTips(context.Context) (dag.ID, dag.ID, error) {
 	return tips[0], tips[len(tips)-1], nil
 }
 
-func (n *node) Ledger() *dag.Ledger    { return n.ledger }
+func (n *node) Ledger() api.Ledger     { return n.ledger }
 func (n *node) Identity() api.Identity { return api.Identity{Version: "example"} }
 
 // A device asks the API for parents and difficulty, posts a reading in the

@@ -25,7 +25,7 @@ var openAPI []byte
 // owns the listener and the http.Server (and its timeouts).
 type Server struct {
 	backend Backend
-	ledger  *dag.Ledger
+	ledger  Ledger
 	cfg     Config
 
 	genesis     dag.Genesis

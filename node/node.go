@@ -212,7 +212,7 @@ func New(cfg Config) (*Node, error) {
 	if apiCfg.Clock == nil {
 		apiCfg.Clock = cfg.Now
 	}
-	if n.api, err = api.New(n, apiCfg); err != nil {
+	if n.api, err = api.New(apiBackend{n}, apiCfg); err != nil {
 		return nil, err
 	}
 	if n.listener, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
@@ -281,8 +281,15 @@ func (n *Node) loadIdentity() error {
 // HTTPAddr is the address the API listens on.
 func (n *Node) HTTPAddr() string { return n.listener.Addr().String() }
 
-// Ledger returns the node's ledger (api.Backend).
+// Ledger returns the node's ledger.
 func (n *Node) Ledger() *dag.Ledger { return n.ledger }
+
+// apiBackend is the node as the API sees it: its ledger through the
+// API's narrow read interface.
+type apiBackend struct{ *Node }
+
+// Ledger implements api.Backend.
+func (b apiBackend) Ledger() api.Ledger { return b.ledger }
 
 // Identity describes the node (api.Backend).
 func (n *Node) Identity() api.Identity {
