@@ -59,8 +59,8 @@ func (b *testBackend) SelectTips(context.Context) (dag.ID, dag.ID, error) {
 	return tips[0], tips[len(tips)-1], nil
 }
 
-func (b *testBackend) Ledger() Ledger { return b.ledger }
-func (b *testBackend) Identity() Identity  { return b.identity }
+func (b *testBackend) Ledger() Ledger     { return b.ledger }
+func (b *testBackend) Identity() Identity { return b.identity }
 
 type harnessConfig struct {
 	validators int
