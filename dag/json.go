@@ -1,13 +1,11 @@
 package dag
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"strconv"
 	"strings"
@@ -136,7 +134,7 @@ func DecodeJSON(data []byte) ([]byte, error) {
 		seen = make(map[string]bool, len(jsonRequired)+1)
 		err  error
 	)
-	err = walkObject(data, func(key string, value json.Token) error {
+	err = walkObject(data, func(key string, value jsonValue) error {
 		if seen[key] {
 			return fmt.Errorf("%w: json: key %q appears twice", ErrMalformed, key)
 		}
@@ -146,17 +144,16 @@ func DecodeJSON(data []byte) ([]byte, error) {
 			id = new(ID)
 			return hexField(id[:], key, value)
 		case jsonVersion:
-			n, ok := value.(json.Number)
-			if !ok {
+			if value.kind != jsonNumber {
 				return fmt.Errorf("%w: json: field %q must be a number", ErrMalformed, key)
 			}
 			// Any other integer is a version this node does not know,
 			// however large; a fraction or exponent is not an integer.
-			if !isInteger(string(n)) {
-				return fmt.Errorf("%w: json: field %q must be an integer, got %s", ErrMalformed, key, n)
+			if !isInteger(value.text) {
+				return fmt.Errorf("%w: json: field %q must be an integer, got %s", ErrMalformed, key, value.text)
 			}
-			if string(n) != strconv.Itoa(int(Version)) {
-				return fmt.Errorf("%w: %s", ErrVersion, n)
+			if value.text != strconv.Itoa(int(Version)) {
+				return fmt.Errorf("%w: %s", ErrVersion, value.text)
 			}
 		case jsonKind:
 			s, err := stringField(key, value)
@@ -233,73 +230,83 @@ func DecodeJSON(data []byte) ([]byte, error) {
 	return raw, nil
 }
 
+// jsonValue is one member's value: a string or a number literal.
+type jsonValue struct {
+	kind jsonValueKind
+	text string
+}
+
 // walkObject checks that data is one flat JSON object in valid UTF-8 with
 // nothing after it and calls field for each member in order. Values must
-// be strings or numbers (as json.Number); null, booleans, arrays and
-// objects are malformed.
-func walkObject(data []byte, field func(key string, value json.Token) error) error {
+// be strings or numbers; null, booleans, arrays and objects are
+// malformed.
+func walkObject(data []byte, field func(key string, value jsonValue) error) error {
 	if !utf8.Valid(data) {
 		return fmt.Errorf("%w: json: not valid UTF-8", ErrMalformed)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	tok, err := dec.Token()
-	if err != nil {
-		return fmt.Errorf("%w: json: %v", ErrMalformed, err)
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
+	s := jsonScanner{data: data}
+	if c := s.next(); c != '{' {
+		if c == 0 {
+			return s.errorf("unexpected end of input")
+		}
 		return fmt.Errorf("%w: json: a transaction is an object", ErrMalformed)
 	}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return fmt.Errorf("%w: json: %v", ErrMalformed, err)
-		}
-		key, ok := tok.(string)
-		if !ok { // the decoder yields only string keys; defensive
-			return fmt.Errorf("%w: json: object key is not a string", ErrMalformed)
-		}
-		value, err := dec.Token()
-		if err != nil {
-			return fmt.Errorf("%w: json: %v", ErrMalformed, err)
-		}
-		switch value.(type) {
-		case string, json.Number:
-		case nil:
-			return fmt.Errorf("%w: json: field %q is null", ErrMalformed, key)
-		default:
-			return fmt.Errorf("%w: json: field %q must be a string or a number", ErrMalformed, key)
-		}
-		if err := field(key, value); err != nil {
-			return err
+	s.pos++
+	if s.next() == '}' {
+		s.pos++
+	} else {
+		for {
+			key, err := s.str()
+			if err != nil {
+				return err
+			}
+			if err := s.expect(':'); err != nil {
+				return err
+			}
+			kind, text, err := s.value()
+			if err != nil {
+				return err
+			}
+			switch kind {
+			case jsonNull:
+				return fmt.Errorf("%w: json: field %q is null", ErrMalformed, key)
+			case jsonOther:
+				return fmt.Errorf("%w: json: field %q must be a string or a number", ErrMalformed, key)
+			}
+			if err := field(key, jsonValue{kind, text}); err != nil {
+				return err
+			}
+			if s.next() == ',' {
+				s.pos++
+				continue
+			}
+			if err := s.expect('}'); err != nil {
+				return err
+			}
+			break
 		}
 	}
-	if _, err := dec.Token(); err != nil { // the closing brace
-		return fmt.Errorf("%w: json: %v", ErrMalformed, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
+	if s.next() != 0 {
 		return fmt.Errorf("%w: json: data after the object", ErrMalformed)
 	}
 	return nil
 }
 
-func stringField(key string, value json.Token) (string, error) {
-	s, ok := value.(string)
-	if !ok {
+func stringField(key string, value jsonValue) (string, error) {
+	if value.kind != jsonString {
 		return "", fmt.Errorf("%w: json: field %q must be a string", ErrMalformed, key)
 	}
-	return s, nil
+	return value.text, nil
 }
 
 // uintField reads a JSON integer: no sign, fraction or exponent.
-func uintField(key string, value json.Token, limit uint64) (uint64, error) {
-	n, ok := value.(json.Number)
-	if !ok {
+func uintField(key string, value jsonValue, limit uint64) (uint64, error) {
+	if value.kind != jsonNumber {
 		return 0, fmt.Errorf("%w: json: field %q must be a number", ErrMalformed, key)
 	}
-	v, err := strconv.ParseUint(string(n), 10, 64)
+	v, err := strconv.ParseUint(value.text, 10, 64)
 	if err != nil || v > limit {
-		return 0, fmt.Errorf("%w: json: field %q must be an integer from 0 to %d, got %s", ErrMalformed, key, limit, n)
+		return 0, fmt.Errorf("%w: json: field %q must be an integer from 0 to %d, got %s", ErrMalformed, key, limit, value.text)
 	}
 	return v, nil
 }
@@ -321,7 +328,7 @@ func parseDecimal(key, s string) (uint64, error) {
 }
 
 // hexField decodes a lower-case hex string of exactly len(dst) bytes.
-func hexField(dst []byte, key string, value json.Token) error {
+func hexField(dst []byte, key string, value jsonValue) error {
 	s, err := stringField(key, value)
 	if err != nil {
 		return err

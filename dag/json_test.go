@@ -58,9 +58,19 @@ func TestDecodeJSONStrict(t *testing.T) {
 		want error
 		msg  string // a substring of the message
 	}{
-		{"empty", ``, dag.ErrMalformed, "EOF"},
+		{"empty", ``, dag.ErrMalformed, "end of input"},
 		{"not an object", `[1]`, dag.ErrMalformed, "is an object"},
-		{"truncated", string(js[:len(js)-1]), dag.ErrMalformed, "EOF"},
+		{"truncated", string(js[:len(js)-1]), dag.ErrMalformed, "end of input"},
+		{"empty object", `{}`, dag.ErrMalformed, `missing field "version"`},
+		{"trailing comma", strings.Replace(string(js), "}", ",}", 1), dag.ErrMalformed, "invalid character"},
+		{"missing colon", strings.Replace(string(js), `"seq":`, `"seq" `, 1), dag.ErrMalformed, "want ':'"},
+		{"single quotes", strings.Replace(string(js), `"seq"`, `'seq'`, 1), dag.ErrMalformed, "invalid character"},
+		{"leading zero number", replaceField(t, js, "seq", `"seq":01`), dag.ErrMalformed, "want '}'"},
+		{"number without digits after the point", replaceField(t, js, "seq", `"seq":1.`), dag.ErrMalformed, "invalid number"},
+		{"control character in a string", replaceField(t, js, "kind", "\"kind\":\"da\tta\""), dag.ErrMalformed, "control character"},
+		{"lone surrogate escape", replaceField(t, js, "kind", `"kind":"\ud800"`), dag.ErrMalformed, "surrogate"},
+		{"invalid escape", replaceField(t, js, "kind", `"kind":"\x41"`), dag.ErrMalformed, "invalid escape"},
+		{"unterminated string", `{"version`, dag.ErrMalformed, "unterminated string"},
 		{"data after the object", string(js) + `{}`, dag.ErrMalformed, "after the object"},
 		{"invalid UTF-8", replaceField(t, js, "payload", "\"payload\":\"\xff\""), dag.ErrMalformed, "UTF-8"},
 		{"unknown field", strings.Replace(string(js), `{`, `{"extra":"1",`, 1), dag.ErrMalformed, `unknown field "extra"`},
@@ -142,6 +152,7 @@ func TestDecodeJSONAccepts(t *testing.T) {
 		"as written":            js,
 		"no id, other order":    reordered,
 		"escaped kind":          []byte(strings.Replace(string(js), `"kind":"data"`, `"kind":"d\u0061ta"`, 1)),
+		"escaped key":           []byte(strings.Replace(string(js), `"seq":`, `"s\u0065q":`, 1)),
 		"whitespace everywhere": []byte(" \n" + strings.ReplaceAll(string(js), ",", " ,\t") + "\r\n"),
 	}
 	for name, in := range cases {
@@ -196,6 +207,9 @@ func FuzzDecodeJSON(f *testing.F) {
 			t.Fatalf("MarshalJSON of an accepted transaction: %v", err)
 		}
 		var a, b map[string]any
+		if !json.Valid(in) {
+			t.Fatalf("accepted input is not valid JSON: %q", in)
+		}
 		if err := json.Unmarshal(in, &a); err != nil {
 			t.Fatalf("accepted input is not JSON: %v", err)
 		}
