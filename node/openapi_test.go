@@ -1,0 +1,1363 @@
+package node_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pb33f/libopenapi"
+	validator "github.com/pb33f/libopenapi-validator"
+	"github.com/pb33f/libopenapi-validator/config"
+	verrors "github.com/pb33f/libopenapi-validator/errors"
+	"github.com/pb33f/libopenapi-validator/schema_validation"
+	"github.com/pb33f/libopenapi-validator/strict"
+	"github.com/pb33f/libopenapi/datamodel/high/base"
+	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
+
+	"github.com/tangled-ledger/tangled/api"
+	"github.com/tangled-ledger/tangled/client"
+	"github.com/tangled-ledger/tangled/dag"
+	"github.com/tangled-ledger/tangled/node"
+	"github.com/tangled-ledger/tangled/pow"
+)
+
+// TestOpenAPIContract checks the OpenAPI document a real node serves
+// against what that node does: every endpoint and every refusal that can
+// be provoked from outside is sent over a real connection, and both the
+// request and the node's response are validated against the document with
+// an OpenAPI 3.1 validator (pb33f/libopenapi-validator, with format and
+// content assertions). Responses are checked in strict mode too, so a
+// property or header the node sends without documenting it fails.
+//
+// Each case says whether the document accepts its request: a request the
+// node refuses for a rule the document can express (a pattern, a const,
+// additionalProperties, a maximum) must be refused by the document too,
+// and one the document cannot tell (a bad signature) must pass it. The
+// response must always match the document. Cases marked with a section of
+// docs/design/2026-12-02-api-hardening.md check the rules of that note.
+//
+// Each case posts from its own loopback address (Linux routes all of
+// 127.0.0.0/8 to the loopback interface), so the per-client budgets of one
+// case do not leak into another and the rate-limit cases are exact.
+func TestOpenAPIContract(t *testing.T) {
+	c := newOANode(t)
+	t.Run("document", func(t *testing.T) {
+		if ok, errs := c.spec.v.ValidateDocument(); !ok {
+			t.Fatalf("the served document is not valid OpenAPI 3.1:\n%s", oaErrors(errs))
+		}
+	})
+	for _, tc := range openAPICases() {
+		t.Run(tc.name, func(t *testing.T) { c.run(t, tc) })
+	}
+	t.Run("overloaded by body memory", c.bodyBudgetCase)
+}
+
+// openAPIConfig keeps the limits small enough to reach from a test.
+var openAPIConfig = api.Config{
+	MaxBatchItems: 16,
+	MaxBatchBytes: 256 << 10,
+	// Two bodies that have grown to the batch limit do not fit.
+	BodyBudget: 512 << 10,
+	// A client has 16 tokens and gets one back every 20 s: a batch of 16
+	// leaves none for the requests right after it.
+	ClientRate: 0.05, ClientBurst: 16,
+	// After four transactions rejected for its own fault a client is
+	// refused for 20 s.
+	JunkRate: 0.05, JunkBurst: 4,
+	MaxStreams: 4,
+}
+
+// oaSourceBase is the first loopback address the cases post from.
+var oaSourceBase = [4]byte{127, 77, 0, 0}
+
+// oaNode is the node under test, the document it serves and the helpers
+// the cases share.
+type oaNode struct {
+	addr       string
+	spec       *oaSpec
+	fix        *client.Client // fixtures: every connection from a fresh address
+	maxPayload int
+	next       atomic.Uint32 // source address counter
+}
+
+func newOANode(t *testing.T) *oaNode {
+	t.Helper()
+	dir := t.TempDir()
+	genesis, key := testNetwork(t, dir)
+	r := start(t, node.Config{
+		DataDir: dir, GenesisFile: genesis, KeyFile: key,
+		// Slow enough that a transaction is still pending when its status
+		// is read right after the post.
+		BeaconInterval: 250 * time.Millisecond,
+		API:            openAPIConfig,
+	})
+	c := &oaNode{addr: r.n.HTTPAddr()}
+	fix, err := client.New("http://"+c.addr, client.Options{HTTPClient: &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return c.dialer().DialContext(ctx, network, addr)
+		},
+		DisableKeepAlives: true,
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.fix = fix
+
+	conn, err := c.dialer().Dial("tcp", c.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(conn, "GET /v1/openapi.json HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", c.addr)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("GET /v1/openapi.json: %v", err)
+	}
+	doc, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /v1/openapi.json: %d, %v", resp.StatusCode, err)
+	}
+	c.spec = oaLoad(t, doc)
+
+	info, err := c.fix.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.maxPayload = info.Network.MaxPayload
+	return c
+}
+
+// dialer dials from the next unused loopback address.
+func (c *oaNode) dialer() *net.Dialer {
+	n := c.next.Add(1)
+	ip := net.IPv4(oaSourceBase[0], oaSourceBase[1]+byte(n>>16), byte(n>>8), byte(n))
+	return &net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}, Timeout: 5 * time.Second}
+}
+
+// freshFrom returns a loopback address no case has used.
+func (c *oaNode) freshFrom() string {
+	return c.dialer().LocalAddr.(*net.TCPAddr).IP.String()
+}
+
+// oaSpec is the served document, parsed, with its validators.
+type oaSpec struct {
+	// v checks responses in strict mode: a property, parameter or header
+	// the document does not declare is an error, so whatever the node
+	// adds without documenting it fails.
+	v validator.Validator
+	// loose is v without strict mode. It checks requests, so that the
+	// document's own rules (additionalProperties, patterns) are what
+	// refuses them, and the one response that is open by nature: the
+	// OpenAPI document itself.
+	loose      validator.Validator
+	model      *v3.Document
+	schema     schema_validation.SchemaValidator
+	strictOpts *config.ValidationOptions
+}
+
+func oaLoad(t *testing.T, raw []byte) *oaSpec {
+	t.Helper()
+	doc, err := libopenapi.NewDocument(raw)
+	if err != nil {
+		t.Fatalf("the served document does not parse: %v", err)
+	}
+	model, err := doc.BuildV3Model()
+	if err != nil {
+		t.Fatalf("the served document does not build: %v", err)
+	}
+	assertions := []config.Option{config.WithFormatAssertions(), config.WithContentAssertions()}
+	opts := append(slices.Clone(assertions),
+		config.WithStrictMode(),
+		// A generic hardening header on every response, not part of the
+		// contract.
+		config.WithStrictIgnoredHeadersExtra("x-content-type-options"),
+	)
+	v, errs := validator.NewValidator(doc, opts...)
+	if len(errs) > 0 {
+		t.Fatalf("validator: %v", errs)
+	}
+	loose, errs := validator.NewValidator(doc, assertions...)
+	if len(errs) > 0 {
+		t.Fatalf("validator: %v", errs)
+	}
+	return &oaSpec{v: v, loose: loose, model: &model.Model,
+		schema: schema_validation.NewSchemaValidator(opts...), strictOpts: config.NewValidationOptions(opts...)}
+}
+
+// component is a schema of components.schemas.
+func (s *oaSpec) component(t *testing.T, name string) *base.Schema {
+	t.Helper()
+	p := s.model.Components.Schemas.GetOrZero(name)
+	if p == nil {
+		t.Fatalf("the document has no schema %s", name)
+	}
+	return p.Schema()
+}
+
+// responseSchema is the JSON schema of components.responses[name].
+func (s *oaSpec) responseSchema(t *testing.T, name string) *base.Schema {
+	t.Helper()
+	r := s.model.Components.Responses.GetOrZero(name)
+	if r == nil {
+		t.Fatalf("the document has no response %s", name)
+	}
+	mt := r.Content.GetOrZero("application/json")
+	if mt == nil || mt.Schema == nil {
+		t.Fatalf("response %s has no application/json schema", name)
+	}
+	return mt.Schema.Schema()
+}
+
+// checkValue validates JSON against a schema, in strict mode too (every
+// property must be declared), and describes the failures.
+func (s *oaSpec) checkValue(schema *base.Schema, data []byte) string {
+	if ok, errs := s.schema.ValidateSchemaBytes(schema, data); !ok {
+		return oaErrors(errs)
+	}
+	var v any
+	if err := json.Unmarshal(data, &v); err != nil {
+		return "  - " + err.Error()
+	}
+	var b strings.Builder
+	for _, u := range strict.ValidateBody(schema, v, strict.DirectionResponse, s.strictOpts, 3.1).UndeclaredValues {
+		fmt.Fprintf(&b, "  - %s %s is not declared (declared: %s)\n", u.Type, u.Path, strings.Join(u.DeclaredProperties, ", "))
+	}
+	return b.String()
+}
+
+// requestGaps reports what the document refuses in a request but the
+// validator does not check: a query string that is not valid
+// percent-encoding (RFC 3986); a path that matches no documented path
+// exactly (the validator ignores empty segments and a trailing slash); a
+// query parameter the operation does not declare, or a scalar one given
+// twice (the API's rule, stated in the document's description, that a
+// request means exactly what it says); and the items and maxItems of an
+// exploded array parameter (the validator checks neither when the
+// parameter is repeated).
+func (s *oaSpec) requestGaps(r *http.Request) []string {
+	var gaps []string
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		gaps = append(gaps, "query string: "+err.Error())
+	}
+	var item *v3.PathItem
+	for path, pi := range s.model.Paths.PathItems.FromOldest() {
+		if oaPathMatches(path, r.URL.Path) {
+			item = pi
+		}
+	}
+	if item == nil {
+		return append(gaps, "path "+r.URL.Path+" is not in the document")
+	}
+	op := item.GetOperations().GetOrZero(strings.ToLower(r.Method))
+	if op == nil {
+		return gaps
+	}
+	declared := map[string]bool{}
+	for _, p := range op.Parameters {
+		if p.In != "query" || p.Schema == nil {
+			continue
+		}
+		declared[p.Name] = true
+		values, ok := q[p.Name]
+		switch {
+		case !ok:
+		case !slices.Contains(p.Schema.Schema().Type, "array"):
+			if len(values) > 1 {
+				gaps = append(gaps, fmt.Sprintf("query parameter %s given %d times", p.Name, len(values)))
+			}
+		default:
+			data, _ := json.Marshal(values)
+			if msg := s.checkValue(p.Schema.Schema(), data); msg != "" {
+				gaps = append(gaps, "query parameter "+p.Name+":\n"+msg)
+			}
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(q)) {
+		if !declared[name] {
+			gaps = append(gaps, "query parameter "+name+" is not declared")
+		}
+	}
+	return gaps
+}
+
+// oaPathMatches: path is template with each {parameter} standing for one
+// segment, and no empty, "." or ".." segment.
+func oaPathMatches(template, path string) bool {
+	ts, ps := strings.Split(template, "/"), strings.Split(path, "/")
+	if len(ts) != len(ps) {
+		return false
+	}
+	for i := range ts {
+		switch {
+		case i > 0 && (ps[i] == "" || ps[i] == "." || ps[i] == ".."):
+			return false
+		case strings.HasPrefix(ts[i], "{"):
+		case ts[i] != ps[i]:
+			return false
+		}
+	}
+	return true
+}
+
+func oaErrors(errs []*verrors.ValidationError) string {
+	var b strings.Builder
+	for _, e := range errs {
+		fmt.Fprintf(&b, "  - %s: %s", oaClip(e.Message), oaClip(e.Reason))
+		for _, f := range e.SchemaValidationErrors {
+			fmt.Fprintf(&b, "\n      %s", oaClip(f.Reason))
+			if f.FieldPath != "" {
+				fmt.Fprintf(&b, " (at %s)", f.FieldPath)
+			}
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// oaClip keeps a validator message readable when it quotes a large value.
+func oaClip(s string) string {
+	if len(s) > 300 {
+		return s[:300] + "..."
+	}
+	return s
+}
+
+// oaCase is one request and what the document and the node must make of
+// it.
+type oaCase struct {
+	name string
+	// note names the section of the hardening design note whose rule the
+	// case checks; failures say so.
+	note string
+	// build makes the request; it may post fixtures first.
+	build func(t *testing.T, c *oaNode) oaRequest
+	// reqValid: the document accepts the request.
+	reqValid bool
+	status   int
+	// code is the error code of a JSON error response; "" for none.
+	code  string
+	check func(t *testing.T, c *oaNode, res *oaResult)
+}
+
+// oaRequest is what a case sends.
+type oaRequest struct {
+	method string
+	target string // path and query, written on the request line as is
+	ctype  string
+	body   []byte
+	header http.Header
+	// raw, when set, is written to the connection instead; method, target
+	// and header then describe the request to the validator.
+	raw string
+	// from is the source address; empty means a fresh one.
+	from string
+	// docMethod is the method under which the document lists the
+	// response (a 405 answers a method the path does not have).
+	docMethod string
+	// loose checks the response without strict mode.
+	loose bool
+	// docResponse names the component response to check the body
+	// against when the path is not in the document at all.
+	docResponse string
+	// onOpen runs once the headers of an event stream have arrived; the
+	// first message after it is read. Without it no message is read.
+	onOpen func()
+	// retry asks for a new attempt (a race the case cannot exclude).
+	retry   func(res *oaResult) bool
+	cleanup func()
+}
+
+// oaResult is what came back.
+type oaResult struct {
+	resp *http.Response
+	body []byte
+	// event and data are the first message of an event stream.
+	event string
+	data  []byte
+}
+
+func (res *oaResult) json(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(res.body, v); err != nil {
+		t.Fatalf("response body %q: %v", res.body, err)
+	}
+}
+
+func (c *oaNode) run(t *testing.T, tc oaCase) {
+	prefix := ""
+	if tc.note != "" {
+		prefix = "[design note " + tc.note + "] "
+	}
+	var req oaRequest
+	var res *oaResult
+	for attempt := 1; ; attempt++ {
+		req = tc.build(t, c)
+		if req.cleanup != nil {
+			defer req.cleanup()
+		}
+		res = c.exchange(t, req)
+		if req.retry == nil || attempt == 3 || !req.retry(res) {
+			break
+		}
+	}
+
+	// The request against the document.
+	vreq := c.validationRequest(t, req, req.method)
+	ok, errs := c.spec.loose.ValidateHttpRequest(vreq)
+	gaps := c.spec.requestGaps(vreq)
+	switch {
+	case tc.reqValid && (!ok || len(gaps) > 0):
+		t.Errorf("%sthe document refuses this request, which it should accept:\n%s  %s", prefix, oaErrors(errs), strings.Join(gaps, "\n  "))
+	case !tc.reqValid && ok && len(gaps) == 0:
+		t.Errorf("%sthe document accepts this request, which it should refuse (%s %.200s)", prefix, req.method, req.target)
+	}
+
+	// The node's answer.
+	if res.resp.StatusCode != tc.status {
+		t.Errorf("%sstatus %d, want %d; body %.300s", prefix, res.resp.StatusCode, tc.status, res.body)
+	}
+	if tc.code != "" {
+		var e struct{ Code, Message string }
+		if ct := res.resp.Header.Get("Content-Type"); ct != "application/json" || json.Unmarshal(res.body, &e) != nil || e.Code != tc.code {
+			t.Errorf("%sanswer %s %.300q, want a JSON error with code %q", prefix, ct, res.body, tc.code)
+		}
+	}
+
+	// The answer against the document.
+	if req.docResponse != "" {
+		if msg := c.spec.checkValue(c.spec.responseSchema(t, req.docResponse), res.body); msg != "" {
+			t.Errorf("%sthe answer does not match the document's %s response:\n%s", prefix, req.docResponse, msg)
+		}
+	} else {
+		method := req.method
+		if req.docMethod != "" {
+			method = req.docMethod
+		}
+		resp := *res.resp
+		resp.Body = io.NopCloser(bytes.NewReader(res.body))
+		if res.event != "" || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+			resp.Body = http.NoBody
+		}
+		v := c.spec.v
+		if req.loose {
+			v = c.spec.loose
+		}
+		if ok, errs := v.ValidateHttpResponse(c.validationRequest(t, req, method), &resp); !ok {
+			t.Errorf("%sthe answer (%d %s, %.200q) does not match the document:\n%s", prefix,
+				res.resp.StatusCode, res.resp.Header.Get("Content-Type"), res.body, oaErrors(errs))
+		}
+	}
+	if tc.check != nil && !t.Failed() {
+		tc.check(t, c, res)
+	}
+}
+
+// validationRequest is req as the validator sees it.
+func (c *oaNode) validationRequest(t *testing.T, req oaRequest, method string) *http.Request {
+	t.Helper()
+	var body io.Reader
+	if req.body != nil {
+		body = bytes.NewReader(req.body)
+	}
+	r, err := http.NewRequest(method, "http://"+c.addr+req.target, body)
+	if err != nil {
+		t.Fatalf("validation request %s %s: %v", method, req.target, err)
+	}
+	for k, v := range req.header {
+		r.Header[k] = slices.Clone(v)
+	}
+	if req.ctype != "" {
+		r.Header.Set("Content-Type", req.ctype)
+	}
+	return r
+}
+
+// exchange sends req on a fresh connection and reads the answer.
+func (c *oaNode) exchange(t *testing.T, req oaRequest) *oaResult {
+	t.Helper()
+	from := req.from
+	if from == "" {
+		from = c.freshFrom()
+	}
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
+	conn, err := d.Dial("tcp", c.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(15 * time.Second))
+	wire := req.raw
+	if wire == "" {
+		wire = c.wire(req)
+	}
+	if _, err := io.WriteString(conn, wire); err != nil {
+		t.Fatalf("sending: %v", err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("reading the answer to %.60q: %v", wire, err)
+	}
+	res := &oaResult{resp: resp}
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		if req.onOpen != nil {
+			req.onOpen()
+			res.event, res.data = oaReadEvent(t, bufio.NewReader(resp.Body))
+		}
+		return res
+	}
+	if res.body, err = io.ReadAll(resp.Body); err != nil {
+		t.Fatalf("reading the body: %v", err)
+	}
+	return res
+}
+
+// wire is req's HTTP/1.1 form.
+func (c *oaNode) wire(req oaRequest) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", req.method, req.target, c.addr)
+	if req.ctype != "" {
+		fmt.Fprintf(&b, "Content-Type: %s\r\n", req.ctype)
+	}
+	for _, k := range slices.Sorted(maps.Keys(req.header)) {
+		for _, v := range req.header[k] {
+			fmt.Fprintf(&b, "%s: %s\r\n", k, v)
+		}
+	}
+	if req.body != nil || req.method == http.MethodPost {
+		fmt.Fprintf(&b, "Content-Length: %d\r\n", len(req.body))
+	}
+	b.WriteString("\r\n")
+	b.Write(req.body)
+	return b.String()
+}
+
+// oaReadEvent reads the first message of an event stream, skipping
+// comments.
+func oaReadEvent(t *testing.T, br *bufio.Reader) (event string, data []byte) {
+	t.Helper()
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading the event stream: %v", err)
+		}
+		line = strings.TrimSuffix(line, "\n")
+		switch {
+		case line == "":
+			if event != "" || data != nil {
+				return event, data
+			}
+		case strings.HasPrefix(line, ":"):
+		case strings.HasPrefix(line, "event: "):
+			event = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: "):
+			data = append(data, strings.TrimPrefix(line, "data: ")...)
+		default:
+			t.Fatalf("unexpected event stream line %q", line)
+		}
+	}
+}
+
+// Fixtures.
+
+// tx builds a signed transaction with work for the node's current
+// difficulty. A zero at means now, cut to the millisecond plus 123 µs: a
+// fraction without trailing zeros that a case can respell.
+func (c *oaNode) tx(t *testing.T, key ed25519.PrivateKey, kind dag.Kind, seq uint64, prev dag.ID, payload []byte, at time.Time) *dag.Transaction {
+	t.Helper()
+	pub := dag.PublicKey(key.Public().(ed25519.PublicKey))
+	tips, err := c.fix.Tips(t.Context(), &pub, min(len(payload), c.maxPayload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if at.IsZero() {
+		at = time.Now().Truncate(time.Millisecond).Add(123 * time.Microsecond)
+	}
+	tx := &dag.Transaction{Kind: kind, Trunk: tips.Trunk, Branch: tips.Branch, Seq: seq, Prev: prev, Time: at.UnixNano(), Payload: payload}
+	tx.Sign(key)
+	if err := c.fix.Solve(t.Context(), tx, max(tips.Difficulty, testRules.Required(len(payload), 0))); err != nil {
+		t.Fatal(err)
+	}
+	return tx
+}
+
+// data is a fresh issuer's first data transaction.
+func (c *oaNode) data(t *testing.T, payload string) *dag.Transaction {
+	return c.tx(t, newKey(t), dag.KindData, 0, dag.ZeroID, []byte(payload), time.Time{})
+}
+
+// attach posts tx through the client and requires it attached.
+func (c *oaNode) attach(t *testing.T, tx *dag.Transaction) *dag.Transaction {
+	t.Helper()
+	res, err := c.fix.Post(t.Context(), tx)
+	if err != nil || res.Status != client.StatusAttached {
+		t.Fatalf("fixture %s: %+v, %v", tx.ID().Short(), res, err)
+	}
+	return tx
+}
+
+// forged is a fresh issuer's transaction with a signature that does not
+// verify, and work for the ID that signature gives it.
+func (c *oaNode) forged(t *testing.T, payload string) *dag.Transaction {
+	t.Helper()
+	b := c.data(t, payload).Bytes()
+	b[len(b)-20] ^= 0xff
+	return c.resolve(t, b)
+}
+
+// resolve re-decodes tx's bytes, so that a changed field gets its own ID,
+// and solves the work for that ID.
+func (c *oaNode) resolve(t *testing.T, raw []byte) *dag.Transaction {
+	t.Helper()
+	tx, err := dag.Decode(raw, dag.MaxPayloadLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.fix.Solve(t.Context(), tx, testRules.Required(len(tx.Payload), 0)); err != nil {
+		t.Fatal(err)
+	}
+	return tx
+}
+
+func oaJSON(t *testing.T, tx *dag.Transaction) []byte {
+	t.Helper()
+	b, err := json.Marshal(tx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// oaEditJSON changes the JSON form of tx.
+func oaEditJSON(t *testing.T, tx *dag.Transaction, edit func(m map[string]any)) []byte {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(oaJSON(t, tx)))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		t.Fatal(err)
+	}
+	edit(m)
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func oaBatchJSON(items ...[]byte) []byte {
+	return []byte(`{"transactions":[` + string(bytes.Join(items, []byte(","))) + `]}`)
+}
+
+func oaBatchBinary(items ...[]byte) []byte {
+	var b []byte
+	for _, it := range items {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(it)))
+		b = append(b, it...)
+	}
+	return b
+}
+
+func oaRandomID() dag.ID {
+	var id dag.ID
+	_, _ = rand.Read(id[:])
+	return id
+}
+
+// Request builders.
+
+func oaGet(target string) func(*testing.T, *oaNode) oaRequest {
+	return func(*testing.T, *oaNode) oaRequest { return oaRequest{method: http.MethodGet, target: target} }
+}
+
+func oaPost(target, ctype string, body func(t *testing.T, c *oaNode) []byte) func(*testing.T, *oaNode) oaRequest {
+	return func(t *testing.T, c *oaNode) oaRequest {
+		return oaRequest{method: http.MethodPost, target: target, ctype: ctype, body: body(t, c)}
+	}
+}
+
+const (
+	oaJSONType   = "application/json"
+	oaBinaryType = "application/octet-stream"
+)
+
+// Checks.
+
+func oaWantSubmit(status client.SubmitStatus) func(*testing.T, *oaNode, *oaResult) {
+	return func(t *testing.T, c *oaNode, res *oaResult) {
+		var r client.SubmitResult
+		res.json(t, &r)
+		if r.Status != status {
+			t.Fatalf("submit status %q, want %q", r.Status, status)
+		}
+	}
+}
+
+func oaWantResults(statuses ...string) func(*testing.T, *oaNode, *oaResult) {
+	return func(t *testing.T, c *oaNode, res *oaResult) {
+		var r struct{ Results []client.SubmitResult }
+		res.json(t, &r)
+		var got []string
+		for _, it := range r.Results {
+			s := string(it.Status)
+			if it.Code != "" {
+				s += " " + it.Code
+			}
+			if it.Conflicting {
+				s += " conflicting"
+			}
+			got = append(got, s)
+		}
+		if !slices.Equal(got, statuses) {
+			t.Fatalf("results %q, want %q", got, statuses)
+		}
+	}
+}
+
+func oaWantHeader(name string, ok func(v string) bool) func(*testing.T, *oaNode, *oaResult) {
+	return func(t *testing.T, c *oaNode, res *oaResult) {
+		if v := res.resp.Header.Get(name); !ok(v) {
+			t.Fatalf("header %s: %q", name, v)
+		}
+	}
+}
+
+var oaRetryAfter = oaWantHeader("Retry-After", func(v string) bool { n, err := strconv.Atoi(v); return err == nil && n >= 1 })
+
+func oaWantAllow(allow string) func(*testing.T, *oaNode, *oaResult) {
+	return oaWantHeader("Allow", func(v string) bool { return v == allow })
+}
+
+func oaWantPlain(t *testing.T, c *oaNode, res *oaResult) {
+	if ct := res.resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+		t.Fatalf("Content-Type %q, want text/plain from net/http", ct)
+	}
+}
+
+func oaWantStatus(status client.State) func(*testing.T, *oaNode, *oaResult) {
+	return func(t *testing.T, c *oaNode, res *oaResult) {
+		var st client.TransactionStatus
+		res.json(t, &st)
+		if st.Status != status {
+			t.Fatalf("transaction status %q, want %q", st.Status, status)
+		}
+	}
+}
+
+// oaWantEvent checks the first message of a stream: its name, and its data
+// and the message as a whole against the document.
+func oaWantEvent(name string, id *dag.ID) func(*testing.T, *oaNode, *oaResult) {
+	return func(t *testing.T, c *oaNode, res *oaResult) {
+		if res.event != name {
+			t.Fatalf("first event %q (data %s), want %q", res.event, res.data, name)
+		}
+		if msg := c.spec.checkValue(c.spec.component(t, "Event"), res.data); msg != "" {
+			t.Fatalf("event data %s does not match Event:\n%s", res.data, msg)
+		}
+		whole, _ := json.Marshal(map[string]string{"event": res.event, "data": string(res.data)})
+		if msg := c.spec.checkValue(c.spec.component(t, "EventStreamMessage"), whole); msg != "" {
+			t.Fatalf("message %s does not match EventStreamMessage:\n%s", whole, msg)
+		}
+		var ev struct{ ID dag.ID }
+		if err := json.Unmarshal(res.data, &ev); err != nil || ev.ID != *id {
+			t.Fatalf("event for %s, want %s", ev.ID.Short(), id.Short())
+		}
+	}
+}
+
+// oaStrictJSON is a case of the strict JSON form (design note §3): the
+// transaction's JSON, respelt by edit, is malformed.
+func oaStrictJSON(name string, reqValid bool, edit func(t *testing.T, tx *dag.Transaction) []byte) oaCase {
+	return oaCase{
+		name: "strict JSON: " + name, note: "§3",
+		build: oaPost("/v1/transactions", oaJSONType, func(t *testing.T, c *oaNode) []byte {
+			return edit(t, c.data(t, "strict"))
+		}),
+		reqValid: reqValid, status: 400, code: "malformed",
+	}
+}
+
+// oaRespell replaces the first old in tx's JSON with new.
+func oaRespell(old, new string) func(t *testing.T, tx *dag.Transaction) []byte {
+	return func(t *testing.T, tx *dag.Transaction) []byte {
+		b := string(oaJSON(t, tx))
+		if !strings.Contains(b, old) {
+			t.Fatalf("%q not in %s", old, b)
+		}
+		return []byte(strings.Replace(b, old, new, 1))
+	}
+}
+
+func openAPICases() []oaCase {
+	var (
+		// The exhausted client of the rate-limit cases.
+		exhausted = "127.76.0.1"
+		// The client in junk debt.
+		indebted = "127.76.0.2"
+		ids513   = func() string {
+			q := make([]string, 513)
+			for i := range q {
+				q[i] = "id=" + oaRandomID().String()
+			}
+			return strings.Join(q, "&")
+		}()
+	)
+	return []oaCase{
+		// Every endpoint, answered.
+		{name: "healthz", build: oaGet("/healthz"), reqValid: true, status: 200},
+		{name: "openapi.json", reqValid: true, status: 200,
+			build: func(*testing.T, *oaNode) oaRequest {
+				return oaRequest{method: "GET", target: "/v1/openapi.json", loose: true}
+			},
+			check: func(t *testing.T, c *oaNode, res *oaResult) {
+				var doc struct{ OpenAPI string }
+				if res.json(t, &doc); !strings.HasPrefix(doc.OpenAPI, "3.1.") {
+					t.Fatalf("openapi %q, want 3.1", doc.OpenAPI)
+				}
+			}},
+		{name: "info", build: oaGet("/v1/info"), reqValid: true, status: 200},
+		{name: "tips", build: oaGet("/v1/tips"), reqValid: true, status: 200,
+			check: func(t *testing.T, c *oaNode, res *oaResult) {
+				var tips client.Tips
+				if res.json(t, &tips); tips.Issuer != nil {
+					t.Fatal("an issuer block without an issuer")
+				}
+			}},
+		{name: "tips with a known issuer", reqValid: true, status: 200,
+			build: func(t *testing.T, c *oaNode) oaRequest {
+				tx := c.attach(t, c.data(t, "known issuer"))
+				return oaRequest{method: "GET", target: "/v1/tips?issuer=" + tx.Issuer.String() + "&payload_size=1024"}
+			},
+			check: func(t *testing.T, c *oaNode, res *oaResult) {
+				var tips client.Tips
+				if res.json(t, &tips); tips.Issuer == nil || tips.Issuer.NextSeq != 1 || tips.Issuer.Prev.IsZero() {
+					t.Fatalf("issuer block %+v, want next_seq 1 and the first transaction as prev", tips.Issuer)
+				}
+				if want := testRules.Required(1024, 0); tips.Difficulty < want {
+					t.Fatalf("difficulty %d for 1024 payload bytes, want at least %d", tips.Difficulty, want)
+				}
+			}},
+		{name: "tips with a new issuer", reqValid: true, status: 200,
+			build: func(t *testing.T, c *oaNode) oaRequest {
+				pub := newKey(t).Public().(ed25519.PublicKey)
+				return oaRequest{method: "GET", target: "/v1/tips?issuer=" + dag.PublicKey(pub).String()}
+			},
+			check: func(t *testing.T, c *oaNode, res *oaResult) {
+				var tips client.Tips
+				if res.json(t, &tips); tips.Issuer == nil || tips.Issuer.NextSeq != 0 || !tips.Issuer.Prev.IsZero() {
+					t.Fatalf("issuer block %+v, want next_seq 0 and a zero prev", tips.Issuer)
+				}
+			}},
+		{name: "post JSON", reqValid: true, status: 202, check: oaWantSubmit(client.StatusAttached),
+			build: oaPost("/v1/transactions", oaJSONType, func(t *testing.T, c *oaNode) []byte { return oaJSON(t, c.data(t, "json")) })},
+		{name: "post JSON with charset", reqValid: true, status: 202, check: oaWantSubmit(client.StatusAttached),
+			build: oaPost("/v1/transactions", "application/json; charset=utf-8", func(t *testing.T, c *oaNode) []byte { return oaJSON(t, c.data(t, "charset")) })},
+		{name: "post binary", reqValid: true, status: 202, check: oaWantSubmit(client.StatusAttached),
+			build: oaPost("/v1/transactions", oaBinaryType, func(t *testing.T, c *oaNode) []byte { return c.data(t, "binary").Bytes() })},
+		{name: "post parked", reqValid: true, status: 202,
+			build: oaPost("/v1/transactions", oaBinaryType, func(t *testing.T, c *oaNode) []byte {
+				tx := c.data(t, "parked")
+				tx.Trunk = oaRandomID()
+				tx.Sign(newKey(t))
+				return c.resolve(t, tx.Bytes()).Bytes()
+			}),
+			check: func(t *testing.T, c *oaNode, res *oaResult) {
+				var r client.SubmitResult
+				if res.json(t, &r); r.Status != client.StatusParked || len(r.Missing) != 1 {
+					t.Fatalf("%+v, want parked with one missing reference", r)
+				}
+			}},
+		{name: "post duplicate", reqValid: true, status: 200, check: oaWantSubmit(client.StatusDuplicate),
+			build: oaPost("/v1/transactions", oaJSONType, func(t *testing.T, c *oaNode) []byte {
+				return oaJSON(t, c.attach(t, c.data(t, "twice")))
+			})},
+		{name: "batch JSON", reqValid: true, status: 200, check: oaWantResults("attached", "attached", "rejected bad_signature"),
+			build: oaPost("/v1/transactions/batch", oaJSONType, func(t *testing.T, c *oaNode) []byte {
+				return oaBatchJSON(oaJSON(t, c.data(t, "b1")), oaJSON(t, c.data(t, "b2")), oaJSON(t, c.forged(t, "forged")))
+			})},
+		{name: "batch binary", reqValid: true, status: 200, check: oaWantResults("attached", "rejected malformed", "attached"),
+			build: oaPost("/v1/transactions/batch", oaBinaryType, func(t *testing.T, c *oaNode) []byte {
+				return oaBatchBinary(c.data(t, "b3").Bytes(), []byte("junk"), c.data(t, "b4").Bytes())
+			})},
+		{name: "batch empty", reqValid: true, status: 200, check: oaWantResults(),
+			build: oaPost("/v1/transactions/batch", oaJSONType, func(*testing.T, *oaNode) []byte { return []byte(`{"transactions":[]}`) })},
+		{name: "batch with a malformed JSON item", reqValid: false, status: 200, check: oaWantResults("attached", "rejected malformed"),
+			build: oaPost("/v1/transactions/batch", oaJSONType, func(t *testing.T, c *oaNode) []byte {
+				return oaBatchJSON(oaJSON(t, c.data(t, "b5")), oaEditJSON(t, c.data(t, "b6"), func(m map[string]any) { m["extra"] = true }))
+			})},
+		{name: "batch equivocation", note: "§6", reqValid: true, status: 200,
+			check: oaWantResults("attached conflicting", "attached conflicting"),
+			build: oaPost("/v1/transactions/batch", oaJSONType, func(t *testing.T, c *oaNode) []byte {
+				key := newKey(t)
+				a := c.tx(t, key, dag.KindData, 0, dag.ZeroID, []byte("one"), time.Time{})
+				b := c.tx(t, key, dag.KindData, 0, dag.ZeroID, []byte("other"), time.Time{})
+				return oaBatchJSON(oaJSON(t, a), oaJSON(t, b))
+			})},
+		{name: "status pending", reqValid: true, status: 200, check: oaWantStatus(client.StatePending),
+			build: func(t *testing.T, c *oaNode) oaRequest {
+				tx := c.attach(t, c.data(t, "pending"))
+				return oaRequest{method: "GET", target: "/v1/transactions/" + tx.ID().String(),
+					// A beacon may land between the post and the read.
+					retry: func(res *oaResult) bool { return !bytes.Contains(res.body, []byte(`"status":"pending"`)) }}
+			}},
+		{name: "status confirmed", reqValid: true, status: 200,
+			build: func(t *testing.T, c *oaNode) oaRequest {
+				tx := c.attach(t, c.data(t, "confirmed"))
+				if _, err := c.fix.WaitConfirmed(t.Context(), tx.ID()); err != nil {
+					t.Fatal(err)
+				}
+				return oaRequest{method: "GET", target: "/v1/transactions/" + tx.ID().String()}
+			},
+			check: func(t *testing.T, c *oaNode, res *oaResult) {
+				var st client.TransactionStatus
+				if res.json(t, &st); st.Status != client.StateConfirmed || st.ConfirmedIndex == 0 || len(st.Approvers) == 0 {
+					t.Fatalf("%+v, want confirmed with an index and approvers", st)
+				}
+			}},
+		{name: "status parked", reqValid: true, status: 200, check: oaWantStatus(client.StateParked),
+			build: func(t *testing.T, c *oaNode) oaRequest {
+				tx := c.data(t, "parked")
+				tx.Branch = oaRandomID()
+				tx.Sign(newKey(t))
+				tx = c.resolve(t, tx.Bytes())
+				if res, err := c.fix.Post(t.Context(), tx); err != nil || res.Status != client.StatusParked {
+					t.Fatalf("fixture: %+v, %v", res, err)
+				}
+				return oaRequest{method: "GET", target: "/v1/transactions/" + tx.ID().String()}
+			}},
+		{name: "status conflicting", reqValid: true, status: 200, check: oaWantStatus(client.StateConflicting),
+			build: func(t *testing.T, c *oaNode) oaRequest {
+				key := newKey(t)
+				a := c.tx(t, key, dag.KindData, 0, dag.ZeroID, []byte("left"), time.Time{})
+				b := c.tx(t, key, dag.KindData, 0, dag.ZeroID, []byte("right"), time.Time{})
+				if _, err := c.fix.PostBatch(t.Context(), []*dag.Transaction{a, b}); err != nil {
+					t.Fatal(err)
+				}
+				return oaRequest{method: "GET", target: "/v1/transactions/" + b.ID().String(),
+					retry: func(res *oaResult) bool { return !bytes.Contains(res.body, []byte(`"status":"conflicting"`)) }}
+			}},
+		{name: "status not found", reqValid: true, status: 404, code: "not_found",
+			build: func(*testing.T, *oaNode) oaRequest {
+				return oaRequest{method: "GET", target: "/v1/transactions/" + oaRandomID().String()}
+			}},
+		{name: "peers", build: oaGet("/v1/peers"), reqValid: true, status: 200},
+		func() oaCase {
+			var id dag.ID
+			return oaCase{name: "events by issuer", reqValid: true, status: 200, check: oaWantEvent("attached", &id),
+				build: func(t *testing.T, c *oaNode) oaRequest {
+					tx := c.data(t, "event")
+					id = tx.ID()
+					return oaRequest{method: "GET", target: "/v1/events?issuer=" + tx.Issuer.String(), onOpen: func() { c.attach(t, tx) }}
+				}}
+		}(),
+		func() oaCase {
+			var id dag.ID
+			return oaCase{name: "events by id", reqValid: true, status: 200, check: oaWantEvent("attached", &id),
+				build: func(t *testing.T, c *oaNode) oaRequest {
+					tx := c.data(t, "watched")
+					id = tx.ID()
+					return oaRequest{method: "GET", target: "/v1/events?id=" + oaRandomID().String() + "&id=" + id.String(),
+						onOpen: func() { c.attach(t, tx) }}
+				}}
+		}(),
+
+		// Every refusal of a transaction.
+		{name: "malformed binary", build: oaPost("/v1/transactions", oaBinaryType, func(*testing.T, *oaNode) []byte { return []byte("not a transaction") }),
+			reqValid: true, status: 400, code: "malformed"},
+		{name: "malformed JSON", build: oaPost("/v1/transactions", oaJSONType, func(*testing.T, *oaNode) []byte { return []byte(`{"version":1,`) }),
+			reqValid: false, status: 400, code: "malformed"},
+		{name: "bad_version binary", reqValid: true, status: 400, code: "bad_version",
+			build: oaPost("/v1/transactions", oaBinaryType, func(t *testing.T, c *oaNode) []byte {
+				b := c.data(t, "v2").Bytes()
+				b[0] = 2
+				return b
+			})},
+		{name: "bad_version JSON", reqValid: false, status: 400, code: "bad_version",
+			build: oaPost("/v1/transactions", oaJSONType, func(t *testing.T, c *oaNode) []byte {
+				return oaEditJSON(t, c.data(t, "v2"), func(m map[string]any) { m["version"] = 2 })
+			})},
+		{name: "bad_kind binary", reqValid: true, status: 400, code: "bad_kind",
+			build: oaPost("/v1/transactions", oaBinaryType, func(t *testing.T, c *oaNode) []byte {
+				b := c.data(t, "k9").Bytes()
+				b[1] = 9
+				return b
+			})},
+		{name: "bad_kind JSON", note: "§3", reqValid: false, status: 400, code: "bad_kind",
+			build: oaPost("/v1/transactions", oaJSONType, func(t *testing.T, c *oaNode) []byte {
+				return oaEditJSON(t, c.data(t, "reading"), func(m map[string]any) { m["kind"] = "reading" })
+			})},
+		{name: "trailing_bytes", reqValid: true, status: 400, code: "trailing_bytes",
+			build: oaPost("/v1/transactions", oaBinaryType, func(t *testing.T, c *oaNode) []byte { return append(c.data(t, "tail").Bytes(), 0) })},
+		{name: "payload_too_large binary", reqValid: true, status: 413, code: "payload_too_large",
+			build: oaPost("/v1/transactions", oaBinaryType, func(t *testing.T, c *oaNode) []byte {
+				return c.tx(t, newKey(t), dag.KindData, 0, dag.ZeroID, make([]byte, c.maxPayload+1), time.Time{}).Bytes()
+			})},
+		{name: "payload_too_large JSON", reqValid: true, status: 413, code: "payload_too_large",
+			build: oaPost("/v1/transactions", oaJSONType, func(t *testing.T, c *oaNode) []byte {
+				return oaJSON(t, c.tx(t, newKey(t), dag.KindData, 0, dag.ZeroID, make([]byte, c.maxPayload+1), time.Time{}))
+			})},
+		{name: "payload_too_large tips", reqValid: true, status: 413, code: "payload_too_large",
+			build: func(t *testing.T, c *oaNode) oaRequest {
+				return oaRequest{method: "GET", target: "/v1/tips?payload_size=" + strconv.Itoa(c.maxPayload+1)}
+			}},
+		{name: "body_too_large", reqValid: true, status: 413, code: "body_too_large",
+			build: oaPost("/v1/transactions", oaBinaryType, func(*testing.T, *oaNode) []byte { return make([]byte, api.DefaultMaxBodyBytes+1) })},
+		{name: "body_too_large batch bytes", reqValid: true, status: 413, code: "body_too_large",
+			build: oaPost("/v1/transactions/batch", oaBinaryType, func(*testing.T, *oaNode) []byte {
+				return make([]byte, openAPIConfig.MaxBatchBytes+1)
+			})},
+		{name: "body_too_large batch items", reqValid: true, status: 413, code: "body_too_large",
+			build: oaPost("/v1/transactions/batch", oaBinaryType, func(*testing.T, *oaNode) []byte {
+				return make([]byte, 4*(openAPIConfig.MaxBatchItems+1)) // empty frames
+			})},
+		{name: "unsupported_media_type", reqValid: false, status: 415, code: "unsupported_media_type",
+			build: oaPost("/v1/transactions", "text/plain", func(t *testing.T, c *oaNode) []byte { return oaJSON(t, c.data(t, "text")) })},
+		{name: "unsupported_media_type without Content-Type", reqValid: false, status: 415, code: "unsupported_media_type",
+			build: oaPost("/v1/transactions", "", func(t *testing.T, c *oaNode) []byte { return c.data(t, "bare").Bytes() })},
+		{name: "unsupported_media_type batch", reqValid: false, status: 415, code: "unsupported_media_type",
+			build: oaPost("/v1/transactions/batch", "application/xml", func(*testing.T, *oaNode) []byte { return []byte("<transactions/>") })},
+		{name: "unsupported_media_type Content-Encoding", reqValid: false, status: 415, code: "unsupported_media_type",
+			build: func(t *testing.T, c *oaNode) oaRequest {
+				return oaRequest{method: "POST", target: "/v1/transactions", ctype: oaJSONType, body: oaJSON(t, c.data(t, "gz")),
+					header: http.Header{"Content-Encoding": {"gzip"}}}
+			}},
+		{name: "bad_signature", reqValid: true, status: 422, code: "bad_signature",
+			build: oaPost("/v1/transactions", oaBinaryType, func(t *testing.T, c *oaNode) []byte { return c.forged(t, "forged").Bytes() })},
+		{name: "insufficient_work", reqValid: true, status: 422, code: "insufficient_work",
+			build: oaPost("/v1/transactions", oaBinaryType, func(t *testing.T, c *oaNode) []byte {
+				tx := c.data(t, "lazy")
+				for pow.Verify(tx.ID(), tx.Nonce, testRules.BaseBits) {
+					tx.Nonce++
+				}
+				return tx.Bytes()
+			})},
+		{name: "future_time", reqValid: true, status: 422, code: "future_time",
+			build: oaPost("/v1/transactions", oaJSONType, func(t *testing.T, c *oaNode) []byte {
+				return oaJSON(t, c.tx(t, newKey(t), dag.KindData, 0, dag.ZeroID, []byte("tomorrow"), time.Now().Add(24*time.Hour).Truncate(time.Second)))
+			})},
+		{name: "broken_chain", reqValid: true, status: 409, code: "broken_chain",
+			build: oaPost("/v1/transactions", oaJSONType, func(t *testing.T, c *oaNode) []byte {
+				other := c.attach(t, c.data(t, "someone else"))
+				return oaJSON(t, c.tx(t, newKey(t), dag.KindData, 1, other.ID(), []byte("not my chain"), time.Time{}))
+			})},
+		{name: "not_validator", reqValid: true, status: 403, code: "not_validator",
+			build: oaPost("/v1/transactions", oaJSONType, func(t *testing.T, c *oaNode) []byte {
+				return oaJSON(t, c.tx(t, newKey(t), dag.KindBeacon, 0, dag.ZeroID, nil, time.Time{}))
+			})},
+
+		// The strict JSON form.
+		oaStrictJSON("unknown key", false, func(t *testing.T, tx *dag.Transaction) []byte {
+			return oaEditJSON(t, tx, func(m map[string]any) { m["comment"] = "hi" })
+		}),
+		oaStrictJSON("repeated key", true, oaRespell(`"kind":"data"`, `"kind":"data","kind":"data"`)),
+		oaStrictJSON("null value", false, func(t *testing.T, tx *dag.Transaction) []byte {
+			return oaEditJSON(t, tx, func(m map[string]any) { m["id"] = nil })
+		}),
+		oaStrictJSON("missing key", false, func(t *testing.T, tx *dag.Transaction) []byte {
+			return oaEditJSON(t, tx, func(m map[string]any) { delete(m, "prev") })
+		}),
+		oaStrictJSON("upper-case hex", false, func(t *testing.T, tx *dag.Transaction) []byte {
+			return oaEditJSON(t, tx, func(m map[string]any) { m["trunk"] = strings.ToUpper(m["trunk"].(string)) })
+		}),
+		oaStrictJSON("id that does not match", true, func(t *testing.T, tx *dag.Transaction) []byte {
+			return oaEditJSON(t, tx, func(m map[string]any) { m["id"] = oaRandomID().String() })
+		}),
+		oaStrictJSON("time with an offset", false, func(t *testing.T, tx *dag.Transaction) []byte {
+			return oaEditJSON(t, tx, func(m map[string]any) { m["time"] = strings.TrimSuffix(m["time"].(string), "Z") + "+00:00" })
+		}),
+		oaStrictJSON("time with a trailing zero", false, func(t *testing.T, tx *dag.Transaction) []byte {
+			return oaEditJSON(t, tx, func(m map[string]any) { m["time"] = strings.TrimSuffix(m["time"].(string), "Z") + "0Z" })
+		}),
+		oaStrictJSON("time in lower case", false, func(t *testing.T, tx *dag.Transaction) []byte {
+			return oaEditJSON(t, tx, func(m map[string]any) { m["time"] = strings.ToLower(m["time"].(string)) })
+		}),
+		oaStrictJSON("nonce with a leading zero", false, func(t *testing.T, tx *dag.Transaction) []byte {
+			return oaEditJSON(t, tx, func(m map[string]any) { m["nonce"] = "0" + m["nonce"].(string) })
+		}),
+		oaStrictJSON("nonce as a number", false, func(t *testing.T, tx *dag.Transaction) []byte {
+			return oaEditJSON(t, tx, func(m map[string]any) { m["nonce"] = json.Number(m["nonce"].(string)) })
+		}),
+		oaStrictJSON("seq as a string", false, func(t *testing.T, tx *dag.Transaction) []byte {
+			return oaEditJSON(t, tx, func(m map[string]any) { m["seq"] = "0" })
+		}),
+		oaStrictJSON("negative seq", false, func(t *testing.T, tx *dag.Transaction) []byte {
+			return oaEditJSON(t, tx, func(m map[string]any) { m["seq"] = -1 })
+		}),
+		oaStrictJSON("version as a string", false, func(t *testing.T, tx *dag.Transaction) []byte {
+			return oaEditJSON(t, tx, func(m map[string]any) { m["version"] = "1" })
+		}),
+		oaStrictJSON("non-canonical base64", false, oaRespell(`"payload":"c3RyaWN0"`, `"payload":"c3RyaWN0\n"`)),
+		oaStrictJSON("unpadded base64", false, func(t *testing.T, tx *dag.Transaction) []byte {
+			return oaEditJSON(t, tx, func(m map[string]any) { m["payload"] = "c3RyaWN0MQ" })
+		}),
+		oaStrictJSON("invalid UTF-8", false, oaRespell(`"payload":"c3RyaWN0"`, "\"payload\":\"c3Ry\xffWN0\"")),
+		oaStrictJSON("data after the object", false, func(t *testing.T, tx *dag.Transaction) []byte {
+			return append(oaJSON(t, tx), []byte(" {}")...)
+		}),
+		{name: "strict JSON: batch envelope with an unknown key", note: "§3", reqValid: false, status: 400, code: "malformed",
+			build: oaPost("/v1/transactions/batch", oaJSONType, func(*testing.T, *oaNode) []byte { return []byte(`{"transactions":[],"more":[]}`) })},
+		{name: "strict JSON: batch envelope with a repeated key", note: "§3", reqValid: true, status: 400, code: "malformed",
+			build: oaPost("/v1/transactions/batch", oaJSONType, func(*testing.T, *oaNode) []byte { return []byte(`{"transactions":[],"transactions":[]}`) })},
+		{name: "strict JSON: batch envelope without transactions", note: "§3", reqValid: false, status: 400, code: "malformed",
+			build: oaPost("/v1/transactions/batch", oaJSONType, func(*testing.T, *oaNode) []byte { return []byte(`{}`) })},
+
+		// Queries and paths.
+		{name: "query: upper-case issuer", note: "§4", reqValid: false, status: 400, code: "malformed",
+			build: func(t *testing.T, c *oaNode) oaRequest {
+				pub := newKey(t).Public().(ed25519.PublicKey)
+				return oaRequest{method: "GET", target: "/v1/tips?issuer=" + strings.ToUpper(dag.PublicKey(pub).String())}
+			}},
+		{name: "query: short issuer", build: oaGet("/v1/tips?issuer=abcd"), reqValid: false, status: 400, code: "malformed"},
+		{name: "query: negative payload_size", build: oaGet("/v1/tips?payload_size=-1"), reqValid: false, status: 400, code: "malformed"},
+		{name: "query: payload_size not a number", build: oaGet("/v1/tips?payload_size=many"), reqValid: false, status: 400, code: "malformed"},
+		{name: "query: payload_size with a leading zero", note: "§4", build: oaGet("/v1/tips?payload_size=05"), reqValid: true, status: 400, code: "malformed"},
+		{name: "query: unknown parameter", note: "§4", build: oaGet("/v1/tips?limit=2"), reqValid: false, status: 400, code: "malformed"},
+		{name: "query: repeated parameter", note: "§4", reqValid: false, status: 400, code: "malformed",
+			build: func(t *testing.T, c *oaNode) oaRequest {
+				pk := dag.PublicKey(newKey(t).Public().(ed25519.PublicKey)).String()
+				return oaRequest{method: "GET", target: "/v1/tips?issuer=" + pk + "&issuer=" + pk}
+			}},
+		{name: "query: does not parse", note: "§4", build: oaGet("/v1/tips?payload_size=%zz"), reqValid: false, status: 400, code: "malformed"},
+		{name: "query: on an endpoint without parameters", note: "§4", build: oaGet("/v1/info?verbose=1"), reqValid: false, status: 400, code: "malformed"},
+		{name: "query: on a post", note: "§4", reqValid: false, status: 400, code: "malformed",
+			build: oaPost("/v1/transactions?async=1", oaBinaryType, func(t *testing.T, c *oaNode) []byte { return c.data(t, "query").Bytes() })},
+		{name: "query: 513 event ids", note: "§4", build: oaGet("/v1/events?" + ids513), reqValid: false, status: 400, code: "malformed"},
+		{name: "query: malformed event id", build: oaGet("/v1/events?id=xyz"), reqValid: false, status: 400, code: "malformed"},
+		{name: "query: repeated event issuer", note: "§4", reqValid: false, status: 400, code: "malformed",
+			build: func(t *testing.T, c *oaNode) oaRequest {
+				pk := dag.PublicKey(newKey(t).Public().(ed25519.PublicKey)).String()
+				return oaRequest{method: "GET", target: "/v1/events?issuer=" + pk + "&issuer=" + pk}
+			}},
+		{name: "path: malformed transaction id", build: oaGet("/v1/transactions/xyz"), reqValid: false, status: 400, code: "malformed"},
+		{name: "path: upper-case transaction id", note: "§3", reqValid: false, status: 400, code: "malformed",
+			build: func(*testing.T, *oaNode) oaRequest {
+				return oaRequest{method: "GET", target: "/v1/transactions/" + strings.ToUpper(oaRandomID().String())}
+			}},
+		{name: "path: unknown", reqValid: false, status: 404, code: "not_found",
+			build: func(*testing.T, *oaNode) oaRequest {
+				return oaRequest{method: "GET", target: "/v1/nothing", docResponse: "NotFound"}
+			}},
+		{name: "path: trailing slash", note: "§4", reqValid: false, status: 404, code: "not_found",
+			build: func(*testing.T, *oaNode) oaRequest {
+				return oaRequest{method: "GET", target: "/v1/info/", docResponse: "NotFound"}
+			}},
+		{name: "path: empty segment", note: "§4", reqValid: false, status: 404, code: "not_found",
+			build: func(*testing.T, *oaNode) oaRequest {
+				return oaRequest{method: "GET", target: "//v1/info", docResponse: "NotFound"}
+			}},
+		{name: "path: dot segment", note: "§4", reqValid: false, status: 404, code: "not_found",
+			build: func(*testing.T, *oaNode) oaRequest {
+				return oaRequest{method: "GET", target: "/v1/./info", docResponse: "NotFound"}
+			}},
+		{name: "path: dot-dot segment", note: "§4", reqValid: false, status: 404, code: "not_found",
+			build: func(*testing.T, *oaNode) oaRequest {
+				return oaRequest{method: "GET", target: "/v1/transactions/../info", docResponse: "NotFound"}
+			}},
+
+		// Methods.
+		{name: "method_not_allowed DELETE info", reqValid: false, status: 405, code: "method_not_allowed", check: oaWantAllow("GET, HEAD"),
+			build: func(*testing.T, *oaNode) oaRequest {
+				return oaRequest{method: "DELETE", target: "/v1/info", docMethod: "GET"}
+			}},
+		{name: "method_not_allowed GET transactions", reqValid: false, status: 405, code: "method_not_allowed", check: oaWantAllow("POST"),
+			build: func(*testing.T, *oaNode) oaRequest {
+				return oaRequest{method: "GET", target: "/v1/transactions", docMethod: "POST"}
+			}},
+		{name: "method_not_allowed GET batch", reqValid: false, status: 405, code: "method_not_allowed", check: oaWantAllow("POST"),
+			build: func(*testing.T, *oaNode) oaRequest {
+				return oaRequest{method: "GET", target: "/v1/transactions/batch", docMethod: "POST"}
+			}},
+		{name: "method_not_allowed POST status", reqValid: false, status: 405, code: "method_not_allowed", check: oaWantAllow("GET, HEAD"),
+			build: func(*testing.T, *oaNode) oaRequest {
+				return oaRequest{method: "POST", target: "/v1/transactions/" + oaRandomID().String(), body: []byte{}, docMethod: "GET"}
+			}},
+
+		// Budgets and load.
+		{name: "rate_limited client", reqValid: true, status: 429, code: "rate_limited", check: oaRetryAfter,
+			build: func(t *testing.T, c *oaNode) oaRequest {
+				next := c.data(t, "one more").Bytes()
+				// A full batch takes every token of the client.
+				pre := c.exchange(t, oaRequest{method: "POST", target: "/v1/transactions/batch", ctype: oaBinaryType, from: exhausted,
+					body: oaBatchBinary(func() [][]byte {
+						items := make([][]byte, openAPIConfig.MaxBatchItems)
+						for i := range items {
+							items[i] = c.data(t, "spend").Bytes()
+						}
+						return items
+					}()...)})
+				if pre.resp.StatusCode != 200 {
+					t.Fatalf("spending the client's tokens: %d %s", pre.resp.StatusCode, pre.body)
+				}
+				return oaRequest{method: "POST", target: "/v1/transactions", ctype: oaBinaryType, body: next, from: exhausted}
+			}},
+		{name: "rate_limited client batch", reqValid: true, status: 429, code: "rate_limited", check: oaRetryAfter,
+			// The client the case before exhausted.
+			build: func(t *testing.T, c *oaNode) oaRequest {
+				return oaRequest{method: "POST", target: "/v1/transactions/batch", ctype: oaBinaryType, body: oaBatchBinary(c.data(t, "and more").Bytes()), from: exhausted}
+			}},
+		{name: "rate_limited junk", note: "§2", reqValid: true, status: 429, code: "rate_limited", check: oaRetryAfter,
+			build: func(t *testing.T, c *oaNode) oaRequest {
+				next := c.data(t, "honest now").Bytes()
+				for range openAPIConfig.JunkBurst {
+					pre := c.exchange(t, oaRequest{method: "POST", target: "/v1/transactions", ctype: oaBinaryType, body: []byte("junk"), from: indebted})
+					if pre.resp.StatusCode != 400 {
+						t.Fatalf("sending junk: %d %s", pre.resp.StatusCode, pre.body)
+					}
+				}
+				return oaRequest{method: "POST", target: "/v1/transactions", ctype: oaBinaryType, body: next, from: indebted}
+			}},
+		{name: "overloaded event streams", reqValid: true, status: 429, code: "overloaded", check: oaRetryAfter,
+			build: func(t *testing.T, c *oaNode) oaRequest {
+				// Hold streams until the node refuses one; streams of
+				// earlier cases may still be closing.
+				var held []net.Conn
+				for range openAPIConfig.MaxStreams + 2 {
+					conn, err := c.dialer().Dial("tcp", c.addr)
+					if err != nil {
+						t.Fatal(err)
+					}
+					_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+					fmt.Fprintf(conn, "GET /v1/events HTTP/1.1\r\nHost: %s\r\n\r\n", c.addr)
+					resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if resp.StatusCode != 200 {
+						conn.Close()
+						break
+					}
+					held = append(held, conn)
+				}
+				return oaRequest{method: "GET", target: "/v1/events", cleanup: func() {
+					for _, conn := range held {
+						conn.Close()
+					}
+				}}
+			}},
+
+		// What net/http answers before the handler.
+		{name: "net/http: missing Host", reqValid: true, status: 400, check: oaWantPlain,
+			build: func(*testing.T, *oaNode) oaRequest {
+				return oaRequest{method: "GET", target: "/healthz", raw: "GET /healthz HTTP/1.1\r\n\r\n"}
+			}},
+		{name: "net/http: malformed header", reqValid: true, status: 400, check: oaWantPlain,
+			build: func(_ *testing.T, c *oaNode) oaRequest {
+				return oaRequest{method: "GET", target: "/v1/info", raw: "GET /v1/info HTTP/1.1\r\nHost: " + c.addr + "\r\nno colon here\r\n\r\n"}
+			}},
+		{name: "net/http: HTTP/2 preface", note: "§5", reqValid: false, status: 400, code: "malformed",
+			build: func(*testing.T, *oaNode) oaRequest {
+				return oaRequest{method: "PRI", target: "/*", raw: "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", docResponse: "BadRequest"}
+			}},
+		{name: "net/http: headers over 64 KiB", reqValid: true, status: 431, check: oaWantPlain,
+			build: func(_ *testing.T, c *oaNode) oaRequest {
+				agent := strings.Repeat("a", 80<<10)
+				return oaRequest{method: "GET", target: "/v1/info", header: http.Header{"User-Agent": {agent}},
+					raw: "GET /v1/info HTTP/1.1\r\nHost: " + c.addr + "\r\nUser-Agent: " + agent + "\r\n\r\n"}
+			}},
+		{name: "net/http: unsupported Transfer-Encoding", reqValid: true, status: 501, check: oaWantPlain,
+			build: func(_ *testing.T, c *oaNode) oaRequest {
+				return oaRequest{method: "GET", target: "/v1/info", header: http.Header{"Transfer-Encoding": {"gzip"}},
+					raw: "GET /v1/info HTTP/1.1\r\nHost: " + c.addr + "\r\nTransfer-Encoding: gzip\r\n\r\n"}
+			}},
+		{name: "net/http: HTTP/3.0 request line", reqValid: true, status: 505, check: oaWantPlain,
+			build: func(_ *testing.T, c *oaNode) oaRequest {
+				return oaRequest{method: "GET", target: "/healthz", raw: "GET /healthz HTTP/3.0\r\nHost: " + c.addr + "\r\n\r\n"}
+			}},
+		{name: "net/http: unknown Expect", reqValid: true, status: 417,
+			build: func(_ *testing.T, c *oaNode) oaRequest {
+				return oaRequest{method: "GET", target: "/v1/info", header: http.Header{"Expect": {"teapot"}},
+					raw: "GET /v1/info HTTP/1.1\r\nHost: " + c.addr + "\r\nExpect: teapot\r\n\r\n"}
+			}},
+	}
+}
+
+// bodyBudgetCase: bodies that are still arriving hold the node's body
+// memory budget, and the request whose buffer would grow past it is
+// answered 429 overloaded, with Retry-After, and its connection closed
+// (design note §1). Each connection declares a full batch, sends three
+// quarters of it and waits; two such bodies fill the budget.
+func (c *oaNode) bodyBudgetCase(t *testing.T) {
+	const conns = 6
+	declared := openAPIConfig.MaxBatchBytes
+	sent := declared * 3 / 4
+	type answer struct {
+		resp *http.Response
+		body []byte
+	}
+	answers := make(chan answer, conns)
+	var wg sync.WaitGroup
+	var open []net.Conn
+	deadline := time.Now().Add(10 * time.Second)
+	for range conns {
+		conn, err := c.dialer().Dial("tcp", c.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(deadline)
+		open = append(open, conn)
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			// A refused connection stops reading; the write fails then.
+			_, _ = fmt.Fprintf(conn, "POST /v1/transactions/batch HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n", c.addr, oaBinaryType, declared)
+			_, _ = conn.Write(make([]byte, sent))
+		}()
+		go func() {
+			defer wg.Done()
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				return // still waiting for the rest of its body when closed
+			}
+			body, _ := io.ReadAll(resp.Body)
+			answers <- answer{resp, body}
+		}()
+	}
+	var got *answer
+	select {
+	case a := <-answers:
+		got = &a
+	case <-time.After(time.Until(deadline)):
+	}
+	for _, conn := range open {
+		conn.Close()
+	}
+	wg.Wait()
+	if got == nil {
+		t.Fatalf("[design note §1] %d connections each sent %d of the %d bytes they declared and none was answered within 10 s; the body budget is %d bytes",
+			conns, sent, declared, openAPIConfig.BodyBudget)
+	}
+	if got.resp.StatusCode != 429 || !bytes.Contains(got.body, []byte(`"code":"overloaded"`)) {
+		t.Fatalf("[design note §1] answer %d %s, want 429 overloaded", got.resp.StatusCode, got.body)
+	}
+	if got.resp.Header.Get("Retry-After") == "" || !got.resp.Close {
+		t.Errorf("[design note §1] 429 without Retry-After or without closing the connection: %v", got.resp.Header)
+	}
+	req := oaRequest{method: "POST", target: "/v1/transactions/batch", ctype: oaBinaryType, body: make([]byte, declared)}
+	if ok, errs := c.spec.loose.ValidateHttpRequest(c.validationRequest(t, req, req.method)); !ok {
+		t.Errorf("the document refuses the request, which it should accept:\n%s", oaErrors(errs))
+	}
+	resp := *got.resp
+	resp.Body = io.NopCloser(bytes.NewReader(got.body))
+	if ok, errs := c.spec.v.ValidateHttpResponse(c.validationRequest(t, req, req.method), &resp); !ok {
+		t.Errorf("the answer does not match the document:\n%s", oaErrors(errs))
+	}
+}
