@@ -26,8 +26,8 @@ type Config struct {
 	// arrive (never with the Content-Length a client declares), and each
 	// growth is taken from this budget until the body is decoded; a
 	// request whose growth does not fit is answered 429 overloaded. Zero
-	// means DefaultBodyBudget; it must hold at least one full batch
-	// (MaxBatchBytes).
+	// means DefaultBodyBudget; it must hold the largest body twice (its
+	// chunks and the copy it is joined into, for a moment).
 	BodyBudget int64
 
 	// ClientRate is the sustained rate of transactions per second that
@@ -192,8 +192,9 @@ func (c Config) validate() error {
 		return fmt.Errorf("api: negative MaxBatchBytes %d", c.MaxBatchBytes)
 	case c.MaxBatchItems < 0:
 		return fmt.Errorf("api: negative MaxBatchItems %d", c.MaxBatchItems)
-	case c.BodyBudget < c.MaxBatchBytes || c.BodyBudget < c.MaxBodyBytes:
-		return fmt.Errorf("api: BodyBudget %d below the largest body (%d bytes)", c.BodyBudget, max(c.MaxBatchBytes, c.MaxBodyBytes))
+	case c.BodyBudget < minBodyBudget(max(c.MaxBatchBytes, c.MaxBodyBytes)):
+		return fmt.Errorf("api: BodyBudget %d cannot hold the largest body (%d bytes) while it is read: need at least %d",
+			c.BodyBudget, max(c.MaxBatchBytes, c.MaxBodyBytes), minBodyBudget(max(c.MaxBatchBytes, c.MaxBodyBytes)))
 	case math.IsNaN(c.ClientRate) || math.IsNaN(c.IssuerRate) || math.IsNaN(c.JunkRate):
 		return errors.New("api: rate is NaN")
 	case c.ClientBurst < 0:
@@ -214,4 +215,10 @@ func (c Config) validate() error {
 		return fmt.Errorf("api: negative MaxStreams %d", c.MaxStreams)
 	}
 	return nil
+}
+
+// minBodyBudget is the budget that lets one body of n bytes be read: its
+// chunks, rounded up to a whole chunk, and the copy they are joined into.
+func minBodyBudget(n int64) int64 {
+	return firstChunk + (n+nextChunk-1)/nextChunk*nextChunk + n
 }

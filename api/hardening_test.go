@@ -133,7 +133,7 @@ func (h *harness) rawConn(t *testing.T) net.Conn {
 // bodies and send a byte hold a few KiB each, not what they declared, and
 // the budget shared by all requests turns the excess into 429s.
 func TestBodyMemoryFollowsArrival(t *testing.T) {
-	const budget = 1 << 20
+	const budget = 1100 << 10
 	h := newHarness(t, harnessConfig{api: Config{MaxBatchBytes: 512 << 10, BodyBudget: budget, ClientRate: -1}})
 	declare := func(c net.Conn, n int, send string) {
 		fmt.Fprintf(c, "POST /v1/transactions/batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n%s", n, send)
@@ -166,10 +166,12 @@ func TestBodyMemoryFollowsArrival(t *testing.T) {
 // TestBodyBudgetReturns: after the connections close, the budget is
 // whole again and large bodies pass.
 func TestBodyBudgetReturns(t *testing.T) {
-	h := newHarness(t, harnessConfig{api: Config{MaxBatchBytes: 512 << 10, BodyBudget: 512 << 10, ClientRate: -1}})
+	h := newHarness(t, harnessConfig{api: Config{MaxBatchBytes: 512 << 10, BodyBudget: 1100 << 10, ClientRate: -1}})
 	c := h.rawConn(t)
-	fmt.Fprintf(c, "POST /v1/transactions/batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n%s", 512<<10, strings.Repeat("z", 400<<10))
-	waitFor(t, "the held body", func() bool { return h.api.budget.used.Load() >= 400<<10 })
+	fmt.Fprintf(c, "POST /v1/transactions/batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n%s", 512<<10, strings.Repeat("z", 500<<10))
+	waitFor(t, "the held body", func() bool { return h.api.budget.used.Load() >= 500<<10 })
+	// 300 KiB needs its chunks and their joined copy (624 KiB); 584 KiB
+	// are left.
 	wantError(t, h.post("/v1/transactions/batch", mediaBinary, make([]byte, 300<<10)), 429, "overloaded")
 	c.Close()
 	waitFor(t, "the budget to return", func() bool { return h.api.budget.used.Load() == 0 })

@@ -171,8 +171,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.rateLimited("client", wait))
 		return
 	}
-	bp := bodyPool.Get().(*[]byte)
-	b, aerr := s.readBody(w, r, s.cfg.MaxBodyBytes, *bp)
+	b, aerr := s.readBody(w, r, s.cfg.MaxBodyBytes)
 	var tx *dag.Transaction
 	var err error
 	if aerr == nil {
@@ -180,11 +179,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 			tx, err = decodeTransaction(enc, b.data, s.genesis.MaxPayload)
 		}
 	}
-	b.free()
-	if cap(b.data) <= maxPooledBody {
-		*bp = b.data[:0]
-		bodyPool.Put(bp)
-	}
+	b.free() // the decoded transaction owns a copy
 	if aerr == nil && err != nil {
 		aerr = errorOf(err)
 	}
@@ -242,7 +237,7 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
-	b, aerr := s.readBody(w, r, s.cfg.MaxBatchBytes, nil)
+	b, aerr := s.readBody(w, r, s.cfg.MaxBatchBytes)
 	defer b.free()
 	if aerr == nil {
 		enc, aerr = enc.resolve(b.data)
