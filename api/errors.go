@@ -48,23 +48,12 @@ var statusOf = map[string]int{
 	codeInternal:         http.StatusInternalServerError,
 }
 
-// senderFault holds the codes of rejections that are the sender's own
-// doing: they are charged to the client's junk budget (Config.JunkRate).
-// Load, shutdown and store failures are nobody's fault; a duplicate is an
-// honest retry.
-var senderFault = map[string]bool{
-	"malformed":          true,
-	"bad_version":        true,
-	"bad_kind":           true,
-	"trailing_bytes":     true,
-	"payload_too_large":  true,
-	codeBodyTooLarge:     true,
-	codeUnsupportedMedia: true,
-	"bad_signature":      true,
-	"insufficient_work":  true,
-	"future_time":        true,
-	"broken_chain":       true,
-	"not_validator":      true,
+// apiFault is whose fault the API's own rejections are; the ledger's
+// come with theirs (dag.FaultOf).
+var apiFault = map[string]dag.Fault{
+	codeMalformed:        dag.FaultSender,
+	codeBodyTooLarge:     dag.FaultSender,
+	codeUnsupportedMedia: dag.FaultSender,
 }
 
 // Retry-After for the 429s that no limiter times: the ingest queue drains
@@ -81,12 +70,18 @@ type apiError struct {
 	message string
 	// retry is the Retry-After of a 429; zero for other statuses.
 	retry time.Duration
+	// fault says whether the sender caused it: such rejections are
+	// charged to the client's junk budget (Config.JunkRate).
+	fault dag.Fault
 }
+
+// senderFault reports whether e is charged to the sender's junk budget.
+func (e *apiError) senderFault() bool { return e.fault != dag.FaultNone }
 
 func (e *apiError) Error() string { return "api: " + e.code + ": " + e.message }
 
 func newError(code, message string) *apiError {
-	e := &apiError{code: code, message: message}
+	e := &apiError{code: code, message: message, fault: apiFault[code]}
 	switch code {
 	case codeOverloaded:
 		e.retry = retryOverloaded
@@ -103,11 +98,29 @@ func errorOf(err error) *apiError {
 	if errors.As(err, &ae) {
 		return ae
 	}
-	code := dag.Code(err)
+	code, fault := dag.Code(err), dag.FaultOf(err)
 	if _, ok := statusOf[code]; !ok {
-		code = codeInternal
+		// A rule layer's own code (a dag.Rejection): the sender's doing
+		// is 422 like the ledger's own verdicts; anything else is ours.
+		if fault == dag.FaultNone {
+			code = codeInternal
+		}
 	}
-	return newError(code, err.Error())
+	e := newError(code, err.Error())
+	e.fault = fault
+	return e
+}
+
+// statusFor is the HTTP status of a code: the contract's table, 422 for a
+// rule layer's code that is the sender's fault, 500 otherwise.
+func statusFor(e *apiError) int {
+	if status, ok := statusOf[e.code]; ok {
+		return status
+	}
+	if e.fault != dag.FaultNone {
+		return http.StatusUnprocessableEntity
+	}
+	return http.StatusInternalServerError
 }
 
 // errorBody is the contract's error object.
@@ -117,10 +130,7 @@ type errorBody struct {
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {
-	status, ok := statusOf[e.code]
-	if !ok {
-		status = http.StatusInternalServerError
-	}
+	status := statusFor(e)
 	if status == http.StatusTooManyRequests {
 		setRetryAfter(w, max(e.retry, time.Second))
 	}

@@ -2,10 +2,13 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -303,5 +306,61 @@ func TestBatchConflictResults(t *testing.T) {
 		if err := json.Unmarshal(h.get("/v1/transactions/"+tx.ID().String()).body, &st); err != nil || st.Status != statusConflicting {
 			t.Fatalf("status of %s: %s", tx.ID().Short(), st.Status)
 		}
+	}
+}
+
+// rejectingBackend answers every submission with a rule layer's own
+// rejection, as the device layer will.
+type rejectingBackend struct {
+	*testBackend
+	err error
+}
+
+func (b rejectingBackend) Submit(_ context.Context, txs []*dag.Transaction, _ dag.Admit) []dag.Result {
+	out := make([]dag.Result, len(txs))
+	for i, tx := range txs {
+		out[i] = dag.Result{ID: tx.ID(), Status: dag.StatusRejected, Err: b.err}
+	}
+	return out
+}
+
+// TestRuleLayerRejections: a code the API does not know is passed through
+// with 422 when it is the sender's fault (and charged as junk), 500
+// internal otherwise.
+func TestRuleLayerRejections(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	root := h.ledger.Root()
+	tx := dagtest.NewIssuer("dev", testRules).Issue(dag.KindData, root, root, at(time.Second), nil)
+	for _, c := range []struct {
+		err    error
+		status int
+		code   string
+	}{
+		{&dag.Rejection{Code: "device_revoked", Fault: dag.FaultSender, Message: "device: revoked"}, 422, "device_revoked"},
+		{&dag.Rejection{Code: "rule_broke", Fault: dag.FaultNone, Message: "device: bug"}, 500, "internal"},
+	} {
+		s, err := New(rejectingBackend{h.backend, c.err}, Config{Clock: func() time.Time { return testNow }, JunkRate: 1, JunkBurst: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(s)
+		resp, err := http.Post(srv.URL+"/v1/transactions", mediaBinary, bytes.NewReader(tx.Bytes()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		wantError(t, response{status: resp.StatusCode, header: resp.Header, body: body}, c.status, c.code)
+		// The sender's fault took the one junk token: the next post is
+		// refused before it is read.
+		resp, err = http.Post(srv.URL+"/v1/transactions", mediaBinary, bytes.NewReader(tx.Bytes()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if junk := resp.StatusCode == http.StatusTooManyRequests; junk != (c.status == 422) {
+			t.Errorf("%s: second post %d; charged as junk = %v, want %v", c.code, resp.StatusCode, junk, c.status == 422)
+		}
+		srv.Close()
 	}
 }

@@ -149,7 +149,7 @@ func (s *Server) chargeJunk(client netip.Addr, n int, now time.Time) {
 // refuse answers a whole request with e, charging the client's junk
 // bucket when e is the sender's fault.
 func (s *Server) refuse(w http.ResponseWriter, client netip.Addr, e *apiError, now time.Time) {
-	if senderFault[e.code] {
+	if e.senderFault() {
 		s.chargeJunk(client, 1, now)
 	}
 	writeError(w, e)
@@ -274,7 +274,7 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			e := errorOf(err)
 			results[i] = rejected(dag.ZeroID, e)
-			if senderFault[e.code] {
+			if e.senderFault() {
 				junk++
 			}
 			continue
@@ -299,7 +299,7 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request) {
 			if res.Err != nil {
 				e := errorOf(res.Err)
 				retry = max(retry, e.retry)
-				if senderFault[e.code] {
+				if e.senderFault() {
 					junk++
 				}
 			}

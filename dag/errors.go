@@ -46,35 +46,83 @@ var (
 	ErrGenesis = errors.New("dag: invalid genesis")
 )
 
-// codes are the stable, documented machine codes of the sentinels.
+// Fault says whose doing a rejection is, so that each transport charges
+// the right party without re-deriving it from codes: the API charges a
+// client's junk budget, the network a peer's score.
+type Fault uint8
+
+const (
+	// FaultNone: not a rejection, or a failure of this node (load,
+	// shutdown, the store) that no sender caused.
+	FaultNone Fault = iota
+	// FaultSender: the transaction itself is invalid (its bytes, its
+	// signature, its work, its place in the issuer's chain). Every honest
+	// node reaches the same verdict, so whoever sent it sent junk.
+	FaultSender
+	// FaultTiming: the transaction may be valid later (its issuing time is
+	// ahead of this node's clock). A client that sends it is at fault; a
+	// peer relaying it may only have a clock that runs ahead.
+	FaultTiming
+)
+
+func (f Fault) String() string {
+	switch f {
+	case FaultSender:
+		return "sender"
+	case FaultTiming:
+		return "timing"
+	default:
+		return "none"
+	}
+}
+
+// Rejection is a rejection with a code of its own, for rule layers that
+// refuse transactions for reasons the ledger does not define (a device
+// layer's "device_revoked"). Code and FaultOf recognise it anywhere in an
+// error chain.
+type Rejection struct {
+	Code    string // stable, lower-case, documented by the layer
+	Fault   Fault
+	Message string
+}
+
+func (r *Rejection) Error() string { return r.Message }
+
+// codes are the stable, documented machine codes of the sentinels, and
+// whose fault each is.
 var codes = []struct {
-	err  error
-	code string
+	err   error
+	code  string
+	fault Fault
 }{
-	{ErrMalformed, "malformed"},
-	{ErrVersion, "bad_version"},
-	{ErrKind, "bad_kind"},
-	{ErrPayloadTooLarge, "payload_too_large"},
-	{ErrTrailingBytes, "trailing_bytes"},
-	{ErrSignature, "bad_signature"},
-	{ErrWork, "insufficient_work"},
-	{ErrFuture, "future_time"},
-	{ErrChain, "broken_chain"},
-	{ErrNotValidator, "not_validator"},
-	{ErrParkedFull, "parked_full"},
-	{ErrOverloaded, "overloaded"},
-	{ErrClosed, "closed"},
-	{ErrStore, "store_failure"},
-	{ErrNotFound, "not_found"},
-	{ErrGenesis, "bad_genesis"},
+	{ErrMalformed, "malformed", FaultSender},
+	{ErrVersion, "bad_version", FaultSender},
+	{ErrKind, "bad_kind", FaultSender},
+	{ErrPayloadTooLarge, "payload_too_large", FaultSender},
+	{ErrTrailingBytes, "trailing_bytes", FaultSender},
+	{ErrSignature, "bad_signature", FaultSender},
+	{ErrWork, "insufficient_work", FaultSender},
+	{ErrFuture, "future_time", FaultTiming},
+	{ErrChain, "broken_chain", FaultSender},
+	{ErrNotValidator, "not_validator", FaultSender},
+	{ErrParkedFull, "parked_full", FaultNone},
+	{ErrOverloaded, "overloaded", FaultNone},
+	{ErrClosed, "closed", FaultNone},
+	{ErrStore, "store_failure", FaultNone},
+	{ErrNotFound, "not_found", FaultNone},
+	{ErrGenesis, "bad_genesis", FaultNone},
 }
 
 // Code returns the stable machine code of a ledger error ("malformed",
-// "insufficient_work", ...), "internal" for an error of another origin and ""
-// for nil.
+// "insufficient_work", ..., or a Rejection's own code), "internal" for an
+// error of another origin and "" for nil.
 func Code(err error) string {
 	if err == nil {
 		return ""
+	}
+	var r *Rejection
+	if errors.As(err, &r) {
+		return r.Code
 	}
 	for _, c := range codes {
 		if errors.Is(err, c.err) {
@@ -82,4 +130,22 @@ func Code(err error) string {
 		}
 	}
 	return "internal"
+}
+
+// FaultOf returns whose doing a ledger error is; FaultNone for nil and
+// for errors of another origin.
+func FaultOf(err error) Fault {
+	if err == nil {
+		return FaultNone
+	}
+	var r *Rejection
+	if errors.As(err, &r) {
+		return r.Fault
+	}
+	for _, c := range codes {
+		if errors.Is(err, c.err) {
+			return c.fault
+		}
+	}
+	return FaultNone
 }

@@ -524,17 +524,11 @@ func (f *inflight) release(txs []*dag.Transaction) {
 }
 
 // penalizing reports whether a rejection proves the sender at fault: the
-// transaction fails a check every honest node agrees on. A future time, a
-// full parking lot or an overloaded pipeline are this node's state, not
-// the sender's fault.
+// transaction fails a check every honest node agrees on (dag.FaultSender).
+// A future time may be fine by the peer's clock (dag.FaultTiming); a full
+// parking lot or an overloaded pipeline are this node's state.
 func penalizing(err error) bool {
-	for _, e := range []error{dag.ErrMalformed, dag.ErrVersion, dag.ErrKind, dag.ErrPayloadTooLarge,
-		dag.ErrTrailingBytes, dag.ErrSignature, dag.ErrWork, dag.ErrChain, dag.ErrNotValidator} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
+	return dag.FaultOf(err) == dag.FaultSender
 }
 
 // ingest submits transactions a peer delivered and handles the results:
