@@ -478,7 +478,7 @@ func (l *Ledger) offer(b *batch, tx *Transaction) {
 		b.results = append(b.results, reject(id, fmt.Errorf("%w: %v ahead", ErrFuture, time.Duration(tx.Time-b.now))))
 		return
 	}
-	if tx.Kind == KindBeacon {
+	if tx.Kind.Spec().ValidatorsOnly {
 		if _, ok := l.validators[tx.Issuer]; !ok {
 			b.results = append(b.results, reject(id, fmt.Errorf("%w: %s", ErrNotValidator, tx.Issuer)))
 			return
@@ -604,10 +604,7 @@ func (l *Ledger) attachSolid(b *batch, tx *Transaction) Result {
 	}
 	if !b.replaying {
 		recent := 0
-		if tx.Kind != KindBeacon {
-			// Beacons are exempt from the rate rule: validators issue
-			// them several times a second by design, and only genesis
-			// keys may issue them at all.
+		if !tx.Kind.Spec().RateExempt {
 			recent = l.recentCount(prev, tx.Time)
 		}
 		need := l.rules.Required(len(tx.Payload), recent)
@@ -671,7 +668,7 @@ func (l *Ledger) attachSolid(b *batch, tx *Transaction) Result {
 			twin = prev.next
 		}
 	}
-	if n.kind != KindBeacon {
+	if n.kind.Spec().Data {
 		l.mu.unconfirmedData++
 	}
 	b.events = append(b.events, change{kind: EventAttached, n: n, tx: tx})
@@ -685,7 +682,7 @@ func (l *Ledger) attachSolid(b *batch, tx *Transaction) Result {
 	if l.cfg.CumulativeWeightWindow > 0 {
 		l.addCumulativeWeight(n)
 	}
-	if n.kind == KindBeacon {
+	if n.kind.Spec().Weighs {
 		l.propagate(b, n, iss.validator)
 	}
 	return Result{ID: id, Status: StatusAttached, Conflicting: n.conflicting()}
@@ -831,7 +828,7 @@ func (l *Ledger) confirm(b *batch, newly []*node) {
 		l.mu.confirmed = append(l.mu.confirmed, n)
 		n.confIndex = uint64(len(l.mu.confirmed))
 		l.newest.Store(n)
-		if n.kind != KindBeacon {
+		if n.kind.Spec().Data {
 			l.mu.unconfirmedData--
 		}
 		b.events = append(b.events, change{kind: EventConfirmed, n: n})

@@ -252,7 +252,7 @@ func (p *Pipeline) submit(ctx context.Context, txs []*Transaction, results []Res
 			txs[i] = nil
 			continue
 		}
-		if tx.Kind == KindBeacon {
+		if tx.Kind.Spec().ValidatorsOnly {
 			if _, ok := p.l.validators[tx.Issuer]; !ok {
 				results[i] = reject(id, fmt.Errorf("%w: %s", ErrNotValidator, tx.Issuer))
 				txs[i] = nil

@@ -302,7 +302,7 @@ func (l *Ledger) IssuerState(issuer PublicKey, at int64) (state IssuerState, kno
 // payload of payloadLen bytes needs when its issuer's recent count is
 // recent (see IssuerState).
 func (l *Ledger) Required(kind Kind, payloadLen, recent int) int {
-	if kind == KindBeacon {
+	if kind.Spec().RateExempt {
 		recent = 0
 	}
 	return l.rules.Required(payloadLen, recent)

@@ -25,13 +25,47 @@ const (
 	KindBeacon Kind = 2
 )
 
-var kindNames = map[Kind]string{KindData: "data", KindBeacon: "beacon"}
+// KindSpec is what the ledger knows of a kind: one row of a table instead
+// of kind-specific conditions spread over attach, the pipeline and the
+// queries. The device layer's control kinds are to become rows of it.
+type KindSpec struct {
+	// Name is the kind's JSON and text name.
+	Name string
+	// ValidatorsOnly: only genesis validators may issue it (not_validator
+	// otherwise), checked before the signature.
+	ValidatorsOnly bool
+	// RateExempt: the issuer-rate part of the difficulty does not apply
+	// (validators issue beacons several times a second by design).
+	RateExempt bool
+	// Weighs: attaching it carries its issuer's approval weight into its
+	// past cone. Only a validator has weight, so it implies
+	// ValidatorsOnly.
+	Weighs bool
+	// Data: it counts as data waiting for confirmation (Stats), which
+	// beacons do not.
+	Data bool
+}
+
+// kinds is the table, indexed by kind; an empty name is an unknown kind.
+var kinds = [...]KindSpec{
+	KindData:   {Name: "data", Data: true},
+	KindBeacon: {Name: "beacon", ValidatorsOnly: true, RateExempt: true, Weighs: true},
+}
+
+// Spec returns k's row of the kind table; the zero KindSpec for an
+// unknown kind.
+func (k Kind) Spec() KindSpec {
+	if int(k) < len(kinds) {
+		return kinds[k]
+	}
+	return KindSpec{}
+}
 
 // Known reports whether k is a kind of this protocol version.
-func (k Kind) Known() bool { _, ok := kindNames[k]; return ok }
+func (k Kind) Known() bool { return k.Spec().Name != "" }
 
 func (k Kind) String() string {
-	if name, ok := kindNames[k]; ok {
+	if name := k.Spec().Name; name != "" {
 		return name
 	}
 	return "kind(" + strconv.Itoa(int(k)) + ")"
@@ -47,9 +81,9 @@ func (k Kind) MarshalText() ([]byte, error) {
 
 // UnmarshalText parses a kind's name.
 func (k *Kind) UnmarshalText(text []byte) error {
-	for kind, name := range kindNames {
-		if name == string(text) {
-			*k = kind
+	for kind, spec := range kinds {
+		if spec.Name != "" && spec.Name == string(text) {
+			*k = Kind(kind)
 			return nil
 		}
 	}

@@ -192,3 +192,33 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestKindTable: every known kind round-trips through its name, unknown
+// kinds have none, and only validators' kinds carry weight.
+func TestKindTable(t *testing.T) {
+	known := 0
+	for k := range 256 {
+		kind := dag.Kind(k)
+		spec := kind.Spec()
+		if !kind.Known() {
+			if spec != (dag.KindSpec{}) {
+				t.Errorf("unknown kind %d has a spec %+v", k, spec)
+			}
+			if _, err := kind.MarshalText(); !errors.Is(err, dag.ErrKind) {
+				t.Errorf("kind %d marshals: %v", k, err)
+			}
+			continue
+		}
+		known++
+		var back dag.Kind
+		if err := back.UnmarshalText([]byte(kind.String())); err != nil || back != kind {
+			t.Errorf("kind %d (%s) does not round-trip: %v, %v", k, kind, back, err)
+		}
+		if spec.Weighs && !spec.ValidatorsOnly {
+			t.Errorf("kind %s carries weight but anyone may issue it", kind)
+		}
+	}
+	if known != 2 || dag.KindData.Spec().Name != "data" || !dag.KindBeacon.Spec().Weighs {
+		t.Errorf("%d known kinds; data %+v, beacon %+v", known, dag.KindData.Spec(), dag.KindBeacon.Spec())
+	}
+}
