@@ -31,6 +31,9 @@ type Config struct {
 	CumulativeWeightWindow time.Duration
 	// Now is the clock for the future-drift check; nil means time.Now.
 	Now func() time.Time
+	// Rules is the rule layer (the device package in a node); nil means
+	// none: an open network with the ledger's own rules only.
+	Rules RuleLayer
 }
 
 const (
@@ -585,33 +588,56 @@ func (tx *Transaction) references() []ID {
 
 func reject(id ID, err error) Result { return Result{ID: id, Status: StatusRejected, Err: err} }
 
-// attachSolid checks a solid transaction against its past and attaches it.
-// Called with l.mu held.
+// attachSolid checks a solid transaction against its past and, if it
+// passes, attaches it. Called with l.mu held.
 func (l *Ledger) attachSolid(b *batch, tx *Transaction) Result {
+	prev, err := l.checkSolid(b, tx)
+	if err != nil {
+		return reject(tx.ID(), err)
+	}
+	return l.applySolid(b, tx, prev)
+}
+
+// checkSolid is the read-only half of attach: the issuer chain, the work
+// with the issuer's rate, and the rule layer, all judged from the
+// transaction and its past, so a rejected transaction changes nothing.
+// Stored transactions passed it once and are not judged again on replay.
+// Called with l.mu held.
+func (l *Ledger) checkSolid(b *batch, tx *Transaction) (prev *node, err error) {
+	id := tx.ID()
+	if tx.Seq > 0 {
+		prev = l.mu.nodes[tx.Prev]
+		if prev.issuer == nil || prev.issuer.key != tx.Issuer || prev.seq != tx.Seq-1 {
+			return nil, fmt.Errorf("%w: predecessor %s is not sequence %d of this issuer", ErrChain, tx.Prev.Short(), tx.Seq-1)
+		}
+		if tx.Time < prev.time {
+			return nil, fmt.Errorf("%w: issuing time earlier than the predecessor's", ErrChain)
+		}
+	}
+	if b.replaying {
+		return prev, nil
+	}
+	recent := 0
+	if !tx.Kind.Spec().RateExempt {
+		recent = l.recentCount(prev, tx.Time)
+	}
+	if need := l.rules.Required(len(tx.Payload), recent); !pow.Verify(id, tx.Nonce, need) {
+		return nil, fmt.Errorf("%w: need %d bits", ErrWork, need)
+	}
+	if l.cfg.Rules != nil {
+		if err := l.cfg.Rules.Check(tx, pastView{l}); err != nil {
+			return nil, err
+		}
+	}
+	return prev, nil
+}
+
+// applySolid is the other half: it attaches a checked transaction and
+// tells the rule layer. Called with l.mu held.
+func (l *Ledger) applySolid(b *batch, tx *Transaction, prev *node) Result {
 	id := tx.ID()
 	nodes := l.mu.nodes
 	trunk, branch := nodes[tx.Trunk], nodes[tx.Branch]
-
-	var prev *node
-	if tx.Seq > 0 {
-		prev = nodes[tx.Prev]
-		if prev.issuer == nil || prev.issuer.key != tx.Issuer || prev.seq != tx.Seq-1 {
-			return reject(id, fmt.Errorf("%w: predecessor %s is not sequence %d of this issuer", ErrChain, tx.Prev.Short(), tx.Seq-1))
-		}
-		if tx.Time < prev.time {
-			return reject(id, fmt.Errorf("%w: issuing time earlier than the predecessor's", ErrChain))
-		}
-	}
-	if !b.replaying {
-		recent := 0
-		if !tx.Kind.Spec().RateExempt {
-			recent = l.recentCount(prev, tx.Time)
-		}
-		need := l.rules.Required(len(tx.Payload), recent)
-		if !pow.Verify(id, tx.Nonce, need) {
-			return reject(id, fmt.Errorf("%w: need %d bits", ErrWork, need))
-		}
-	}
 
 	iss := l.mu.issuers[tx.Issuer]
 	if iss == nil {
@@ -684,6 +710,9 @@ func (l *Ledger) attachSolid(b *batch, tx *Transaction) Result {
 	}
 	if n.kind.Spec().Weighs {
 		l.propagate(b, n, iss.validator)
+	}
+	if l.cfg.Rules != nil {
+		l.cfg.Rules.Apply(tx, pastView{l})
 	}
 	return Result{ID: id, Status: StatusAttached, Conflicting: n.conflicting()}
 }
