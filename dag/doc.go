@@ -40,6 +40,15 @@
 //	case "insufficient_work", "bad_signature": ...
 //	}
 //
+// # Rules and rejections
+//
+// Attach is a read-only check (issuer chain, work with the issuer's rate,
+// then an optional RuleLayer given the transaction and a PastView) followed
+// by an apply, so a rejected transaction changes nothing. Kinds are rows of
+// a table (Kind.Spec). Every rejection wraps a sentinel or is a Rejection;
+// Code gives its stable code and FaultOf whose doing it is, which the API
+// and the network use to charge the client or peer that sent it.
+//
 // The package knows nothing of disks, sockets or tip selection; time enters
 // through Config.Now and randomness not at all, so the same code runs in the
 // node, the tests and the simulator.
