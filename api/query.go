@@ -187,11 +187,17 @@ func (s *Server) transaction(w http.ResponseWriter, r *http.Request) {
 			st.Approvers = append(st.Approvers, s.approverNames[i])
 		}
 	}
+	// A status never hides a conflict: a twin can be confirmed before the
+	// other half of the equivocation arrives, and is conflicting from then
+	// on (confirmed_index still says it was confirmed).
 	switch {
-	case info.Confirmed:
-		st.Status = statusConfirmed
 	case info.Conflicting:
 		st.Status = statusConflicting
+		if info.Confirmed {
+			st.Reasons = append(st.Reasons, fmt.Sprintf("confirmed (index %d of this node's confirmed order) before the equivocation was known", info.ConfirmedIndex))
+		}
+	case info.Confirmed:
+		st.Status = statusConfirmed
 	default:
 		st.Status = statusPending
 		t := s.genesis.Threshold

@@ -392,3 +392,23 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 		t.Errorf("error codes (-served +documented):\n%s", diff)
 	}
 }
+
+// TestStatusNeverHidesAConflict: one half of an equivocation is confirmed
+// before the other arrives; its status then says conflicting, with the
+// confirmation kept in confirmed_index and the reasons.
+func TestStatusNeverHidesAConflict(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	root := h.ledger.Root()
+	a := dagtest.NewIssuer("cloned", testRules).Issue(dag.KindData, root, root, at(time.Second), []byte("one"))
+	twin := dagtest.NewIssuer("cloned", testRules).Issue(dag.KindData, root, root, at(time.Second), []byte("two"))
+	h.mustAttach(a)
+	h.mustAttach(h.validator(0).Issue(dag.KindBeacon, a.ID(), a.ID(), at(2*time.Second), nil))
+	if st := h.status(a.ID()); st.Status != "confirmed" {
+		t.Fatalf("before the twin: %+v", st)
+	}
+	h.postBinary(twin)
+	st := h.status(a.ID())
+	if st.Status != "conflicting" || st.ConfirmedIndex == 0 || len(st.Reasons) != 2 || !strings.Contains(st.Reasons[0], "confirmed") {
+		t.Fatalf("confirmed half after the twin arrived: status %q, confirmed_index %d, reasons %q", st.Status, st.ConfirmedIndex, st.Reasons)
+	}
+}

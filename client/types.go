@@ -133,7 +133,7 @@ type State string
 const (
 	StatePending     State = "pending"     // attached, not yet confirmed
 	StateConfirmed   State = "confirmed"   // final
-	StateConflicting State = "conflicting" // part of an equivocation; never confirms
+	StateConflicting State = "conflicting" // part of an equivocation, confirmed or not: final
 	StateParked      State = "parked"      // waits for missing parents
 )
 
