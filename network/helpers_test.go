@@ -25,7 +25,7 @@ type host struct {
 	store  *storage.Memory
 }
 
-func (h *host) Ledger() *dag.Ledger { return h.ledger }
+func (h *host) Ledger() network.Ledger { return h.ledger }
 func (h *host) Submit(ctx context.Context, txs []*dag.Transaction) []dag.Result {
 	return h.pipe.SubmitDecoded(ctx, txs)
 }

@@ -14,12 +14,32 @@ import (
 	"github.com/tangled-ledger/tangled/dag"
 )
 
+// Ledger is what the network reads of a node's ledger, declared here so
+// that peering depends on these calls only; *dag.Ledger implements it.
+type Ledger interface {
+	Genesis() dag.Genesis
+	Stats() dag.Stats
+	// Known reports whether id is attached or parked.
+	Known(id dag.ID) bool
+	Transaction(id dag.ID) (*dag.Transaction, error)
+	// Missing appends the references parked transactions wait for.
+	Missing(dst []dag.ID) []dag.ID
+	NewestTips(k int, dst []dag.ID) []dag.ID
+	SampleTips(k int, intN func(n int) int, dst []dag.ID) []dag.ID
+	// ConfirmedFrontier is the newest confirmed transaction and its
+	// issuing time (the genesis root before any).
+	ConfirmedFrontier() (dag.ID, int64)
+	Subscribe(fn func(dag.Event)) (cancel func())
+}
+
+var _ Ledger = (*dag.Ledger)(nil)
+
 // Host is what the network needs from a node: its ledger (read side and
 // events), the ingest pipeline, and ranges of its log for bulk sync.
 type Host interface {
 	// Ledger is read for duplicates, requested transactions, counts and
 	// missing parents, and subscribed to for gossip.
-	Ledger() *dag.Ledger
+	Ledger() Ledger
 	// Submit hands transactions decoded with dag.Decode to the ingest
 	// pipeline and returns once each is durable or rejected.
 	Submit(ctx context.Context, txs []*dag.Transaction) []dag.Result
@@ -135,7 +155,7 @@ func (c Config) validate() error {
 type Network struct {
 	cfg        Config
 	host       Host
-	ledger     *dag.Ledger
+	ledger     Ledger
 	self       dag.PublicKey
 	log        *slog.Logger
 	maxPayload int

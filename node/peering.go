@@ -94,7 +94,7 @@ func (n *Node) setupNetwork() error {
 // peerHost is what the network sees of the node.
 type peerHost struct{ n *Node }
 
-func (h peerHost) Ledger() *dag.Ledger { return h.n.ledger }
+func (h peerHost) Ledger() network.Ledger { return h.n.ledger }
 func (h peerHost) Submit(ctx context.Context, txs []*dag.Transaction) []dag.Result {
 	return h.n.pipeline.SubmitDecoded(ctx, txs)
 }
