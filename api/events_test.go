@@ -18,6 +18,7 @@ import (
 
 	"github.com/tangled-ledger/tangled/dag"
 	"github.com/tangled-ledger/tangled/dag/dagtest"
+	"github.com/tangled-ledger/tangled/internal/poll"
 )
 
 // sseEvent is one dispatched server-sent event, or a comment (name ":").
@@ -284,11 +285,11 @@ func TestEventsEndOnDisconnect(t *testing.T) {
 	for range 5 {
 		streams = append(streams, h.stream(""))
 	}
-	waitFor(t, "five streams", func() bool { return h.api.streams.Load() == 5 })
+	poll.Until(t, poll.DefaultWithin, "five streams", func() bool { return h.api.streams.Load() == 5 })
 	for _, s := range streams {
 		s.close()
 	}
-	waitFor(t, "streams to end", func() bool { return h.api.streams.Load() == 0 })
+	poll.Until(t, poll.DefaultWithin, "streams to end", func() bool { return h.api.streams.Load() == 0 })
 	h.client.CloseIdleConnections()
 	// No handler, server connection or client connection may be left:
 	// the pipeline's and the listener's goroutines are all that remain.
@@ -322,7 +323,7 @@ func TestEventsMaxStreams(t *testing.T) {
 	a, b := h.stream(""), h.stream("")
 	wantError(t, h.get("/v1/events"), 429, "overloaded")
 	a.close()
-	waitFor(t, "a stream to end", func() bool { return h.api.streams.Load() == 1 })
+	poll.Until(t, poll.DefaultWithin, "a stream to end", func() bool { return h.api.streams.Load() == 1 })
 	c := h.stream("")
 	b.close()
 	c.close()

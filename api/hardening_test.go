@@ -16,6 +16,7 @@ import (
 
 	"github.com/tangled-ledger/tangled/dag"
 	"github.com/tangled-ledger/tangled/dag/dagtest"
+	"github.com/tangled-ledger/tangled/internal/poll"
 )
 
 // forgeUnder returns n transactions that name victim's key with enough
@@ -145,7 +146,7 @@ func TestBodyMemoryFollowsArrival(t *testing.T) {
 	for range conns {
 		declare(h.rawConn(t), 512<<10, "x")
 	}
-	waitFor(t, "every connection's first byte to be read", func() bool { return h.api.budget.used.Load() >= conns*firstChunk })
+	poll.Until(t, poll.DefaultWithin, "every connection's first byte to be read", func() bool { return h.api.budget.used.Load() >= conns*firstChunk })
 	if used := h.api.budget.used.Load(); used != conns*firstChunk {
 		t.Fatalf("%d connections that declared 512 KiB and sent a byte hold %d bytes; want %d (one %d-byte chunk each)", conns, used, conns*firstChunk, firstChunk)
 	}
@@ -154,7 +155,7 @@ func TestBodyMemoryFollowsArrival(t *testing.T) {
 	for range 2 {
 		declare(h.rawConn(t), 512<<10, strings.Repeat("y", 300<<10))
 	}
-	waitFor(t, "the slow senders' bytes", func() bool { return h.api.budget.used.Load() > budget/2 })
+	poll.Until(t, poll.DefaultWithin, "the slow senders' bytes", func() bool { return h.api.budget.used.Load() > budget/2 })
 
 	// The next body that needs to grow past the budget is refused with
 	// 429 and a Retry-After, and the node holds no more.
@@ -172,12 +173,12 @@ func TestBodyBudgetReturns(t *testing.T) {
 	h := newHarness(t, harnessConfig{api: Config{MaxBatchBytes: 512 << 10, BodyBudget: 1100 << 10, ClientRate: -1}})
 	c := h.rawConn(t)
 	fmt.Fprintf(c, "POST /v1/transactions/batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n%s", 512<<10, strings.Repeat("z", 500<<10))
-	waitFor(t, "the held body", func() bool { return h.api.budget.used.Load() >= 500<<10 })
+	poll.Until(t, poll.DefaultWithin, "the held body", func() bool { return h.api.budget.used.Load() >= 500<<10 })
 	// 300 KiB needs its chunks and their joined copy (624 KiB); 584 KiB
 	// are left.
 	wantError(t, h.post("/v1/transactions/batch", mediaBinary, make([]byte, 300<<10)), 429, "overloaded")
 	c.Close()
-	waitFor(t, "the budget to return", func() bool { return h.api.budget.used.Load() == 0 })
+	poll.Until(t, poll.DefaultWithin, "the budget to return", func() bool { return h.api.budget.used.Load() == 0 })
 	// 300 KiB of bad framing: what matters is that it is read and
 	// judged, not refused for load.
 	wantError(t, h.post("/v1/transactions/batch", mediaBinary, bytes.Repeat([]byte{0xff}, 300<<10)), 400, "malformed")

@@ -316,15 +316,3 @@ func withoutWork(t testing.TB, raw []byte, bits int) []byte {
 func (h *harness) validator(i int) *dagtest.Issuer {
 	return &dagtest.Issuer{Key: h.net.Validators[i], Rules: h.net.Genesis.Difficulty}
 }
-
-// waitFor polls cond until it holds or a few seconds pass.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tangled-ledger/tangled/dag"
 	"github.com/tangled-ledger/tangled/dag/dagtest"
+	"github.com/tangled-ledger/tangled/internal/poll"
 	"github.com/tangled-ledger/tangled/pow"
 )
 
@@ -238,7 +239,7 @@ func TestTransactionStatusParked(t *testing.T) {
 		t.Fatalf("parked (-want +got):\n%s", diff)
 	}
 	h.mustAttach(a)
-	waitFor(t, "b to attach", func() bool { _, ok := h.ledger.Info(b.ID()); return ok })
+	poll.Until(t, poll.DefaultWithin, "b to attach", func() bool { _, ok := h.ledger.Info(b.ID()); return ok })
 	if st := h.status(b.ID()); st.Status != "pending" || st.Arrival != 2 {
 		t.Fatalf("after a: %+v", st)
 	}

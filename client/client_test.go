@@ -19,6 +19,7 @@ import (
 
 	"github.com/tangled-ledger/tangled/dag"
 	"github.com/tangled-ledger/tangled/dag/dagtest"
+	"github.com/tangled-ledger/tangled/internal/poll"
 	"github.com/tangled-ledger/tangled/pow"
 )
 
@@ -341,7 +342,7 @@ func TestPostBatch(t *testing.T) {
 // goroutine of this package or of a PoW solve outlives the test's calls.
 func checkNoLeaks(t *testing.T, n *testNode) {
 	t.Helper()
-	waitFor(t, "event streams to end", func() bool { return n.subscribers.Load() == 0 })
+	poll.Until(t, poll.DefaultWithin, "event streams to end", func() bool { return n.subscribers.Load() == 0 })
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		var leaked []string

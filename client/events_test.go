@@ -13,6 +13,7 @@ import (
 
 	"github.com/tangled-ledger/tangled/dag"
 	"github.com/tangled-ledger/tangled/dag/dagtest"
+	"github.com/tangled-ledger/tangled/internal/poll"
 )
 
 // statusHook runs before (or instead of) the node's status answers.
@@ -84,7 +85,7 @@ func TestWaitConfirmedByEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := waitAsync(context.Background(), c, id)
-	waitFor(t, "the status read", func() bool { return hook.served.Load() == 1 })
+	poll.Until(t, poll.DefaultWithin, "the status read", func() bool { return hook.served.Load() == 1 })
 	n.beacon(t, c, id)
 	checkConfirmed(t, <-done, id)
 	if got := hook.served.Load(); got != 2 {
@@ -147,7 +148,7 @@ func TestWaitConfirmedReconnects(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := waitAsync(context.Background(), c, id)
-	waitFor(t, "the second status read", func() bool { return hook.served.Load() == 2 })
+	poll.Until(t, poll.DefaultWithin, "the second status read", func() bool { return hook.served.Load() == 2 })
 	n.beacon(t, c, id)
 	checkConfirmed(t, <-done, id)
 	if got := streams.Load(); got != 2 {
@@ -166,7 +167,7 @@ func TestWaitConfirmedCancel(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := waitAsync(ctx, c, id)
-	waitFor(t, "the status read", func() bool { return hook.served.Load() == 1 })
+	poll.Until(t, poll.DefaultWithin, "the status read", func() bool { return hook.served.Load() == 1 })
 	cancel()
 	select {
 	case r := <-done:

@@ -397,19 +397,6 @@ func (n *testNode) events(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// waitFor polls cond; tests use it only to wait for the server side of a
-// connection, which has no event of its own to wait on.
-func waitFor(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // errorsAs is errors.As for tests that want the value.
 func errorsAs[T error](err error) (T, bool) {
 	var target T

@@ -91,18 +91,6 @@ func startPeer(t testing.TB, g *dag.Genesis, key ed25519.PrivateKey, tr network.
 	return &peerNode{host: h, key: key, pub: dagtest.PublicKey(key), net: n, tr: tr, stop: stop}
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // submitAll submits txs to h and fails on anything but attached or parked.
 func submitAll(t testing.TB, h *host, txs []*dag.Transaction) {
 	t.Helper()

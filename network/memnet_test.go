@@ -11,6 +11,7 @@ import (
 
 	"github.com/tangled-ledger/tangled/dag"
 	"github.com/tangled-ledger/tangled/dag/dagtest"
+	"github.com/tangled-ledger/tangled/internal/poll"
 	"github.com/tangled-ledger/tangled/network"
 )
 
@@ -120,16 +121,16 @@ func TestMemPartitionAndHeal(t *testing.T) {
 		info, _ := peerInfo(x.net, y.pub)
 		return info.State == network.StateConnected
 	}
-	eventually(t, 5*time.Second, "mesh connected", func() bool {
+	poll.Until(t, 5*time.Second, "mesh connected", func() bool {
 		return connected(a, b) && connected(a, c) && connected(b, c) && connected(b, a) && connected(c, a) && connected(c, b)
 	})
 
 	m.Partition([]string{a.tr.Addr()}, []string{b.tr.Addr(), c.tr.Addr()})
-	eventually(t, 5*time.Second, "links to a cut", func() bool {
+	poll.Until(t, 5*time.Second, "links to a cut", func() bool {
 		return !connected(a, b) && !connected(a, c) && !connected(b, a) && !connected(c, a)
 	})
 	// b and c keep redialing a (they have it as a static peer) and fail.
-	eventually(t, 5*time.Second, "redials refused", func() bool {
+	poll.Until(t, 5*time.Second, "redials refused", func() bool {
 		info, _ := peerInfo(c.net, a.pub)
 		return strings.Contains(info.LastError, network.ErrUnreachable.Error())
 	})
@@ -139,7 +140,7 @@ func TestMemPartitionAndHeal(t *testing.T) {
 	txsA, txsB := genA.Take(50), genB.Take(50)
 	submitAll(t, a.host, txsA)
 	submitAll(t, b.host, txsB)
-	eventually(t, 5*time.Second, "b's transactions reach c", func() bool { return knowsAll(c, txsB) })
+	poll.Until(t, 5*time.Second, "b's transactions reach c", func() bool { return knowsAll(c, txsB) })
 	if !connected(b, c) {
 		t.Fatal("the link inside the group was lost")
 	}
@@ -153,7 +154,7 @@ func TestMemPartitionAndHeal(t *testing.T) {
 	}
 
 	m.Heal()
-	eventually(t, 5*time.Second, "static peers reconnect after Heal", func() bool {
+	poll.Until(t, 5*time.Second, "static peers reconnect after Heal", func() bool {
 		return connected(a, b) && connected(a, c) && connected(b, c) && connected(b, a) && connected(c, a) && connected(c, b)
 	})
 	// Gossip carries only what is attached from now on, and a node
@@ -164,7 +165,7 @@ func TestMemPartitionAndHeal(t *testing.T) {
 	submitAll(t, a.host, merges)
 	all := append(append(append([]*dag.Transaction(nil), txsA...), txsB...), merges...)
 	for _, p := range nodes {
-		eventually(t, 10*time.Second, "ledgers converge", func() bool {
+		poll.Until(t, 10*time.Second, "ledgers converge", func() bool {
 			st := p.ledger.Stats()
 			return knowsAll(p, all) && st.Transactions == uint64(len(all)) && st.Parked == 0
 		})
@@ -235,7 +236,7 @@ func TestMemLossConvergesByHeartbeats(t *testing.T) {
 		submitAll(t, a.host, []*dag.Transaction{tx})
 		txs = append(txs, tx)
 	}
-	eventually(t, 30*time.Second, "every node knows every transaction", func() bool {
+	poll.Until(t, 30*time.Second, "every node knows every transaction", func() bool {
 		return knowsAll(b, txs) && knowsAll(c, txs)
 	})
 	requested := requestsOut(b, c)
@@ -262,7 +263,7 @@ func lossyLine(t *testing.T, net *dagtest.Network, seed uint64, cfg network.Conf
 		prev = []network.PeerAddr{{Addr: tr.Addr(), Key: dagtest.PublicKey(net.Validators[i])}}
 	}
 	a, b, c := nodes[0], nodes[1], nodes[2]
-	eventually(t, 5*time.Second, "line connected", func() bool {
+	poll.Until(t, 5*time.Second, "line connected", func() bool {
 		ab, _ := peerInfo(b.net, a.pub)
 		cb, _ := peerInfo(c.net, b.pub)
 		return ab.State == network.StateConnected && cb.State == network.StateConnected

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tangled-ledger/tangled/dag"
 	"github.com/tangled-ledger/tangled/dag/dagtest"
+	"github.com/tangled-ledger/tangled/internal/poll"
 	"github.com/tangled-ledger/tangled/network"
 	"github.com/tangled-ledger/tangled/pow"
 )
@@ -82,7 +83,7 @@ func (a *attacker) connect(t *testing.T, target *peerNode, what string) network.
 	if err != nil {
 		t.Fatalf("%s: dial: %v", what, err)
 	}
-	eventually(t, 5*time.Second, what, func() bool {
+	poll.Until(t, 5*time.Second, what, func() bool {
 		info, _ := peerInfo(target.net, a.pub)
 		return info.State == network.StateConnected
 	})
@@ -154,7 +155,7 @@ func newCluster(t *testing.T, fab fabric, net *dagtest.Network) *cluster {
 		c.honest = append(c.honest, startPeer(t, net.Genesis, key, tr, cfg))
 		addrs = append(addrs, network.PeerAddr{Addr: tr.Addr(), Key: dagtest.PublicKey(key)})
 	}
-	eventually(t, 10*time.Second, "honest mesh connected", func() bool { return c.honestMeshHealthy() })
+	poll.Until(t, 10*time.Second, "honest mesh connected", func() bool { return c.honestMeshHealthy() })
 	return c
 }
 
@@ -181,7 +182,7 @@ func (c *cluster) exchange(t *testing.T, via int) {
 	t.Helper()
 	txs := c.gen.Take(20)
 	submitAll(t, c.honest[via].host, txs)
-	eventually(t, 10*time.Second, "honest transactions reach every honest node", func() bool {
+	poll.Until(t, 10*time.Second, "honest transactions reach every honest node", func() bool {
 		for _, p := range c.honest {
 			for _, tx := range txs {
 				if !p.ledger.Known(tx.ID()) {
@@ -321,7 +322,7 @@ func TestMisbehavingPeerIsBanned(t *testing.T) {
 					a := &attacker{key: key, pub: dagtest.PublicKey(key), tr: fab.listen(outer, key, network.AllowList(net.Genesis))}
 					conn := a.connect(t, target, "attacker admitted")
 					a.send(t, conn, m.stream(t, c))
-					eventually(t, 5*time.Second, "attacker disconnected and banned", func() bool {
+					poll.Until(t, 5*time.Second, "attacker disconnected and banned", func() bool {
 						info, _ := peerInfo(target.net, a.pub)
 						return closed(conn) && info.State == network.StateBanned
 					})
@@ -347,7 +348,7 @@ func TestMisbehavingPeerIsBanned(t *testing.T) {
 				for _, a := range banned {
 					// One scoreLoop tick restores half the score; climbing
 					// a point per tick from below zero would take seconds.
-					eventually(t, time.Second, "half the score restored after the ban", func() bool {
+					poll.Until(t, time.Second, "half the score restored after the ban", func() bool {
 						info, _ := peerInfo(target.net, a.pub)
 						return info.State == network.StateDisconnected && info.Score == network.MaxScore/2
 					})
@@ -428,12 +429,12 @@ func TestPeerJunkCostsThePeerNotTheDevice(t *testing.T) {
 	a := &attacker{key: key, pub: dagtest.PublicKey(key), tr: fab.listen(t, key, network.AllowList(net.Genesis))}
 	conn := a.connect(t, target, "attacker admitted")
 	a.send(t, conn, forged)
-	eventually(t, 5*time.Second, "the relaying peer banned", func() bool {
+	poll.Until(t, 5*time.Second, "the relaying peer banned", func() bool {
 		info, _ := peerInfo(target.net, a.pub)
 		return info.State == network.StateBanned
 	})
 	submitAll(t, c.honest[1].host, genuine)
-	eventually(t, 10*time.Second, "the named devices' genuine transactions on the target", func() bool {
+	poll.Until(t, 10*time.Second, "the named devices' genuine transactions on the target", func() bool {
 		for _, tx := range genuine {
 			if _, ok := target.ledger.Info(tx.ID()); !ok {
 				return false

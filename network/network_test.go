@@ -8,6 +8,7 @@ import (
 
 	"github.com/tangled-ledger/tangled/dag"
 	"github.com/tangled-ledger/tangled/dag/dagtest"
+	"github.com/tangled-ledger/tangled/internal/poll"
 	"github.com/tangled-ledger/tangled/network"
 )
 
@@ -54,7 +55,7 @@ func TestGossipReachesEveryPeer(t *testing.T) {
 			a := startPeer(t, net.Genesis, net.Validators[0], trs[0], network.Config{})
 			b := startPeer(t, net.Genesis, net.Validators[1], trs[1], network.Config{Peers: []network.PeerAddr{{Addr: trs[0].Addr()}}})
 			c := startPeer(t, net.Genesis, net.Validators[2], trs[2], network.Config{Peers: []network.PeerAddr{{Addr: trs[1].Addr()}}})
-			eventually(t, 5*time.Second, "line connected", func() bool {
+			poll.Until(t, 5*time.Second, "line connected", func() bool {
 				_, ab := peerInfo(a.net, b.pub)
 				_, cb := peerInfo(c.net, b.pub)
 				return ab && cb && len(b.net.Peers()) == 2
@@ -63,7 +64,7 @@ func TestGossipReachesEveryPeer(t *testing.T) {
 			txs := gen.Take(500)
 			submitAll(t, a.host, txs)
 			for _, p := range []*peerNode{b, c} {
-				eventually(t, 10*time.Second, "all transactions everywhere", func() bool {
+				poll.Until(t, 10*time.Second, "all transactions everywhere", func() bool {
 					return p.ledger.Stats().Transactions == uint64(len(txs))
 				})
 			}
@@ -125,7 +126,7 @@ func TestCatchUpBySync(t *testing.T) {
 			const n = 3000
 			submitAll(t, a.host, gen.Take(n))
 			b := startPeer(t, net.Genesis, net.Validators[1], trs[1], network.Config{Peers: []network.PeerAddr{{Addr: trs[0].Addr()}}})
-			eventually(t, 20*time.Second, fmt.Sprintf("b has %d", n), func() bool {
+			poll.Until(t, 20*time.Second, fmt.Sprintf("b has %d", n), func() bool {
 				return b.ledger.Stats().Transactions == n
 			})
 			if _, got := b.net.Syncing(); got == 0 {

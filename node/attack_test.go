@@ -8,6 +8,7 @@ import (
 
 	"github.com/tangled-ledger/tangled/dag"
 	"github.com/tangled-ledger/tangled/dag/dagtest"
+	"github.com/tangled-ledger/tangled/internal/poll"
 	"github.com/tangled-ledger/tangled/network"
 )
 
@@ -82,7 +83,7 @@ func TestClusterDropsMisbehavingPeers(t *testing.T) {
 					}
 				}
 			}()
-			waitFor(t, 10*time.Second, "the attacker banned", func() bool {
+			poll.Until(t, 10*time.Second, "the attacker banned", func() bool {
 				for _, p := range tc.target.r.n.Peers() {
 					if p.Key == attacker {
 						return p.State == string(network.StateBanned) && p.Score == 0

@@ -13,6 +13,7 @@ import (
 	"github.com/tangled-ledger/tangled/client"
 	"github.com/tangled-ledger/tangled/dag"
 	"github.com/tangled-ledger/tangled/dag/dagtest"
+	"github.com/tangled-ledger/tangled/internal/poll"
 	"github.com/tangled-ledger/tangled/network"
 	"github.com/tangled-ledger/tangled/node"
 	"github.com/tangled-ledger/tangled/pow"
@@ -107,7 +108,7 @@ func (c *cluster) start(m *member) {
 // waitMesh waits until every member is connected to every other.
 func (c *cluster) waitMesh(ms []*member) {
 	c.t.Helper()
-	waitFor(c.t, 20*time.Second, "full mesh", func() bool {
+	poll.Until(c.t, 20*time.Second, "full mesh", func() bool {
 		for _, m := range ms {
 			connected := 0
 			for _, p := range m.r.n.Peers() {
@@ -158,7 +159,7 @@ func (c *cluster) post(txs []*dag.Transaction, batch int, target func(k int) *me
 func (c *cluster) waitConfirmed(ms []*member, txs []*dag.Transaction, within time.Duration) {
 	c.t.Helper()
 	for _, m := range ms {
-		waitFor(c.t, within, fmt.Sprintf("%s confirms all %d", m.name, len(txs)), func() bool {
+		poll.Until(c.t, within, fmt.Sprintf("%s confirms all %d", m.name, len(txs)), func() bool {
 			l := m.r.n.Ledger()
 			for _, tx := range txs {
 				if info, ok := l.Info(tx.ID()); !ok || !info.Confirmed {
@@ -176,7 +177,7 @@ func (c *cluster) waitQuiet(ms []*member, within time.Duration) {
 	c.t.Helper()
 	stableSince := time.Time{}
 	var last uint64
-	waitFor(c.t, within, "the cluster to settle", func() bool {
+	poll.Until(c.t, within, "the cluster to settle", func() bool {
 		first := ms[0].r.n.Ledger().Stats()
 		same := first.UnconfirmedData == 0
 		for _, m := range ms[1:] {
@@ -245,17 +246,6 @@ func (c *cluster) checkPeersEndpoint(m *member, want int) {
 	}
 }
 
-func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestClusterConfirmsEverywhere: four validators, 1,000 transactions
 // posted round-robin to all four are present and confirmed on every node
 // with identical confirmed sets; then a node stopped while 300 more are
@@ -318,7 +308,7 @@ func TestClusterPartitionHeals(t *testing.T) {
 		txs []*dag.Transaction
 	}{{a, sideA}, {b, sideB}} {
 		for _, m := range side.ms {
-			waitFor(t, 20*time.Second, m.name+" attaches its side's transactions", func() bool {
+			poll.Until(t, 20*time.Second, m.name+" attaches its side's transactions", func() bool {
 				for _, tx := range side.txs {
 					if _, ok := m.r.n.Ledger().Info(tx.ID()); !ok {
 						return false
@@ -408,7 +398,7 @@ func TestClusterSweepConfirmsAsItGoes(t *testing.T) {
 
 	l := c.members[0].r.n.Ledger()
 	var atHalf dag.Stats
-	waitFor(t, 60*time.Second, "half of the burst swept", func() bool {
+	poll.Until(t, 60*time.Second, "half of the burst swept", func() bool {
 		st := l.Stats()
 		if st.Transactions >= burst && st.Tips <= burst/2 {
 			atHalf = st

@@ -22,6 +22,7 @@ import (
 
 	"github.com/tangled-ledger/tangled/client"
 	"github.com/tangled-ledger/tangled/dag"
+	"github.com/tangled-ledger/tangled/internal/poll"
 	"github.com/tangled-ledger/tangled/node"
 	"github.com/tangled-ledger/tangled/pow"
 )
@@ -177,7 +178,7 @@ func TestRejectionsChangeNothing(t *testing.T) {
 	}
 	// The node's beacon confirms it; once it has, the node issues nothing
 	// more on its own, so only the requests below could change the counts.
-	waitFor(t, 10*time.Second, "the first reading confirmed", func() bool {
+	poll.Until(t, 10*time.Second, "the first reading confirmed", func() bool {
 		info, ok := r.n.Ledger().Info(good)
 		return ok && info.Confirmed
 	})
