@@ -98,9 +98,9 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) (
 		return b, newError(codeBodyTooLarge, fmt.Sprintf("api: body of %d bytes exceeds %d", r.ContentLength, limit))
 	}
 	reader := http.MaxBytesReader(w, r.Body, limit)
-	var chunks []*[]byte // full chunks, in order
+	var full []*[]byte // the chunks filled before cur; back to the pool at the end
 	defer func() {
-		for _, c := range chunks {
+		for _, c := range full {
 			putChunk(c)
 		}
 	}()
@@ -108,24 +108,16 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) (
 	n, total := 0, 0 // bytes in cur, bytes in all
 	for {
 		if cur == nil || n == len(*cur) {
-			size := int64(firstChunk)
+			size, pool := int64(firstChunk), &firstChunks
 			if cur != nil {
-				chunks = append(chunks, cur)
-				size = nextChunk
+				full = append(full, cur)
+				size, pool = nextChunk, &nextChunks
 			}
+			cur = nil
 			if !b.take(size) {
-				if cur != nil {
-					chunks = chunks[:len(chunks)-1]
-					b.chunk = cur // free returns it
-				}
 				return b, s.bodyBudgetExhausted(w)
 			}
-			if size == firstChunk {
-				cur = firstChunks.Get().(*[]byte)
-			} else {
-				cur = nextChunks.Get().(*[]byte)
-			}
-			n = 0
+			cur, n = pool.Get().(*[]byte), 0
 		}
 		m, err := reader.Read((*cur)[n:])
 		n += m
@@ -134,36 +126,29 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) (
 			continue
 		}
 		if err != io.EOF {
-			chunks = append(chunks, cur)
+			full = append(full, cur)
 			var tooLarge *http.MaxBytesError
 			if errors.As(err, &tooLarge) {
 				return b, newError(codeBodyTooLarge, fmt.Sprintf("api: body exceeds %d bytes", limit))
 			}
 			return b, newError(codeMalformed, "api: reading body: "+err.Error())
 		}
-		if len(chunks) == 0 {
+		if len(full) == 0 {
 			b.chunk, b.data = cur, (*cur)[:n]
 			return b, nil
 		}
-		chunks = append(chunks, cur)
+		// Join the chunks into an exact copy; only the copy stays
+		// reserved once the chunks are back in the pool.
+		chunkBytes := b.held
+		full = append(full, cur)
 		if !b.take(int64(total)) {
 			return b, s.bodyBudgetExhausted(w)
 		}
-		data := make([]byte, 0, total)
-		for i, c := range chunks {
-			if i == len(chunks)-1 {
-				data = append(data, (*c)[:n]...)
-			} else {
-				data = append(data, *c...)
-			}
+		b.data = make([]byte, 0, total)
+		for _, c := range full[:len(full)-1] {
+			b.data = append(b.data, *c...)
 		}
-		b.data = data
-		// The chunks go back to the pool (deferred); only the exact copy
-		// stays reserved.
-		var chunkBytes int64
-		for _, c := range chunks {
-			chunkBytes += int64(len(*c))
-		}
+		b.data = append(b.data, (*cur)[:n]...)
 		b.budget.release(chunkBytes)
 		b.held -= chunkBytes
 		return b, nil

@@ -57,7 +57,7 @@ type streamEvent struct {
 func (e *streamEvent) body() eventBody {
 	return eventBody{
 		Kind: e.kind.String(), ID: e.id, Issuer: e.issuer, Seq: e.seq, TxKind: e.txKind,
-		Time:      time.Unix(0, e.time).UTC().Format(time.RFC3339Nano),
+		Time:      dag.FormatTime(e.time),
 		Confirmed: e.confirmed, Conflicting: e.conflicting, ApprovalWeight: e.weight,
 	}
 }

@@ -111,16 +111,13 @@ func (s *Server) rateLimited(who string, wait time.Duration) *apiError {
 	return e
 }
 
-// admitClient checks a client's buckets before its body is read: a client
-// in junk debt is refused, and one whose rate bucket is empty too.
-func (s *Server) admitClient(client netip.Addr, now time.Time) *apiError {
+// junkDebt refuses a client whose junk bucket is in debt, before its body
+// is read.
+func (s *Server) junkDebt(client netip.Addr, now time.Time) *apiError {
 	if wait, ok := s.junk.has(client, now); !ok {
 		e := newError(codeRateLimited, "api: this client sent too many invalid transactions; it may post again after Retry-After")
 		e.retry = wait
 		return e
-	}
-	if wait, ok := s.clients.has(client, now); !ok {
-		return s.rateLimited("client", wait)
 	}
 	return nil
 }
@@ -140,17 +137,11 @@ func (s *Server) admitIssuer(now time.Time) dag.Admit {
 	}
 }
 
-// chargeJunk charges the client for n transactions rejected for its own
-// fault.
-func (s *Server) chargeJunk(client netip.Addr, n int, now time.Time) {
-	s.junk.charge(client, n, now)
-}
-
 // refuse answers a whole request with e, charging the client's junk
 // bucket when e is the sender's fault.
 func (s *Server) refuse(w http.ResponseWriter, client netip.Addr, e *apiError, now time.Time) {
 	if e.senderFault() {
-		s.chargeJunk(client, 1, now)
+		s.junk.charge(client, 1, now)
 	}
 	writeError(w, e)
 }
@@ -163,7 +154,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, client, aerr, now)
 		return
 	}
-	if aerr := s.admitClient(client, now); aerr != nil {
+	if aerr := s.junkDebt(client, now); aerr != nil {
 		writeError(w, aerr)
 		return
 	}
@@ -233,8 +224,12 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request) {
 	}
 	// A client is checked before its body is read; how many tokens the
 	// batch takes is known only after parsing.
-	if aerr := s.admitClient(client, now); aerr != nil {
+	if aerr := s.junkDebt(client, now); aerr != nil {
 		writeError(w, aerr)
+		return
+	}
+	if wait, ok := s.clients.has(client, now); !ok {
+		writeError(w, s.rateLimited("client", wait))
 		return
 	}
 	b, aerr := s.readBody(w, r, s.cfg.MaxBatchBytes)
@@ -305,7 +300,7 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	s.chargeJunk(client, junk, now)
+	s.junk.charge(client, junk, now)
 	if retry > 0 {
 		// Not a 429, but the client learns when to resend the items
 		// refused for load.

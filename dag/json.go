@@ -53,12 +53,12 @@ var jsonRequired = []string{
 	jsonPrev, jsonTime, jsonPayload, jsonSignature, jsonNonce,
 }
 
-// MinJSONTime and MaxJSONTime bound the issuing times the JSON form can
+// minJSONTime and maxJSONTime bound the issuing times the JSON form can
 // express: the canonical encoding holds unix nanoseconds in a signed 64-bit
 // integer and refuses negative ones.
 var (
-	MinJSONTime = time.Unix(0, 0).UTC()
-	MaxJSONTime = time.Unix(0, math.MaxInt64).UTC()
+	minJSONTime = time.Unix(0, 0).UTC()
+	maxJSONTime = time.Unix(0, math.MaxInt64).UTC()
 )
 
 // jsonTransaction is the output side of the JSON form. The nonce is a
@@ -109,7 +109,7 @@ func ParseTime(s string) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%w: time %q is not RFC 3339 (%s)", ErrMalformed, s, timeRange())
 	}
-	if t.Before(MinJSONTime) || t.After(MaxJSONTime) {
+	if t.Before(minJSONTime) || t.After(maxJSONTime) {
 		return 0, fmt.Errorf("%w: time %q is out of range: %s", ErrMalformed, s, timeRange())
 	}
 	ns := t.UnixNano()
@@ -120,7 +120,7 @@ func ParseTime(s string) (int64, error) {
 }
 
 func timeRange() string {
-	return "from " + MinJSONTime.Format(time.RFC3339Nano) + " to " + MaxJSONTime.Format(time.RFC3339Nano)
+	return "from " + minJSONTime.Format(time.RFC3339Nano) + " to " + maxJSONTime.Format(time.RFC3339Nano)
 }
 
 // DecodeJSON parses the JSON form and returns the canonical binary

@@ -445,18 +445,6 @@ func (l *Ledger) AttachVerified(txs []*Transaction) *Pending {
 		}
 		l.mu.Unlock()
 	}
-	// A transaction answered early in the batch may have been made
-	// conflicting by a later one (its twin, in the same batch): every
-	// result tells the state after the whole batch, as the events do.
-	l.mu.RLock()
-	for i := range b.results {
-		if r := &b.results[i]; r.Status == StatusAttached && !r.Conflicting {
-			if n := l.mu.nodes[r.ID]; n != nil {
-				r.Conflicting = n.conflicting()
-			}
-		}
-	}
-	l.mu.RUnlock()
 	p.results = b.results
 	l.commit.enqueue(p, &b)
 	return p

@@ -289,9 +289,14 @@ func (p *Pipeline) submit(ctx context.Context, txs []*Transaction, results []Res
 	}
 	p.intake.RUnlock()
 	group.Wait()
-	// A large submission attaches in several ledger batches, so the twin
-	// of an equivocation may attach after the first half was answered:
-	// every result tells the state at acknowledgement.
+	// The twin of an equivocation may attach after the first half was
+	// answered (later in its ledger batch, or in a later one: a large
+	// submission spans several), so every result of a submission tells
+	// the state at acknowledgement. A single transaction has no twin in
+	// its own submission.
+	if len(results) < 2 {
+		return
+	}
 	for i := range results {
 		if r := &results[i]; r.Status == StatusAttached && !r.Conflicting {
 			if info, ok := p.l.Info(r.ID); ok && info.Conflicting {

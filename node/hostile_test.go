@@ -19,6 +19,7 @@ import (
 
 	"github.com/tangled-ledger/tangled/client"
 	"github.com/tangled-ledger/tangled/dag"
+	"github.com/tangled-ledger/tangled/internal/poll"
 	"github.com/tangled-ledger/tangled/node"
 )
 
@@ -100,18 +101,12 @@ func TestDeclaredBodySizesCostNoMemory(t *testing.T) {
 	}
 	// The memory comes back once they are gone (the handlers see the
 	// closed connections and return).
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		after := heapInUse()
-		if after <= base+8<<20 {
-			t.Logf("after closing: heap in use %d MiB", after>>20)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("heap in use still %d MiB after the connections closed (base %d MiB)", after>>20, base>>20)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	var after uint64
+	poll.Until(t, 10*time.Second, "the heap to return within 8 MiB of where it started after the connections closed", func() bool {
+		after = heapInUse()
+		return after <= base+8<<20
+	})
+	t.Logf("after closing: heap in use %d MiB", after>>20)
 	// And the node still serves.
 	if _, err := r.c.Info(context.Background()); err != nil {
 		t.Fatal(err)
