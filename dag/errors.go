@@ -30,6 +30,9 @@ var (
 	ErrChain = errors.New("dag: broken issuer chain")
 	// ErrNotValidator: a beacon from a key outside the validator set.
 	ErrNotValidator = errors.New("dag: beacon issuer is not a validator")
+	// ErrNotAuthority: an authority's control kind from a key that is not
+	// a genesis authority.
+	ErrNotAuthority = errors.New("dag: control transaction issuer is not an authority")
 	// ErrParkedFull: too many transactions wait for missing parents; the
 	// sender should slow down and retry.
 	ErrParkedFull = errors.New("dag: too many transactions waiting for parents")
@@ -105,6 +108,7 @@ var codes = []struct {
 	{ErrFuture, "future_time", FaultTiming},
 	{ErrChain, "broken_chain", FaultSender},
 	{ErrNotValidator, "not_validator", FaultSender},
+	{ErrNotAuthority, "not_authority", FaultSender},
 	{ErrParkedFull, "parked_full", FaultNone},
 	{ErrOverloaded, "overloaded", FaultNone},
 	{ErrClosed, "closed", FaultNone},

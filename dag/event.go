@@ -21,6 +21,11 @@ type Info struct {
 	// Conflicting marks an equivocation: this transaction or one of its
 	// issuer-chain predecessors shares a sequence number with another.
 	Conflicting bool
+	// RuledOut: this node's state rules the transaction out (its device is
+	// revoked, suspended or quarantined here, or it approves such a
+	// transaction); it is valid, but honest tip selection never approves
+	// it. Unlike Conflicting it is this node's view, not ledger state.
+	RuledOut bool
 	// Weight is the total weight of the distinct validators whose beacons
 	// approve this transaction; Validators is the set as a bitmask of
 	// genesis validator indices.
@@ -54,6 +59,9 @@ const (
 	// EventConflicting: the transaction was found to be part of an
 	// equivocation.
 	EventConflicting
+	// EventRuledOut: the transaction was ruled out for tip selection
+	// (Info.RuledOut).
+	EventRuledOut
 )
 
 func (k EventKind) String() string {
@@ -64,6 +72,8 @@ func (k EventKind) String() string {
 		return "confirmed"
 	case EventConflicting:
 		return "conflicting"
+	case EventRuledOut:
+		return "ruled_out"
 	}
 	return "unknown"
 }

@@ -48,8 +48,68 @@ type Genesis struct {
 	// MaxPayload zero means DefaultMaxPayload.
 	MaxPayload int       `json:"max_payload"`
 	Difficulty pow.Rules `json:"difficulty"`
-	// Authorities may register devices (used by the device layer).
-	Authorities []PublicKey `json:"authorities,omitempty"`
+	// Authorities are the manufacturers and fleet owners whose control
+	// transactions register and govern devices (the device layer).
+	Authorities []Authority `json:"authorities,omitempty"`
+	// Permissioned networks accept data only from registered, active
+	// devices; open ones (the default) from any key that does the work.
+	Permissioned bool `json:"permissioned,omitempty"`
+}
+
+// MaxAuthorities bounds the authorities of a genesis: each transaction
+// carries, per authority and validator, the newest control transaction of
+// theirs in its past (see Ledger), so the set is kept small.
+const MaxAuthorities = 64
+
+// Authority is an issuer of control transactions: it registers devices of
+// its classes and suspends, resumes, revokes or transfers the ones it owns.
+type Authority struct {
+	Name      string    `json:"name,omitempty"`
+	PublicKey PublicKey `json:"public_key"`
+	// Classes are the device classes it may register and receive.
+	Classes []string `json:"classes"`
+}
+
+// MayActOn reports whether the authority's classes include class.
+func (a Authority) MayActOn(class string) bool {
+	for _, c := range a.Classes {
+		if c == class {
+			return true
+		}
+	}
+	return false
+}
+
+// Named returns the index of key among the genesis issuers whose control
+// transactions the ledger tracks in every transaction's past: authorities
+// first (0 ... len(Authorities)-1), then validators.
+func (g *Genesis) Named(key PublicKey) (int, bool) {
+	for i, a := range g.Authorities {
+		if a.PublicKey == key {
+			return i, true
+		}
+	}
+	for i, v := range g.Validators {
+		if v.PublicKey == key {
+			return len(g.Authorities) + i, true
+		}
+	}
+	return 0, false
+}
+
+// ValidClass reports whether s is a well-formed device class name: 1 to
+// 64 characters from a-z, 0-9, '.', '_' and '-'.
+func ValidClass(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // withDefaults returns g with zero values replaced by their defaults.
@@ -94,6 +154,28 @@ func (g *Genesis) Validate() error {
 			return fmt.Errorf("%w: total validator weight too large", ErrGenesis)
 		}
 		total += v.Weight
+	}
+	if len(d.Authorities) > MaxAuthorities {
+		return fmt.Errorf("%w: %d authorities, at most %d", ErrGenesis, len(d.Authorities), MaxAuthorities)
+	}
+	if d.Permissioned && len(d.Authorities) == 0 {
+		return fmt.Errorf("%w: a permissioned network needs an authority to register its devices", ErrGenesis)
+	}
+	for _, a := range d.Authorities {
+		if seen[a.PublicKey] {
+			return fmt.Errorf("%w: authority %s listed twice or also a validator", ErrGenesis, a.PublicKey)
+		}
+		seen[a.PublicKey] = true
+		if len(a.Classes) == 0 {
+			return fmt.Errorf("%w: authority %s has no device classes", ErrGenesis, a.PublicKey)
+		}
+		classes := make(map[string]bool, len(a.Classes))
+		for _, c := range a.Classes {
+			if !ValidClass(c) || classes[c] {
+				return fmt.Errorf("%w: authority %s: class %q is malformed or listed twice", ErrGenesis, a.PublicKey, c)
+			}
+			classes[c] = true
+		}
 	}
 	if err := d.Difficulty.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", ErrGenesis, err)

@@ -119,6 +119,7 @@ type Result struct {
 const (
 	flagConfirmed uint8 = 1 << iota
 	flagConflicting
+	flagRuledOut
 )
 
 // node is the in-memory metadata of one attached transaction. The raw
@@ -141,15 +142,18 @@ type node struct {
 	oldestRoot   int64
 	youngestRoot int64
 	cw           uint64
-	tipIndex     int    // position in Ledger.tips, -1 when not a tip
-	mark         uint32 // walk epoch, see Ledger.epoch
-	pending      int32  // in-degree while confirm orders a set
+	horizon      *horizon // see PastView.Horizon; nil without authorities
+	tipIndex     int      // position in Ledger.tips, -1 when not a tip
+	mark         uint32   // walk epoch, see Ledger.epoch
+	pending      int32    // in-degree while confirm orders a set
+	tag          uint32   // the rule layer's Applied.Tag
 	kind         Kind
 	flags        uint8
 }
 
 func (n *node) confirmed() bool   { return n.flags&flagConfirmed != 0 }
 func (n *node) conflicting() bool { return n.flags&flagConflicting != 0 }
+func (n *node) ruledOut() bool    { return n.flags&flagRuledOut != 0 }
 
 // issuer is the per-key state: its chain start and validator index.
 type issuer struct {
@@ -174,7 +178,12 @@ type Ledger struct {
 	genesis    Genesis
 	rules      pow.Rules
 	validators map[PublicKey]int
-	weights    []uint64
+	// authorities indexes the genesis authorities; named is the number of
+	// issuers whose control transactions horizons track (authorities and
+	// validators), zero in a network without authorities.
+	authorities map[PublicKey]int
+	named       int
+	weights     []uint64
 	total      uint64
 	root       *node
 
@@ -199,6 +208,9 @@ type Ledger struct {
 		parked    map[ID]*parkedTx
 		waiting   map[ID][]*parkedTx // missing ID -> transactions waiting for it
 		conflicts int
+		// rotated holds the new key of each attached rotation: the key
+		// that must sign the chain's next transaction.
+		rotated map[*node]PublicKey
 		// unconfirmedData counts attached non-beacon transactions not yet
 		// confirmed: validators issue beacons only while it is above zero.
 		unconfirmedData int
@@ -234,6 +246,14 @@ func Open(cfg Config) (*Ledger, error) {
 		l.validators[v.PublicKey] = i
 		l.weights = append(l.weights, v.Weight)
 	}
+	l.authorities = make(map[PublicKey]int, len(g.Authorities))
+	for i, a := range g.Authorities {
+		l.authorities[a.PublicKey] = i
+	}
+	if len(g.Authorities) > 0 {
+		l.named = len(g.Authorities) + len(g.Validators)
+	}
+	l.mu.rotated = make(map[*node]PublicKey)
 	l.mu.nodes = make(map[ID]*node)
 	l.mu.issuers = make(map[PublicKey]*issuer)
 	l.mu.parked = make(map[ID]*parkedTx)
@@ -469,11 +489,9 @@ func (l *Ledger) offer(b *batch, tx *Transaction) {
 		b.results = append(b.results, reject(id, fmt.Errorf("%w: %v ahead", ErrFuture, time.Duration(tx.Time-b.now))))
 		return
 	}
-	if tx.Kind.Spec().ValidatorsOnly {
-		if _, ok := l.validators[tx.Issuer]; !ok {
-			b.results = append(b.results, reject(id, fmt.Errorf("%w: %s", ErrNotValidator, tx.Issuer)))
-			return
-		}
+	if err := l.checkIssuerKind(tx); err != nil {
+		b.results = append(b.results, reject(id, err))
+		return
 	}
 	refs := tx.references()
 	var missing []ID
@@ -510,6 +528,23 @@ func (l *Ledger) offer(b *batch, tx *Transaction) {
 	if res.Status == StatusAttached {
 		l.releaseWaiters(b, id)
 	}
+}
+
+// checkIssuerKind refuses kinds reserved to validators or authorities
+// from anyone else: a check on the bytes alone, run before the signature.
+func (l *Ledger) checkIssuerKind(tx *Transaction) error {
+	spec := tx.Kind.Spec()
+	if spec.ValidatorsOnly {
+		if _, ok := l.validators[tx.Issuer]; !ok {
+			return fmt.Errorf("%w: %s", ErrNotValidator, tx.Issuer)
+		}
+	}
+	if spec.AuthoritiesOnly {
+		if _, ok := l.authorities[tx.Issuer]; !ok {
+			return fmt.Errorf("%w: %s", ErrNotAuthority, tx.Issuer)
+		}
+	}
+	return nil
 }
 
 // releaseWaiters attaches parked transactions whose last missing reference
@@ -595,7 +630,7 @@ func (l *Ledger) checkSolid(b *batch, tx *Transaction) (prev *node, err error) {
 	id := tx.ID()
 	if tx.Seq > 0 {
 		prev = l.mu.nodes[tx.Prev]
-		if prev.issuer == nil || prev.issuer.key != tx.Issuer || prev.seq != tx.Seq-1 {
+		if prev.issuer == nil || l.successorKey(prev) != tx.Issuer || prev.seq != tx.Seq-1 {
 			return nil, fmt.Errorf("%w: predecessor %s is not sequence %d of this issuer", ErrChain, tx.Prev.Short(), tx.Seq-1)
 		}
 		if tx.Time < prev.time {
@@ -613,11 +648,21 @@ func (l *Ledger) checkSolid(b *batch, tx *Transaction) (prev *node, err error) {
 		return nil, fmt.Errorf("%w: need %d bits", ErrWork, need)
 	}
 	if l.cfg.Rules != nil {
-		if err := l.cfg.Rules.Check(tx, pastView{l}); err != nil {
+		view := pastView{l: l, b: b, near: [3]*node{l.mu.nodes[tx.Trunk], l.mu.nodes[tx.Branch], prev}}
+		if err := l.cfg.Rules.Check(tx, view); err != nil {
 			return nil, err
 		}
 	}
 	return prev, nil
+}
+
+// successorKey is the key that signs the transaction after p in its
+// chain: p's own, or the new key p rotates to.
+func (l *Ledger) successorKey(p *node) PublicKey {
+	if p.kind.Spec().RotatesKey {
+		return l.mu.rotated[p]
+	}
+	return p.issuer.key
 }
 
 // applySolid is the other half: it attaches a checked transaction and
@@ -627,14 +672,7 @@ func (l *Ledger) applySolid(b *batch, tx *Transaction, prev *node) Result {
 	nodes := l.mu.nodes
 	trunk, branch := nodes[tx.Trunk], nodes[tx.Branch]
 
-	iss := l.mu.issuers[tx.Issuer]
-	if iss == nil {
-		iss = &issuer{key: tx.Issuer, validator: -1}
-		if v, ok := l.validators[tx.Issuer]; ok {
-			iss.validator = v
-		}
-		l.mu.issuers[tx.Issuer] = iss
-	}
+	iss := l.issuerOf(tx.Issuer)
 
 	l.mu.arrivals++
 	n := &node{
@@ -659,6 +697,31 @@ func (l *Ledger) applySolid(b *batch, tx *Transaction, prev *node) Result {
 	if iss.head == nil || n.seq > iss.head.seq {
 		iss.head = n
 	}
+	if n.kind.Spec().RotatesKey {
+		// The chain goes on under the new key: its state (next sequence,
+		// predecessor) is found under that key from now on.
+		newKey, _, _ := ParseRotatePayload(tx.Payload)
+		l.mu.rotated[n] = newKey
+		next := l.issuerOf(newKey)
+		if next.head == nil || n.seq > next.head.seq {
+			next.head = n
+		}
+	}
+	if l.named > 0 {
+		var prevHorizon *horizon
+		if prev != nil {
+			prevHorizon = prev.horizon
+		}
+		n.horizon = mergeHorizons([3]*horizon{trunk.horizon, branch.horizon, prevHorizon})
+		if named, ok := l.genesis.Named(tx.Issuer); ok && n.kind.Spec().Control {
+			n.horizon = n.horizon.with(named, n.seq+1, l.named)
+		}
+	}
+	if trunk.ruledOut() || branch.ruledOut() {
+		// Approving what is ruled out is ruled out too.
+		n.flags |= flagRuledOut
+		l.removeTip(n)
+	}
 
 	// Equivocation: a second transaction naming the same predecessor (or a
 	// second first transaction) is proof of a cloned key.
@@ -682,14 +745,24 @@ func (l *Ledger) applySolid(b *batch, tx *Transaction, prev *node) Result {
 			twin = prev.next
 		}
 	}
-	if n.kind.Spec().Data {
+	if n.kind.Spec().Data && !n.ruledOut() {
 		l.mu.unconfirmedData++
 	}
 	b.events = append(b.events, change{kind: EventAttached, n: n, tx: tx})
+	if l.cfg.Rules != nil {
+		applied := l.cfg.Rules.Apply(tx, pastView{l: l, b: b, self: n})
+		n.tag = applied.Tag
+		if applied.RuleOut {
+			l.ruleOut(b, n)
+		}
+	}
 	if twin != nil {
 		l.markConflicting(b, n)
 		for c := twin; c != nil; c = c.next {
 			l.markConflicting(b, c)
+		}
+		if l.cfg.Rules != nil {
+			l.cfg.Rules.Equivocation(twin.id, n.id, pastView{l: l, b: b, self: n})
 		}
 	}
 
@@ -698,9 +771,6 @@ func (l *Ledger) applySolid(b *batch, tx *Transaction, prev *node) Result {
 	}
 	if n.kind.Spec().Weighs {
 		l.propagate(b, n, iss.validator)
-	}
-	if l.cfg.Rules != nil {
-		l.cfg.Rules.Apply(tx, pastView{l})
 	}
 	return Result{ID: id, Status: StatusAttached, Conflicting: n.conflicting()}
 }
@@ -737,6 +807,43 @@ func (l *Ledger) recentCount(prev *node, t int64) int {
 		count++
 	}
 	return count
+}
+
+// issuerOf returns the state of key, creating it on first use.
+func (l *Ledger) issuerOf(key PublicKey) *issuer {
+	iss := l.mu.issuers[key]
+	if iss == nil {
+		iss = &issuer{key: key, validator: -1}
+		if v, ok := l.validators[key]; ok {
+			iss.validator = v
+		}
+		l.mu.issuers[key] = iss
+	}
+	return iss
+}
+
+// ruleOut flags n and its unconfirmed descendants by approval as ruled out
+// (see Applied.RuleOut): they leave the tip pools and stop counting as
+// data waiting for confirmation, since honest validators never approve
+// them. Each node is flagged once, so the walks cost O(ruled-out nodes).
+func (l *Ledger) ruleOut(b *batch, n *node) {
+	stack := []*node{n}
+	for len(stack) > 0 {
+		c := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if c.confirmed() || c.ruledOut() {
+			continue
+		}
+		c.flags |= flagRuledOut
+		if c.tipIndex >= 0 {
+			l.removeTip(c)
+		}
+		if c.kind.Spec().Data {
+			l.mu.unconfirmedData--
+		}
+		b.events = append(b.events, change{kind: EventRuledOut, n: c})
+		stack = append(stack, c.approvers...)
+	}
 }
 
 func (l *Ledger) markConflicting(b *batch, n *node) {
@@ -845,7 +952,7 @@ func (l *Ledger) confirm(b *batch, newly []*node) {
 		l.mu.confirmed = append(l.mu.confirmed, n)
 		n.confIndex = uint64(len(l.mu.confirmed))
 		l.newest.Store(n)
-		if n.kind.Spec().Data {
+		if n.kind.Spec().Data && !n.ruledOut() {
 			l.mu.unconfirmedData--
 		}
 		b.events = append(b.events, change{kind: EventConfirmed, n: n})
@@ -1013,6 +1120,9 @@ func (l *Ledger) addTip(n *node) {
 }
 
 func (l *Ledger) removeTip(n *node) {
+	if n.tipIndex < 0 {
+		return
+	}
 	last := len(l.mu.tips) - 1
 	moved := l.mu.tips[last]
 	l.mu.tips[n.tipIndex] = moved
@@ -1026,6 +1136,7 @@ func (l *Ledger) info(n *node) Info {
 	in := Info{
 		ID: n.id, Kind: n.kind, Seq: n.seq, Time: n.time, Arrival: n.arrival,
 		Confirmed: n.confirmed(), ConfirmedIndex: n.confIndex, Conflicting: n.conflicting(),
+		RuledOut: n.ruledOut(),
 		Weight: n.weight, Validators: n.validators,
 		OldestRoot: n.oldestRoot, YoungestRoot: n.youngestRoot,
 		CumulativeWeight: n.cw, Approvers: len(n.approvers),

@@ -252,12 +252,10 @@ func (p *Pipeline) submit(ctx context.Context, txs []*Transaction, results []Res
 			txs[i] = nil
 			continue
 		}
-		if tx.Kind.Spec().ValidatorsOnly {
-			if _, ok := p.l.validators[tx.Issuer]; !ok {
-				results[i] = reject(id, fmt.Errorf("%w: %s", ErrNotValidator, tx.Issuer))
-				txs[i] = nil
-				continue
-			}
+		if err := p.l.checkIssuerKind(tx); err != nil {
+			results[i] = reject(id, err)
+			txs[i] = nil
+			continue
 		}
 	}
 	// Duplicates (a replay flood, a gateway retrying) are answered before

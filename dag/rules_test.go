@@ -32,12 +32,15 @@ func (r *recordingRules) Check(tx *dag.Transaction, past dag.PastView) error {
 	return nil
 }
 
-func (r *recordingRules) Apply(tx *dag.Transaction, past dag.PastView) {
+func (r *recordingRules) Apply(tx *dag.Transaction, past dag.ApplyView) dag.Applied {
 	if _, ok := past.Info(tx.ID()); !ok {
 		panic("Apply before the transaction is attached")
 	}
 	r.applied = append(r.applied, tx.ID())
+	return dag.Applied{Tag: uint32(len(r.applied))}
 }
+
+func (r *recordingRules) Equivocation(a, b dag.ID, past dag.PastView) {}
 
 // TestRuleLayer: the ledger consults the rule layer after its own rules,
 // a rejection keeps the layer's code and changes nothing, Apply sees every

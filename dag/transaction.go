@@ -23,6 +23,27 @@ const (
 	// KindBeacon is a validator's beacon: its approvals carry the
 	// validator's weight into the past cone.
 	KindBeacon Kind = 2
+
+	// The device layer's control kinds. Their payloads are the device
+	// package's (device.Register and friends), except KindRotate's, which
+	// the ledger reads too: it continues the issuer chain under a new key.
+
+	// KindRegister binds a new device identity (its ID is the
+	// registration's) to a public key, class, owner and attributes.
+	KindRegister Kind = 3
+	// KindSuspend, KindResume and KindRevoke change a device's lifecycle.
+	KindSuspend Kind = 4
+	KindResume  Kind = 5
+	KindRevoke  Kind = 6
+	// KindTransfer hands a device to another authority.
+	KindTransfer Kind = 7
+	// KindRotate is a device's key rotation, in the device's own chain and
+	// signed by its current key; its payload is the new key, optionally
+	// followed by the hash of the key after it (RotatePayload).
+	KindRotate Kind = 8
+	// KindQuarantine is a validator's notice that a device equivocated: its
+	// trunk and branch are the two transactions with one sequence number.
+	KindQuarantine Kind = 9
 )
 
 // KindSpec is what the ledger knows of a kind: one row of a table instead
@@ -44,12 +65,57 @@ type KindSpec struct {
 	// Data: it counts as data waiting for confirmation (Stats), which
 	// beacons do not.
 	Data bool
+	// AuthoritiesOnly: only genesis authorities may issue it
+	// (not_authority otherwise), checked before the signature.
+	AuthoritiesOnly bool
+	// Control: a control transaction of a genesis authority or validator;
+	// the ledger tracks, for every transaction, the newest control
+	// transaction of each of them in its past (PastView.Horizon).
+	Control bool
+	// RotatesKey: the payload starts with the public key that signs the
+	// issuer chain from the next transaction on.
+	RotatesKey bool
 }
 
 // kinds is the table, indexed by kind; an empty name is an unknown kind.
+// Authorities' control transactions are exempt from the rate part of the
+// difficulty: a fleet owner registers thousands of devices at once.
 var kinds = [...]KindSpec{
-	KindData:   {Name: "data", Data: true},
-	KindBeacon: {Name: "beacon", ValidatorsOnly: true, RateExempt: true, Weighs: true},
+	KindData:       {Name: "data", Data: true},
+	KindBeacon:     {Name: "beacon", ValidatorsOnly: true, RateExempt: true, Weighs: true},
+	KindRegister:   {Name: "register", Data: true, AuthoritiesOnly: true, Control: true, RateExempt: true},
+	KindSuspend:    {Name: "suspend", Data: true, AuthoritiesOnly: true, Control: true, RateExempt: true},
+	KindResume:     {Name: "resume", Data: true, AuthoritiesOnly: true, Control: true, RateExempt: true},
+	KindRevoke:     {Name: "revoke", Data: true, AuthoritiesOnly: true, Control: true, RateExempt: true},
+	KindTransfer:   {Name: "transfer", Data: true, AuthoritiesOnly: true, Control: true, RateExempt: true},
+	KindRotate:     {Name: "rotate", Data: true, RotatesKey: true},
+	KindQuarantine: {Name: "quarantine", Data: true, ValidatorsOnly: true, Control: true, RateExempt: true},
+}
+
+// RotatePayload is the payload of a KindRotate transaction: the new key,
+// and when nextHash is non-nil the BLAKE3-256 hash of the key the next
+// rotation must name (a pre-committed rotation).
+func RotatePayload(newKey PublicKey, nextHash *[32]byte) []byte {
+	p := append([]byte(nil), newKey[:]...)
+	if nextHash != nil {
+		p = append(p, nextHash[:]...)
+	}
+	return p
+}
+
+// ParseRotatePayload splits a rotation payload; ok is false when it is
+// neither 32 nor 64 bytes.
+func ParseRotatePayload(p []byte) (newKey PublicKey, nextHash *[32]byte, ok bool) {
+	if len(p) != PublicKeySize && len(p) != PublicKeySize+32 {
+		return PublicKey{}, nil, false
+	}
+	copy(newKey[:], p)
+	if len(p) > PublicKeySize {
+		var h [32]byte
+		copy(h[:], p[PublicKeySize:])
+		nextHash = &h
+	}
+	return newKey, nextHash, true
 }
 
 // Spec returns k's row of the kind table; the zero KindSpec for an
@@ -291,6 +357,19 @@ func (tx *Transaction) checkShape() error {
 		return fmt.Errorf("%w: sequence %d without a predecessor", ErrMalformed, tx.Seq)
 	case tx.Time < 0:
 		return fmt.Errorf("%w: issuing time before 1970", ErrMalformed)
+	case tx.Kind.Spec().RotatesKey:
+		newKey, _, ok := ParseRotatePayload(tx.Payload)
+		if !ok {
+			return fmt.Errorf("%w: a rotation's payload is a new key (32 bytes), optionally followed by a 32-byte hash", ErrMalformed)
+		}
+		if newKey == tx.Issuer {
+			return fmt.Errorf("%w: a rotation names the key that signs it", ErrMalformed)
+		}
+		if tx.Seq == 0 {
+			return fmt.Errorf("%w: a rotation continues a chain, it cannot start one", ErrMalformed)
+		}
+	case tx.Kind == KindQuarantine && (tx.Trunk == tx.Branch || len(tx.Payload) != 0):
+		return fmt.Errorf("%w: a quarantine notice approves two different transactions and carries no payload", ErrMalformed)
 	}
 	return nil
 }

@@ -217,8 +217,14 @@ func TestKindTable(t *testing.T) {
 		if spec.Weighs && !spec.ValidatorsOnly {
 			t.Errorf("kind %s carries weight but anyone may issue it", kind)
 		}
+		if spec.Control && !spec.ValidatorsOnly && !spec.AuthoritiesOnly {
+			t.Errorf("kind %s is a control kind anyone may issue", kind)
+		}
+		if spec.RateExempt && !spec.ValidatorsOnly && !spec.AuthoritiesOnly {
+			t.Errorf("kind %s is exempt from the rate but anyone may issue it", kind)
+		}
 	}
-	if known != 2 || dag.KindData.Spec().Name != "data" || !dag.KindBeacon.Spec().Weighs {
+	if known != 9 || dag.KindData.Spec().Name != "data" || !dag.KindBeacon.Spec().Weighs {
 		t.Errorf("%d known kinds; data %+v, beacon %+v", known, dag.KindData.Spec(), dag.KindBeacon.Spec())
 	}
 }

@@ -313,7 +313,7 @@ func (n *Node) onEvent(e dag.Event) {
 	switch e.Kind {
 	case dag.EventAttached:
 		n.urts.Add(e.Info, n.cfg.Now())
-	case dag.EventConflicting:
+	case dag.EventConflicting, dag.EventRuledOut:
 		n.urts.Remove(e.Info.ID)
 	}
 }

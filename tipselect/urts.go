@@ -224,14 +224,14 @@ func NewURTS(cfg URTSConfig, view View) (*URTS, error) {
 // Add offers an attached transaction as a tip; call it once for every
 // transaction, when it attaches (or, in the simulator, when it becomes
 // visible). It joins the non-lazy or semi-lazy pool by its score against
-// the frontier of the last Select (non-lazy before any Select). A lazy or
-// conflicting transaction is not added and does not count as an approver,
+// the frontier of the last Select (non-lazy before any Select). A lazy,
+// conflicting or ruled-out transaction is not added and does not count as an approver,
 // so that approving old history cannot drain the pool of honest tips; for
 // the same reason a transaction counts as an approver only of parents in
 // its own class (Hornet's rule). Adding a transaction already in the pool
 // does nothing. Add never calls the view.
 func (u *URTS) Add(info dag.Info, now time.Time) {
-	if info.Conflicting {
+	if info.Conflicting || info.RuledOut {
 		return
 	}
 	nowNs := now.UnixNano()
