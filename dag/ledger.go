@@ -184,8 +184,8 @@ type Ledger struct {
 	authorities map[PublicKey]int
 	named       int
 	weights     []uint64
-	total      uint64
-	root       *node
+	total       uint64
+	root        *node
 
 	failed atomic.Pointer[error] // set once a store commit fails
 
@@ -1137,7 +1137,7 @@ func (l *Ledger) info(n *node) Info {
 		ID: n.id, Kind: n.kind, Seq: n.seq, Time: n.time, Arrival: n.arrival,
 		Confirmed: n.confirmed(), ConfirmedIndex: n.confIndex, Conflicting: n.conflicting(),
 		RuledOut: n.ruledOut(),
-		Weight: n.weight, Validators: n.validators,
+		Weight:   n.weight, Validators: n.validators,
 		OldestRoot: n.oldestRoot, YoungestRoot: n.youngestRoot,
 		CumulativeWeight: n.cw, Approvers: len(n.approvers),
 	}

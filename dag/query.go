@@ -307,3 +307,16 @@ func (l *Ledger) Required(kind Kind, payloadLen, recent int) int {
 	}
 	return l.rules.Required(payloadLen, recent)
 }
+
+// Successor returns the first transaction seen that continues id's issuer
+// chain (its sequence number plus one). Where the chain forks, the others
+// are reported to the rule layer (RuleLayer.Equivocation), not here.
+func (l *Ledger) Successor(id ID) (ID, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	n := l.mu.nodes[id]
+	if n == nil || n.next == nil {
+		return ID{}, false
+	}
+	return n.next.id, true
+}

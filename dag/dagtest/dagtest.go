@@ -91,6 +91,14 @@ func (is *Issuer) Build(kind dag.Kind, trunk, branch dag.ID, at int64, payload [
 	return tx
 }
 
+// Rotate builds the issuer's rotation to newKey (committing to nextHash
+// when it is not nil) and switches the chain to the new key.
+func (is *Issuer) Rotate(newKey ed25519.PrivateKey, nextHash *[32]byte, trunk, branch dag.ID, at int64) *dag.Transaction {
+	tx := is.Issue(dag.KindRotate, trunk, branch, at, dag.RotatePayload(PublicKey(newKey), nextHash))
+	is.Key = newKey
+	return tx
+}
+
 // Bits returns the difficulty the issuer's next transaction at time at
 // with a payload of n bytes needs.
 func (is *Issuer) Bits(at int64, n int) int {
@@ -108,8 +116,8 @@ func (is *Issuer) Bits(at int64, n int) int {
 // Issue builds, signs and solves the issuer's next transaction.
 func (is *Issuer) Issue(kind dag.Kind, trunk, branch dag.ID, at int64, payload []byte) *dag.Transaction {
 	bits := is.Bits(at, len(payload))
-	if kind == dag.KindBeacon {
-		bits = is.Rules.Required(len(payload), 0) // beacons skip the rate rule
+	if kind.Spec().RateExempt {
+		bits = is.Rules.Required(len(payload), 0) // beacons and control kinds skip the rate rule
 	}
 	tx := is.Build(kind, trunk, branch, at, payload)
 	nonce, err := pow.Solve(context.Background(), tx.ID(), bits, 1)

@@ -1,0 +1,52 @@
+package device
+
+import (
+	"fmt"
+
+	"github.com/tangled-ledger/tangled/dag"
+)
+
+// The device layer's rejection codes, each a dag.Rejection with the
+// sender's fault: the transaction itself breaks a rule, judged from its
+// past, so every node rejects it alike.
+const (
+	// Data or a rotation from a key no registration in the transaction's
+	// past binds (permissioned networks only).
+	CodeUnregistered = "device_unregistered"
+	// The device's suspension (revocation) is in the transaction's past.
+	CodeSuspended = "device_suspended"
+	CodeRevoked   = "device_revoked"
+	// A validator's quarantine notice for the device is in its past.
+	CodeQuarantined = "device_quarantined"
+	// A control transaction names a device whose registration is not in
+	// its past.
+	CodeUnknownDevice = "unknown_device"
+	// A lifecycle action by an authority that does not own the device as
+	// of the action's past.
+	CodeNotOwner = "not_owner"
+	// The authority may not register (or receive) devices of the class.
+	CodeClassNotAllowed = "class_not_allowed"
+	// A registration of a key that a live registration in its past binds
+	// already.
+	CodeDeviceExists = "device_exists"
+	// Suspend of a device that is not active, resume of one that is not
+	// suspended, transfer to its own owner.
+	CodeInvalidTransition = "invalid_transition"
+	// A rotation to a key other than the one the previous registration or
+	// rotation committed to.
+	CodeKeyNotCommitted = "key_not_committed"
+	// A quarantine notice whose parents are not two transactions of one
+	// device with one sequence number.
+	CodeBadQuarantine = "bad_quarantine"
+)
+
+// Codes lists every code above (the API's table, the docs).
+var Codes = []string{
+	CodeUnregistered, CodeSuspended, CodeRevoked, CodeQuarantined,
+	CodeUnknownDevice, CodeNotOwner, CodeClassNotAllowed, CodeDeviceExists,
+	CodeInvalidTransition, CodeKeyNotCommitted, CodeBadQuarantine,
+}
+
+func reject(code, format string, args ...any) error {
+	return &dag.Rejection{Code: code, Fault: dag.FaultSender, Message: "device: " + fmt.Sprintf(format, args...)}
+}

@@ -1,0 +1,127 @@
+package device_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/cockroachdb/datadriven"
+
+	"github.com/tangled-ledger/tangled/dag"
+	"github.com/tangled-ledger/tangled/dag/dagtest"
+	"github.com/tangled-ledger/tangled/device"
+)
+
+// TestScripts runs the registry's rules as readable scenarios
+// (testdata/*.txt, etcd's datadriven style). Commands:
+//
+//	genesis authorities=a1:sensor+meter,a2:sensor [permissioned]
+//	register by=a1 key=k1 class=sensor as=d1 [next=k2] [attrs=site:x,...] [parents=...]
+//	post key=k1 [as=t1] [parents=x,y]         a data transaction of key k1's chain
+//	twin key=k1 of=t1 [as=t1b]                a clone: same sequence as t1
+//	rotate key=k1 new=k2 [next=k3] [as=r1] [parents=...]
+//	suspend|resume|revoke by=a1 device=d1 [as=...] [parents=...]
+//	transfer by=a1 device=d1 to=a2 [parents=...]
+//	notice of=t1,t1b [as=...]                 validator v0's quarantine notice
+//	device d1                                 the device's state
+//	digest                                    the registry's digest (changes only)
+//
+// parents defaults to the newest attached transaction, so a transaction
+// sees everything before it; name older ones to leave something out of
+// its past.
+func TestScripts(t *testing.T) {
+	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
+		var w *world
+		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
+			if d.Cmd != "genesis" && w == nil {
+				t.Fatalf("%s: genesis first", d.Pos)
+			}
+			arg := func(key string) string {
+				for _, a := range d.CmdArgs {
+					if a.Key == key {
+						return strings.Join(a.Vals, ",")
+					}
+				}
+				return ""
+			}
+			switch d.Cmd {
+			case "genesis":
+				w = newWorld(t, strings.Split(arg("authorities"), ","), d.HasArg("permissioned"))
+				return "ok"
+			case "register":
+				reg := &device.Registration{Key: devicePublicKey(arg("key")), Class: arg("class")}
+				if next := arg("next"); next != "" {
+					h := device.KeyHash(devicePublicKey(next))
+					reg.NextKeyHash = &h
+				}
+				if attrs := arg("attrs"); attrs != "" {
+					for _, kv := range strings.Split(attrs, ",") {
+						k, v, _ := strings.Cut(kv, ":")
+						reg.Attributes = append(reg.Attributes, device.Attribute{Key: k, Value: v})
+					}
+				}
+				trunk, branch := w.parents(arg("parents"))
+				out := w.issue(arg("as"), w.auth[arg("by")], dag.KindRegister, trunk, branch, reg.Encode())
+				if out == "accepted" {
+					w.devices[arg("as")] = w.last
+				}
+				return out
+			case "post":
+				trunk, branch := w.parents(arg("parents"))
+				return w.issue(arg("as"), w.chain(arg("key")), dag.KindData, trunk, branch, []byte("reading"))
+			case "twin":
+				orig, ok := w.txs[arg("of")]
+				if !ok {
+					t.Fatalf("unknown transaction %q", arg("of"))
+				}
+				info, _ := w.ledger.Info(orig)
+				is := w.chain(arg("key"))
+				clone := &dagtest.Issuer{Key: is.Key, Rules: is.Rules, Seq: info.Seq, Prev: info.Prev}
+				return w.submit(arg("as"), clone.Issue(dag.KindData, w.last, w.last, w.now(), []byte("cloned")))
+			case "rotate":
+				var next *[32]byte
+				if n := arg("next"); n != "" {
+					h := device.KeyHash(devicePublicKey(n))
+					next = &h
+				}
+				trunk, branch := w.parents(arg("parents"))
+				is := w.chain(arg("key"))
+				newKey := dagtest.Key("device-" + arg("new"))
+				saved := *is
+				tx := is.Rotate(newKey, next, trunk, branch, w.now())
+				out := w.submit(arg("as"), tx)
+				if out == "accepted" {
+					w.chains[arg("new")] = is
+				} else {
+					*is = saved // the chain did not move
+				}
+				return out
+			case "suspend", "resume", "revoke", "transfer":
+				id, ok := w.devices[arg("device")]
+				if !ok {
+					copy(id[:], arg("device")) // a device nobody registered
+				}
+				kind := map[string]dag.Kind{"suspend": dag.KindSuspend, "resume": dag.KindResume, "revoke": dag.KindRevoke, "transfer": dag.KindTransfer}[d.Cmd]
+				payload := device.LifecyclePayload(id)
+				if kind == dag.KindTransfer {
+					payload = device.TransferPayload(id, dagtest.PublicKey(w.authKey[arg("to")]))
+				}
+				trunk, branch := w.parents(arg("parents"))
+				return w.issue(arg("as"), w.auth[arg("by")], kind, trunk, branch, payload)
+			case "notice":
+				twins := strings.Split(arg("of"), ",")
+				v := &dagtest.Issuer{Key: w.net.Validators[0], Rules: w.rules}
+				if st, ok := w.ledger.IssuerState(dagtest.PublicKey(v.Key), 0); ok {
+					v.Seq, v.Prev = st.NextSeq, st.Prev
+				}
+				return w.issue(arg("as"), v, dag.KindQuarantine, w.txs[twins[0]], w.txs[twins[1]], nil)
+			case "device":
+				return w.describe(w.devices[d.CmdArgs[0].Key])
+			case "digest":
+				return fmt.Sprintf("%x", w.registry.Digest())[:16]
+			}
+			t.Fatalf("%s: unknown command %q", d.Pos, d.Cmd)
+			return ""
+		})
+	})
+}
