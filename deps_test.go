@@ -26,7 +26,7 @@ var allowed = map[string][]string{
 	"tipselect":     {"dag"},
 	"storage":       {"dag"},
 	"network":       {"dag"},
-	"api":           {"dag"},
+	"api":           {"dag", "device"},
 	"device":        {"dag"},
 	"client":        {"dag", "pow", "device"},
 	"node":          {"*"},

@@ -750,7 +750,7 @@ func (l *Ledger) applySolid(b *batch, tx *Transaction, prev *node) Result {
 	}
 	b.events = append(b.events, change{kind: EventAttached, n: n, tx: tx})
 	if l.cfg.Rules != nil {
-		applied := l.cfg.Rules.Apply(tx, pastView{l: l, b: b, self: n})
+		applied := l.cfg.Rules.Apply(tx, pastView{l: l, b: b, near: [3]*node{trunk, branch, prev}, self: n})
 		n.tag = applied.Tag
 		if applied.RuleOut {
 			l.ruleOut(b, n)

@@ -94,6 +94,11 @@ func (v pastView) Info(id ID) (Info, bool) {
 }
 
 func (v pastView) Tag(id ID) uint32 {
+	for _, n := range v.near {
+		if n != nil && n.id == id {
+			return n.tag // the predecessor, usually: no map lookup
+		}
+	}
 	if n := v.l.mu.nodes[id]; n != nil {
 		return n.tag
 	}

@@ -101,7 +101,9 @@ func (w *world) chain(label string) *dagtest.Issuer {
 	return is
 }
 
-func devicePublicKey(label string) dag.PublicKey { return dagtest.PublicKey(dagtest.Key("device-" + label)) }
+func devicePublicKey(label string) dag.PublicKey {
+	return dagtest.PublicKey(dagtest.Key("device-" + label))
+}
 
 // issue signs the issuer's next transaction and submits it; a chain
 // whose transaction was not accepted does not move.

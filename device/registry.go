@@ -457,12 +457,22 @@ func (r *Registry) Equivocation(a, b dag.ID, past dag.PastView) {
 }
 
 // TakeEquivocations returns the equivocations recorded since the last
-// call, for a validator node to issue quarantine notices (whose parents
-// are A and B).
-func (r *Registry) TakeEquivocations() []Equivocation {
+// call whose device has no quarantine notice of validator yet, for that
+// validator's node to issue one (approving A and B). One per device.
+func (r *Registry) TakeEquivocations(validator dag.PublicKey) []Equivocation {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := r.unnoticed
+	named, _ := r.genesis.Named(validator)
+	var out []Equivocation
+	seen := map[dag.ID]bool{}
+	for _, e := range r.unnoticed {
+		d := r.byID[e.Device]
+		if seen[e.Device] || d == nil || slices.ContainsFunc(d.notices, func(a action) bool { return a.named == named }) {
+			continue
+		}
+		seen[e.Device] = true
+		out = append(out, e)
+	}
 	r.unnoticed = nil
 	return out
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/tangled-ledger/tangled/api"
 	"github.com/tangled-ledger/tangled/client"
 	"github.com/tangled-ledger/tangled/dag"
+	"github.com/tangled-ledger/tangled/device"
 	"github.com/tangled-ledger/tangled/network"
 	"github.com/tangled-ledger/tangled/pow"
 	"github.com/tangled-ledger/tangled/storage"
@@ -149,6 +150,7 @@ type Node struct {
 	validator bool
 
 	store    *storage.Badger
+	registry *device.Registry // nil in a network without authorities
 	ledger   *dag.Ledger
 	pipeline *dag.Pipeline
 	urts     *tipselect.URTS
@@ -187,7 +189,14 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	start := time.Now()
-	n.ledger, err = dag.Open(dag.Config{Genesis: n.genesis, Store: n.store, Now: cfg.Now})
+	ledgerCfg := dag.Config{Genesis: n.genesis, Store: n.store, Now: cfg.Now}
+	if len(n.genesis.Authorities) > 0 {
+		// The device layer judges every transaction; a network without
+		// authorities has no devices and runs the ledger's rules alone.
+		n.registry = device.New(*n.genesis)
+		ledgerCfg.Rules = n.registry
+	}
+	n.ledger, err = dag.Open(ledgerCfg)
 	if err != nil {
 		return nil, err
 	}
@@ -283,6 +292,10 @@ func (n *Node) HTTPAddr() string { return n.listener.Addr().String() }
 
 // Ledger returns the node's ledger.
 func (n *Node) Ledger() *dag.Ledger { return n.ledger }
+
+// Registry returns the node's device registry; nil in a network without
+// authorities.
+func (n *Node) Registry() *device.Registry { return n.registry }
 
 // apiBackend is the node as the API sees it: its ledger through the
 // API's narrow read interface.
@@ -445,6 +458,7 @@ func (n *Node) beaconLoop(ctx context.Context) {
 			return
 		case <-ticker.C:
 		}
+		n.issueNotices(ctx)
 		if n.ledger.Stats().UnconfirmedData == 0 {
 			continue // nothing waits for confirmation
 		}
@@ -530,9 +544,30 @@ func (n *Node) beaconParents(last dag.ID) (trunk, branch dag.ID, ok bool) {
 	return oldest, other, true
 }
 
+// issueNotices issues a quarantine notice for each device equivocation
+// this validator has not noticed yet: a control transaction approving the
+// two twins, which makes every later transaction of the device that sees
+// it invalid on every node (device_quarantined).
+func (n *Node) issueNotices(ctx context.Context) {
+	if n.registry == nil {
+		return
+	}
+	for _, e := range n.registry.TakeEquivocations(n.publicKey) {
+		if _, err := n.issueControl(ctx, dag.KindQuarantine, e.A, e.B); err != nil && ctx.Err() == nil {
+			n.log.Warn("quarantine notice", "device", e.Device, "err", err)
+		}
+	}
+}
+
 func (n *Node) issueBeacon(ctx context.Context, trunk, branch dag.ID) (dag.ID, error) {
+	return n.issueControl(ctx, dag.KindBeacon, trunk, branch)
+}
+
+// issueControl signs, solves and submits a validator transaction of kind
+// (a beacon or a quarantine notice) in the node's own chain.
+func (n *Node) issueControl(ctx context.Context, kind dag.Kind, trunk, branch dag.ID) (dag.ID, error) {
 	now := n.cfg.Now().UnixNano()
-	tx := &dag.Transaction{Kind: dag.KindBeacon, Trunk: trunk, Branch: branch, Time: now}
+	tx := &dag.Transaction{Kind: kind, Trunk: trunk, Branch: branch, Time: now}
 	if st, known := n.ledger.IssuerState(n.publicKey, now); known {
 		tx.Seq, tx.Prev = st.NextSeq, st.Prev
 		if prev, ok := n.ledger.Info(st.Prev); ok && prev.Time > now {
@@ -540,7 +575,7 @@ func (n *Node) issueBeacon(ctx context.Context, trunk, branch dag.ID) (dag.ID, e
 		}
 	}
 	tx.Sign(n.key)
-	bits := n.ledger.Required(dag.KindBeacon, 0, 0)
+	bits := n.ledger.Required(kind, 0, 0)
 	nonce, err := pow.Solve(ctx, tx.ID(), bits, 1)
 	if err != nil {
 		return dag.ZeroID, err
