@@ -320,3 +320,19 @@ func (l *Ledger) Successor(id ID) (ID, bool) {
 	}
 	return n.next.id, true
 }
+
+// Sees reports whether the control transaction control (KindSpec.Control,
+// of a genesis authority or validator) is in the past of the attached
+// transaction x, or is x: an O(1) test through x's horizon. A client
+// choosing parents uses it to make sure its transaction sees an action
+// (a device's resume, a transfer) that its validity hangs on.
+func (l *Ledger) Sees(x, control ID) bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	xn, cn := l.mu.nodes[x], l.mu.nodes[control]
+	if xn == nil || cn == nil || cn.issuer == nil || !cn.kind.Spec().Control {
+		return false
+	}
+	named, ok := l.genesis.Named(cn.issuer.key)
+	return ok && xn.horizon.at(named) > cn.seq
+}

@@ -111,20 +111,7 @@ func (r *Registry) Device(id dag.ID) (Device, bool) {
 func (r *Registry) DeviceByKey(key dag.PublicKey) (Device, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	var found *device
-	for _, d := range r.byKey[key] {
-		if found == nil || d.id.Compare(found.id) < 0 {
-			found = d
-		}
-	}
-	if found == nil {
-		for _, d := range r.devices {
-			if d.currentKey() == key {
-				found = d
-				break
-			}
-		}
-	}
+	found := r.deviceByKeyLocked(key)
 	if found == nil {
 		return Device{}, false
 	}
@@ -275,4 +262,36 @@ func sortIDs(ids []dag.ID) {
 			ids[j], ids[j-1] = ids[j-1], ids[j]
 		}
 	}
+}
+
+// LatestControl is the newest control transaction a transaction of key's
+// device chain must see to be judged by the device's current state: its
+// newest lifecycle action or notice, or its registration. False when key
+// belongs to no device.
+func (r *Registry) LatestControl(key dag.PublicKey) (dag.ID, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	d := r.deviceByKeyLocked(key)
+	if d == nil {
+		return dag.ID{}, false
+	}
+	if n := len(d.actions); n > 0 {
+		return d.actions[n-1].id, true
+	}
+	return d.id, true
+}
+
+// deviceByKeyLocked finds the device key was registered for (lowest ID)
+// or, failing that, the device it signs for now.
+func (r *Registry) deviceByKeyLocked(key dag.PublicKey) *device {
+	var found *device
+	for _, d := range r.byKey[key] {
+		if found == nil || d.id.Compare(found.id) < 0 {
+			found = d
+		}
+	}
+	if found == nil {
+		return r.rotatedTo[key]
+	}
+	return found
 }

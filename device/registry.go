@@ -153,7 +153,9 @@ type Registry struct {
 	devices []*device // by tag-1
 	byID    map[dag.ID]*device
 	byKey   map[dag.PublicKey][]*device // registered keys
-	classes map[string]string           // interned class names
+	// rotatedTo finds a device by a key it rotated to (lookups only).
+	rotatedTo map[dag.PublicKey]*device
+	classes   map[string]string // interned class names
 	// unnoticed are equivocations of devices waiting for a validator's
 	// quarantine notice (TakeEquivocations).
 	unnoticed []Equivocation
@@ -173,6 +175,7 @@ func New(g dag.Genesis) *Registry {
 		authorities:  len(g.Authorities),
 		byID:         make(map[dag.ID]*device),
 		byKey:        make(map[dag.PublicKey][]*device),
+		rotatedTo:    make(map[dag.PublicKey]*device),
 		classes:      make(map[string]string),
 	}
 }
@@ -356,6 +359,7 @@ func (r *Registry) Apply(tx *dag.Transaction, view dag.ApplyView) dag.Applied {
 				return o.seq > rot.seq || o.seq == rot.seq && o.id.Compare(rot.id) > 0
 			})
 			d.rotations = slices.Insert(d.rotations, i, rot)
+			r.rotatedTo[key] = d
 		}
 		life, _ := d.current()
 		return dag.Applied{Tag: d.tag, RuleOut: life != Active || len(d.forks) > 0}

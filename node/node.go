@@ -321,6 +321,31 @@ func (n *Node) SelectTips(ctx context.Context) (trunk, branch dag.ID, err error)
 	return n.urts.Select(rng, n.cfg.Now())
 }
 
+// SelectTipsFor chooses parents for a transaction of issuer. For a key of
+// a registered device the transaction is judged by the control
+// transactions in its past, so when neither the tips nor the device's
+// chain head see the device's newest control transaction (its
+// registration, or its latest lifecycle action: a resume, say) the trunk
+// becomes that transaction itself: an honest device is then always judged
+// by its current state.
+func (n *Node) SelectTipsFor(ctx context.Context, issuer dag.PublicKey) (trunk, branch dag.ID, err error) {
+	trunk, branch, err = n.SelectTips(ctx)
+	if err != nil || n.registry == nil {
+		return trunk, branch, err
+	}
+	control, ok := n.registry.LatestControl(issuer)
+	if !ok {
+		return trunk, branch, nil
+	}
+	if st, known := n.ledger.IssuerState(issuer, n.cfg.Now().UnixNano()); known && n.ledger.Sees(st.Prev, control) {
+		return trunk, branch, nil
+	}
+	if !n.ledger.Sees(trunk, control) && !n.ledger.Sees(branch, control) {
+		trunk = control
+	}
+	return trunk, branch, nil
+}
+
 // onEvent feeds tip selection; it runs on the committing goroutine.
 func (n *Node) onEvent(e dag.Event) {
 	switch e.Kind {
