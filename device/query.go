@@ -264,9 +264,10 @@ func sortIDs(ids []dag.ID) {
 	}
 }
 
-// LatestControl is the newest control transaction a transaction of key's
-// device chain must see to be judged by the device's current state: its
-// newest lifecycle action or notice, or its registration. False when key
+// LatestControl is the control transaction a transaction of key's device
+// chain must see to be judged by the device's current state: a quarantine
+// notice of a device that is not revoked, else its newest lifecycle action,
+// else its registration. False when key
 // belongs to no device.
 func (r *Registry) LatestControl(key dag.PublicKey) (dag.ID, bool) {
 	r.mu.RLock()
@@ -274,6 +275,10 @@ func (r *Registry) LatestControl(key dag.PublicKey) (dag.ID, bool) {
 	d := r.deviceByKeyLocked(key)
 	if d == nil {
 		return dag.ID{}, false
+	}
+	life, _ := d.current()
+	if len(d.notices) > 0 && life != Revoked {
+		return d.notices[0].id, true // quarantined: that is what rules now
 	}
 	if n := len(d.actions); n > 0 {
 		return d.actions[n-1].id, true
