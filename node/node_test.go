@@ -285,6 +285,40 @@ func TestCrashChild(t *testing.T) {
 	}
 }
 
+// startCrashChild starts TestCrashChild on dir in a child process and
+// returns it with its HTTP address.
+func startCrashChild(t *testing.T, dir string) (*exec.Cmd, string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), crashEnv+"="+dir)
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stdout)
+	var addr string
+	for sc.Scan() {
+		line := sc.Text()
+		if a, ok := strings.CutPrefix(line, "listening "); ok {
+			addr = a
+			break
+		}
+		if strings.HasPrefix(line, "error") {
+			t.Fatalf("child: %s", line)
+		}
+	}
+	if addr == "" {
+		_ = cmd.Wait()
+		t.Fatal("child did not start")
+	}
+	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	return cmd, addr
+}
+
 // TestCrashRestarts runs the node in a child process under steady ingest
 // from several devices, kills it with SIGKILL at random moments (ten
 // times), restarts it on the same data directory, and checks after each
@@ -306,33 +340,7 @@ func TestCrashRestarts(t *testing.T) {
 	}
 	const rounds = 10
 	for round := range rounds {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), crashEnv+"="+dir)
-		cmd.Stderr = os.Stderr
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(stdout)
-		var addr string
-		for sc.Scan() {
-			line := sc.Text()
-			if a, ok := strings.CutPrefix(line, "listening "); ok {
-				addr = a
-				break
-			}
-			if strings.HasPrefix(line, "error") {
-				t.Fatalf("round %d: child: %s", round, line)
-			}
-		}
-		if addr == "" {
-			_ = cmd.Wait()
-			t.Fatalf("round %d: child did not start", round)
-		}
-		go func() { _, _ = io.Copy(io.Discard, stdout) }()
+		cmd, addr := startCrashChild(t, dir)
 		c, err := client.New("http://"+addr, client.Options{})
 		if err != nil {
 			t.Fatal(err)
