@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tangled-ledger/tangled/dag"
+	"github.com/tangled-ledger/tangled/device"
 )
 
 // The API's own error codes; the others are dag's (dag.Code).
@@ -38,6 +39,7 @@ var statusOf = map[string]int{
 	"future_time":        http.StatusUnprocessableEntity,
 	"broken_chain":       http.StatusConflict,
 	"not_validator":      http.StatusForbidden,
+	"not_authority":      http.StatusForbidden,
 	codeRateLimited:      http.StatusTooManyRequests,
 	codeOverloaded:       http.StatusTooManyRequests,
 	"parked_full":        http.StatusTooManyRequests,
@@ -46,6 +48,22 @@ var statusOf = map[string]int{
 	codeClosed:           http.StatusServiceUnavailable,
 	"store_failure":      http.StatusInternalServerError,
 	codeInternal:         http.StatusInternalServerError,
+
+	// The device layer's rule codes (device.Codes): verdicts on the
+	// transaction's past. 403: the issuer may not write (or act) now; 409:
+	// the action clashes with the device's state; 422: the control
+	// transaction names what its past does not have.
+	device.CodeUnregistered:      http.StatusForbidden,
+	device.CodeSuspended:         http.StatusForbidden,
+	device.CodeRevoked:           http.StatusForbidden,
+	device.CodeQuarantined:       http.StatusForbidden,
+	device.CodeNotOwner:          http.StatusForbidden,
+	device.CodeClassNotAllowed:   http.StatusForbidden,
+	device.CodeDeviceExists:      http.StatusConflict,
+	device.CodeInvalidTransition: http.StatusConflict,
+	device.CodeUnknownDevice:     http.StatusUnprocessableEntity,
+	device.CodeKeyNotCommitted:   http.StatusUnprocessableEntity,
+	device.CodeBadQuarantine:     http.StatusUnprocessableEntity,
 }
 
 // apiFault is whose fault the API's own rejections are; the ledger's

@@ -32,8 +32,15 @@ func (n *node) SelectTips(context.Context) (dag.ID, dag.ID, error) {
 	return tips[0], tips[len(tips)-1], nil
 }
 
+func (n *node) SelectTipsFor(ctx context.Context, _ dag.PublicKey) (dag.ID, dag.ID, error) {
+	return n.SelectTips(ctx)
+}
+
 func (n *node) Ledger() api.Ledger     { return n.ledger }
 func (n *node) Identity() api.Identity { return api.Identity{Version: "example"} }
+
+// Devices is nil: the example's network has no authorities.
+func (n *node) Devices() api.Devices { return nil }
 
 // A device asks the API for parents and difficulty, posts a reading in the
 // canonical binary encoding, and asks for its status. The API is mounted

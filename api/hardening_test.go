@@ -325,9 +325,10 @@ func (b rejectingBackend) Submit(_ context.Context, txs []*dag.Transaction, _ da
 	return out
 }
 
-// TestRuleLayerRejections: a code the API does not know is passed through
-// with 422 when it is the sender's fault (and charged as junk), 500
-// internal otherwise.
+// TestRuleLayerRejections: the device layer's codes have their statuses
+// in the table (403, 409, 422); a code the API does not know is passed
+// through with 422 when it is the sender's fault; either is charged as
+// junk. A code that is nobody's fault is 500 internal.
 func TestRuleLayerRejections(t *testing.T) {
 	h := newHarness(t, harnessConfig{})
 	root := h.ledger.Root()
@@ -336,9 +337,12 @@ func TestRuleLayerRejections(t *testing.T) {
 		err    error
 		status int
 		code   string
+		junk   bool
 	}{
-		{&dag.Rejection{Code: "device_revoked", Fault: dag.FaultSender, Message: "device: revoked"}, 422, "device_revoked"},
-		{&dag.Rejection{Code: "rule_broke", Fault: dag.FaultNone, Message: "device: bug"}, 500, "internal"},
+		{&dag.Rejection{Code: "device_revoked", Fault: dag.FaultSender, Message: "device: revoked"}, 403, "device_revoked", true},
+		{&dag.Rejection{Code: "device_exists", Fault: dag.FaultSender, Message: "device: exists"}, 409, "device_exists", true},
+		{&dag.Rejection{Code: "rule_layer_own", Fault: dag.FaultSender, Message: "rules: no"}, 422, "rule_layer_own", true},
+		{&dag.Rejection{Code: "rule_broke", Fault: dag.FaultNone, Message: "device: bug"}, 500, "internal", false},
 	} {
 		s, err := New(rejectingBackend{h.backend, c.err}, Config{Clock: func() time.Time { return testNow }, JunkRate: 1, JunkBurst: 1})
 		if err != nil {
@@ -359,8 +363,8 @@ func TestRuleLayerRejections(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if junk := resp.StatusCode == http.StatusTooManyRequests; junk != (c.status == 422) {
-			t.Errorf("%s: second post %d; charged as junk = %v, want %v", c.code, resp.StatusCode, junk, c.status == 422)
+		if junk := resp.StatusCode == http.StatusTooManyRequests; junk != c.junk {
+			t.Errorf("%s: second post %d; charged as junk = %v, want %v", c.code, resp.StatusCode, junk, c.junk)
 		}
 		srv.Close()
 	}

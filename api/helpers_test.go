@@ -15,6 +15,7 @@ import (
 
 	"github.com/tangled-ledger/tangled/dag"
 	"github.com/tangled-ledger/tangled/dag/dagtest"
+	"github.com/tangled-ledger/tangled/device"
 	"github.com/tangled-ledger/tangled/pow"
 	"github.com/tangled-ledger/tangled/storage"
 )
@@ -35,6 +36,8 @@ type testBackend struct {
 	ledger   *dag.Ledger
 	pipeline *dag.Pipeline
 	identity Identity
+	// registry is the rule layer of a harness with authorities.
+	registry *device.Registry
 	// submitting, if set, receives each submission as it starts.
 	submitting chan [][]byte
 }
@@ -59,8 +62,21 @@ func (b *testBackend) SelectTips(context.Context) (dag.ID, dag.ID, error) {
 	return tips[0], tips[len(tips)-1], nil
 }
 
+// SelectTipsFor is SelectTips: the harness's tips are the newest
+// transactions, which see every control transaction.
+func (b *testBackend) SelectTipsFor(ctx context.Context, _ dag.PublicKey) (dag.ID, dag.ID, error) {
+	return b.SelectTips(ctx)
+}
+
 func (b *testBackend) Ledger() Ledger     { return b.ledger }
 func (b *testBackend) Identity() Identity { return b.identity }
+
+func (b *testBackend) Devices() Devices {
+	if b.registry == nil {
+		return nil
+	}
+	return b.registry
+}
 
 type harnessConfig struct {
 	validators int
@@ -74,6 +90,10 @@ type harnessConfig struct {
 	pipeline  dag.PipelineConfig
 	// paused leaves the pipeline stopped until the test calls start.
 	paused bool
+	// authorities, if any, go into the genesis, and the device registry
+	// becomes the ledger's rule layer.
+	authorities  []dag.Authority
+	permissioned bool
 }
 
 type harness struct {
@@ -104,7 +124,15 @@ func newHarness(t testing.TB, hc harnessConfig) *harness {
 	if hc.store == nil {
 		hc.store = storage.NewMemory()
 	}
-	l, err := dag.Open(dag.Config{Genesis: net.Genesis, Store: hc.store, Now: clock, MaxParked: hc.maxParked})
+	var registry *device.Registry
+	ledgerCfg := dag.Config{Genesis: net.Genesis, Store: hc.store, Now: clock, MaxParked: hc.maxParked}
+	if len(hc.authorities) > 0 {
+		net.Genesis.Authorities = hc.authorities
+		net.Genesis.Permissioned = hc.permissioned
+		registry = device.New(*net.Genesis)
+		ledgerCfg.Rules = registry
+	}
+	l, err := dag.Open(ledgerCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +157,7 @@ func newHarness(t testing.TB, hc harnessConfig) *harness {
 		start()
 	}
 	t.Cleanup(stop)
-	b := &testBackend{ledger: l, pipeline: p, identity: Identity{
+	b := &testBackend{ledger: l, pipeline: p, registry: registry, identity: Identity{
 		Version: "test", PublicKey: dagtest.PublicKey(net.Validators[0]), Validator: true,
 	}}
 	if hc.api.Clock == nil {

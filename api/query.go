@@ -97,18 +97,28 @@ func (s *Server) tips(w http.ResponseWriter, r *http.Request) {
 	now := s.now()
 	body := tipsBody{Time: dag.FormatTime(now.UnixNano())}
 	recent := 0
+	var issuer *dag.PublicKey
 	if v, ok := q["issuer"]; ok {
 		var pk dag.PublicKey
 		if err := pk.UnmarshalText([]byte(v[0])); err != nil {
 			writeError(w, errorOf(fmt.Errorf("issuer: %w", err)))
 			return
 		}
+		issuer = &pk
 		st, _ := s.ledger.IssuerState(pk, now.UnixNano())
 		recent = st.Recent
 		body.Issuer = &issuerBody{NextSeq: st.NextSeq, Prev: st.Prev, Recent: st.Recent, Conflicting: st.Conflicting}
 	}
 	body.Difficulty = s.ledger.Required(dag.KindData, payloadSize, recent)
-	trunk, branch, err := s.backend.SelectTips(r.Context())
+	var trunk, branch dag.ID
+	var err error
+	if issuer != nil {
+		// A device's transaction must see its newest control transaction
+		// (a resume, say) to be judged by its current state.
+		trunk, branch, err = s.backend.SelectTipsFor(r.Context(), *issuer)
+	} else {
+		trunk, branch, err = s.backend.SelectTips(r.Context())
+	}
 	if err != nil {
 		writeError(w, errorOf(err))
 		return
@@ -136,6 +146,11 @@ const (
 	statusConflicting = "conflicting"
 	statusParked      = "parked"
 )
+
+// reasonRuledOut explains a pending transaction that dag.Info.RuledOut
+// marks: valid, but never approved by honest tip selection, so it may
+// never be confirmed.
+const reasonRuledOut = "ruled out: its device is revoked, suspended or quarantined in this node's state (or it approves such a transaction); honest tip selection will not approve it"
 
 // maxReasonWalk bounds the walk back along an issuer's chain that finds
 // where an inherited equivocation started; a status request must stay
@@ -203,6 +218,9 @@ func (s *Server) transaction(w http.ResponseWriter, r *http.Request) {
 		t := s.genesis.Threshold
 		st.Reasons = append(st.Reasons, fmt.Sprintf("approval weight %d of %d; confirmation needs more than %d/%d",
 			info.Weight, s.totalWeight, t.Numerator, t.Denominator))
+		if info.RuledOut {
+			st.Reasons = append(st.Reasons, reasonRuledOut)
+		}
 	}
 	if info.Conflicting {
 		st.Reasons = append(st.Reasons, s.conflictReason(info))

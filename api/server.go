@@ -146,6 +146,11 @@ func (s *Server) routes() []route {
 		{http.MethodGet, "/v1/transactions/{id}", s.transaction, nil},
 		{http.MethodGet, "/v1/events", s.events, []queryParam{issuer, {name: "id", repeatable: true}}},
 		{http.MethodGet, "/v1/peers", s.peers, nil},
+		{http.MethodGet, "/v1/devices/{id}", s.device, nil},
+		{http.MethodGet, "/v1/devices/{id}/transactions", s.deviceTransactions, []queryParam{
+			{name: "from_seq"}, {name: "to_seq"}, {name: "from_time"}, {name: "to_time"}, {name: "limit"}, {name: "cursor"},
+		}},
+		{http.MethodGet, "/v1/authorities", s.authorities, nil},
 	}
 }
 

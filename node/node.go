@@ -304,6 +304,16 @@ type apiBackend struct{ *Node }
 // Ledger implements api.Backend.
 func (b apiBackend) Ledger() api.Ledger { return b.ledger }
 
+// Devices implements api.Backend: the registry, or a nil interface (not
+// a typed nil pointer, which would not compare equal to nil) in a
+// network without authorities.
+func (b apiBackend) Devices() api.Devices {
+	if b.registry == nil {
+		return nil
+	}
+	return b.registry
+}
+
 // Identity describes the node (api.Backend).
 func (n *Node) Identity() api.Identity {
 	return api.Identity{Version: Version, PublicKey: n.publicKey, Validator: n.validator}
