@@ -290,11 +290,11 @@ func (r *Registry) LatestControl(key dag.PublicKey) (dag.ID, bool) {
 // or, failing that, the device it signs for now.
 func (r *Registry) deviceByKeyLocked(key dag.PublicKey) *device {
 	var found *device
-	for _, d := range r.byKey[key] {
+	r.registrationsOf(key, func(d *device) {
 		if found == nil || d.id.Compare(found.id) < 0 {
 			found = d
 		}
-	}
+	})
 	if found == nil {
 		return r.rotatedTo[key]
 	}

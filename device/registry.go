@@ -61,6 +61,25 @@ type fork struct {
 	ids []dag.ID // ascending
 }
 
+// history is a device's control history, key rotations and forks.
+type history struct {
+	actions   []action // lifecycle and transfers, in causal order
+	notices   []action // validators' quarantine notices
+	rotations []rotation
+	forks     []fork
+}
+
+// noHistory is every device's history until it has one; never written.
+var noHistory = &history{}
+
+// own gives d a history of its own before it is written to.
+func (d *device) own() *history {
+	if d.history == noHistory {
+		d.history = &history{}
+	}
+	return d.history
+}
+
 // device is one registered device. Its identity is its registration's ID.
 type device struct {
 	id       dag.ID
@@ -71,11 +90,9 @@ type device struct {
 	attrs    []Attribute
 	regNamed int // registering authority
 	regSeq   uint64
-
-	actions   []action // lifecycle and transfers, in causal order
-	notices   []action // validators' quarantine notices
-	rotations []rotation
-	forks     []fork
+	// history holds what most devices never have; it points at the shared
+	// noHistory until the first entry (own), saving 88 bytes a device.
+	*history
 
 	first   dag.ID // the chain's sequence-0 transaction, once seen
 	started bool
@@ -152,7 +169,10 @@ type Registry struct {
 	mu      sync.RWMutex
 	devices []*device // by tag-1
 	byID    map[dag.ID]*device
-	byKey   map[dag.PublicKey][]*device // registered keys
+	// byKey finds the device a key was registered for; moreByKey the rare
+	// further registrations of one key (concurrent, or after a revocation).
+	byKey     map[dag.PublicKey]*device
+	moreByKey map[dag.PublicKey][]*device
 	// rotatedTo finds a device by a key it rotated to (lookups only).
 	rotatedTo map[dag.PublicKey]*device
 	classes   map[string]string // interned class names
@@ -174,7 +194,8 @@ func New(g dag.Genesis) *Registry {
 		permissioned: g.Permissioned,
 		authorities:  len(g.Authorities),
 		byID:         make(map[dag.ID]*device),
-		byKey:        make(map[dag.PublicKey][]*device),
+		byKey:        make(map[dag.PublicKey]*device),
+		moreByKey:    make(map[dag.PublicKey][]*device),
 		rotatedTo:    make(map[dag.PublicKey]*device),
 		classes:      make(map[string]string),
 	}
@@ -202,11 +223,11 @@ func (r *Registry) deviceOf(tx *dag.Transaction, past dag.PastView) *device {
 		return nil
 	}
 	var found *device
-	for _, d := range r.byKey[tx.Issuer] {
+	r.registrationsOf(tx.Issuer, func(d *device) {
 		if d.registrationVisible(past) && (found == nil || d.id.Compare(found.id) < 0) {
 			found = d
 		}
-	}
+	})
 	return found
 }
 
@@ -266,12 +287,26 @@ func (r *Registry) checkRegister(tx *dag.Transaction, past dag.PastView) error {
 	if _, named := r.genesis.Named(reg.Key); named {
 		return reject(CodeDeviceExists, "key %s is a genesis authority's or validator's", reg.Key)
 	}
-	for _, d := range r.byKey[reg.Key] {
+	var live *device
+	r.registrationsOf(reg.Key, func(d *device) {
 		if life, _ := d.stateAt(past); d.registrationVisible(past) && life != Revoked {
-			return reject(CodeDeviceExists, "key %s is registered already (device %s)", reg.Key, d.id)
+			live = d
 		}
+	})
+	if live != nil {
+		return reject(CodeDeviceExists, "key %s is registered already (device %s)", reg.Key, live.id)
 	}
 	return nil
+}
+
+// registrationsOf calls fn for every device registered with key.
+func (r *Registry) registrationsOf(key dag.PublicKey, fn func(*device)) {
+	if d := r.byKey[key]; d != nil {
+		fn(d)
+		for _, d := range r.moreByKey[key] {
+			fn(d)
+		}
+	}
 }
 
 func (r *Registry) checkLifecycle(tx *dag.Transaction, past dag.PastView) error {
@@ -358,7 +393,8 @@ func (r *Registry) Apply(tx *dag.Transaction, view dag.ApplyView) dag.Applied {
 				o := d.rotations[i]
 				return o.seq > rot.seq || o.seq == rot.seq && o.id.Compare(rot.id) > 0
 			})
-			d.rotations = slices.Insert(d.rotations, i, rot)
+			h := d.own()
+			h.rotations = slices.Insert(h.rotations, i, rot)
 			r.rotatedTo[key] = d
 		}
 		life, _ := d.current()
@@ -371,7 +407,8 @@ func (r *Registry) Apply(tx *dag.Transaction, view dag.ApplyView) dag.Applied {
 		if tag := view.Tag(tx.Trunk); tag > 0 && int(tag) <= len(r.devices) {
 			d := r.devices[tag-1]
 			named, _ := r.genesis.Named(tx.Issuer)
-			d.notices = append(d.notices, action{id: tx.ID(), kind: tx.Kind, named: named, seq: tx.Seq})
+			h := d.own()
+			h.notices = append(h.notices, action{id: tx.ID(), kind: tx.Kind, named: named, seq: tx.Seq})
 		}
 	}
 	return dag.Applied{}
@@ -390,11 +427,15 @@ func (r *Registry) applyRegister(tx *dag.Transaction) {
 	named, _ := r.genesis.Named(tx.Issuer)
 	d := &device{
 		id: tx.ID(), tag: uint32(len(r.devices) + 1), key: reg.Key, next: reg.NextKeyHash,
-		class: class, attrs: reg.Attributes, regNamed: named, regSeq: tx.Seq,
+		class: class, attrs: reg.Attributes, regNamed: named, regSeq: tx.Seq, history: noHistory,
 	}
 	r.devices = append(r.devices, d)
 	r.byID[d.id] = d
-	r.byKey[reg.Key] = append(r.byKey[reg.Key], d)
+	if r.byKey[reg.Key] == nil {
+		r.byKey[reg.Key] = d
+	} else {
+		r.moreByKey[reg.Key] = append(r.moreByKey[reg.Key], d)
+	}
 }
 
 func (r *Registry) applyLifecycle(tx *dag.Transaction, view dag.ApplyView) {
@@ -420,7 +461,8 @@ func (r *Registry) applyLifecycle(tx *dag.Transaction, view dag.ApplyView) {
 		owner = to
 	}
 	named, _ := r.genesis.Named(tx.Issuer)
-	d.actions = append(d.actions, action{id: tx.ID(), kind: tx.Kind, named: named, seq: tx.Seq, to: to, life: life, owner: owner})
+	h := d.own()
+	h.actions = append(h.actions, action{id: tx.ID(), kind: tx.Kind, named: named, seq: tx.Seq, to: to, life: life, owner: owner})
 	if life != Active && d.started {
 		// This node's state rules out the device's unconfirmed chain:
 		// honest tip selection stops approving it at once.
@@ -442,12 +484,13 @@ func (r *Registry) Equivocation(a, b dag.ID, past dag.PastView) {
 			continue
 		}
 		d := r.devices[tag-1]
-		i := slices.IndexFunc(d.forks, func(f fork) bool { return f.seq == info.Seq })
+		h := d.own()
+		i := slices.IndexFunc(h.forks, func(f fork) bool { return f.seq == info.Seq })
 		if i < 0 {
-			i = sort.Search(len(d.forks), func(i int) bool { return d.forks[i].seq > info.Seq })
-			d.forks = slices.Insert(d.forks, i, fork{seq: info.Seq})
+			i = sort.Search(len(h.forks), func(i int) bool { return h.forks[i].seq > info.Seq })
+			h.forks = slices.Insert(h.forks, i, fork{seq: info.Seq})
 		}
-		f := &d.forks[i]
+		f := &h.forks[i]
 		for _, id := range []dag.ID{a, b} {
 			if j, found := slices.BinarySearchFunc(f.ids, id, dag.ID.Compare); !found {
 				f.ids = slices.Insert(f.ids, j, id)
