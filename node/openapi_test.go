@@ -34,6 +34,7 @@ import (
 	"github.com/tangled-ledger/tangled/api"
 	"github.com/tangled-ledger/tangled/client"
 	"github.com/tangled-ledger/tangled/dag"
+	"github.com/tangled-ledger/tangled/device"
 	"github.com/tangled-ledger/tangled/node"
 	"github.com/tangled-ledger/tangled/pow"
 )
@@ -57,7 +58,7 @@ import (
 // 127.0.0.0/8 to the loopback interface), so the per-client budgets of one
 // case do not leak into another and the rate-limit cases are exact.
 func TestOpenAPIContract(t *testing.T) {
-	c := newOANode(t)
+	c := newOANode(t, nil)
 	t.Run("document", func(t *testing.T) {
 		if ok, errs := c.spec.v.ValidateDocument(); !ok {
 			t.Fatalf("the served document is not valid OpenAPI 3.1:\n%s", oaErrors(errs))
@@ -67,6 +68,14 @@ func TestOpenAPIContract(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) { c.run(t, tc) })
 	}
 	t.Run("overloaded by body memory", c.bodyBudgetCase)
+	// The device layer's endpoints and refusals, on a node whose genesis
+	// names an authority and is permissioned.
+	t.Run("devices", func(t *testing.T) {
+		d := newOANode(t, newKey(t))
+		for _, tc := range openAPIDeviceCases() {
+			t.Run(tc.name, func(t *testing.T) { d.run(t, tc) })
+		}
+	})
 }
 
 // openAPIConfig keeps the limits small enough to reach from a test.
@@ -96,12 +105,22 @@ type oaNode struct {
 	fix        *client.Client // fixtures: every connection from a fresh address
 	maxPayload int
 	next       atomic.Uint32 // source address counter
+	// fleet is the genesis authority's key; nil in a network without
+	// authorities.
+	fleet ed25519.PrivateKey
 }
 
-func newOANode(t *testing.T) *oaNode {
+// newOANode starts the node under test; with fleet, its genesis names
+// that authority and is permissioned (authorityNetwork).
+func newOANode(t *testing.T, fleet ed25519.PrivateKey) *oaNode {
 	t.Helper()
 	dir := t.TempDir()
-	genesis, key := testNetwork(t, dir)
+	var genesis, key string
+	if fleet != nil {
+		genesis, key = authorityNetwork(t, dir, publicKey(fleet))
+	} else {
+		genesis, key = testNetwork(t, dir)
+	}
 	r := start(t, node.Config{
 		DataDir: dir, GenesisFile: genesis, KeyFile: key,
 		// Slow enough that a transaction is still pending when its status
@@ -109,7 +128,7 @@ func newOANode(t *testing.T) *oaNode {
 		BeaconInterval: 250 * time.Millisecond,
 		API:            openAPIConfig,
 	})
-	c := &oaNode{addr: r.n.HTTPAddr()}
+	c := &oaNode{addr: r.n.HTTPAddr(), fleet: fleet}
 	fix, err := client.New("http://"+c.addr, client.Options{HTTPClient: &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			return c.dialer().DialContext(ctx, network, addr)
@@ -961,6 +980,20 @@ func openAPICases() []oaCase {
 				return oaRequest{method: "GET", target: "/v1/transactions/" + oaRandomID().String()}
 			}},
 		{name: "peers", build: oaGet("/v1/peers"), reqValid: true, status: 200},
+		{name: "authorities without authorities", build: oaGet("/v1/authorities"), reqValid: true, status: 200,
+			check: func(t *testing.T, c *oaNode, res *oaResult) {
+				if string(res.body) != `{"permissioned":false,"authorities":[]}`+"\n" {
+					t.Fatalf("authorities %s, want none", res.body)
+				}
+			}},
+		{name: "device without authorities", reqValid: true, status: 404, code: "not_found",
+			build: func(*testing.T, *oaNode) oaRequest {
+				return oaRequest{method: "GET", target: "/v1/devices/" + oaRandomID().String()}
+			}},
+		{name: "device transactions without authorities", reqValid: true, status: 404, code: "not_found",
+			build: func(*testing.T, *oaNode) oaRequest {
+				return oaRequest{method: "GET", target: "/v1/devices/" + oaRandomID().String() + "/transactions?limit=10"}
+			}},
 		func() oaCase {
 			var id dag.ID
 			return oaCase{name: "events by issuer", reqValid: true, status: 200, check: oaWantEvent("attached", &id),
@@ -998,8 +1031,8 @@ func openAPICases() []oaCase {
 			})},
 		{name: "bad_kind binary", reqValid: true, status: 400, code: "bad_kind",
 			build: oaPost("/v1/transactions", oaBinaryType, func(t *testing.T, c *oaNode) []byte {
-				b := c.data(t, "k9").Bytes()
-				b[1] = 9
+				b := c.data(t, "k10").Bytes()
+				b[1] = 10 // 9 is the last kind, quarantine
 				return b
 			})},
 		{name: "bad_kind JSON", note: "§3", reqValid: false, status: 400, code: "bad_kind",
@@ -1360,5 +1393,272 @@ func (c *oaNode) bodyBudgetCase(t *testing.T) {
 	resp.Body = io.NopCloser(bytes.NewReader(got.body))
 	if ok, errs := c.spec.v.ValidateHttpResponse(c.validationRequest(t, req, req.method), &resp); !ok {
 		t.Errorf("the answer does not match the document:\n%s", oaErrors(errs))
+	}
+}
+
+// Device fixtures: the node's genesis names c.fleet as its authority.
+
+// control posts the authority's next control transaction (see control in
+// devices_api_test.go) and requires it attached.
+func (c *oaNode) control(t *testing.T, kind dag.Kind, see dag.ID, payload []byte) *dag.Transaction {
+	t.Helper()
+	return c.attach(t, c.controlTx(t, c.fleet, kind, see, payload))
+}
+
+// controlTx builds a control transaction of key without posting it.
+func (c *oaNode) controlTx(t *testing.T, key ed25519.PrivateKey, kind dag.Kind, see dag.ID, payload []byte) *dag.Transaction {
+	t.Helper()
+	tx, err := control(t.Context(), c.fix, key, kind, see, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tx
+}
+
+// registration is the payload registering key as a sensor.
+func oaRegistration(key ed25519.PrivateKey) []byte {
+	reg := device.Registration{Key: publicKey(key), Class: "sensor", Attributes: []device.Attribute{{Key: "serial", Value: "S-1"}}}
+	return reg.Encode()
+}
+
+// oaDevice is a registered device and what it has sent.
+type oaDevice struct {
+	key  ed25519.PrivateKey
+	reg  *dag.Transaction
+	sent []*dag.Transaction
+}
+
+// device registers a fresh key and posts readings of it.
+func (c *oaNode) device(t *testing.T, readings int) *oaDevice {
+	t.Helper()
+	d := &oaDevice{key: newKey(t)}
+	d.reg = c.control(t, dag.KindRegister, dag.ID{}, oaRegistration(d.key))
+	for i := range readings {
+		d.sent = append(d.sent, c.attach(t, c.reading(t, d, fmt.Sprintf("reading %d", i))))
+	}
+	return d
+}
+
+// reading is the device's next data transaction, not posted; its
+// parents come from /v1/tips?issuer=, which makes it see the device's
+// newest control transaction.
+func (c *oaNode) reading(t *testing.T, d *oaDevice, payload string) *dag.Transaction {
+	t.Helper()
+	seq, prev := uint64(0), dag.ZeroID
+	if n := len(d.sent); n > 0 {
+		seq, prev = d.sent[n-1].Seq+1, d.sent[n-1].ID()
+	}
+	return c.tx(t, d.key, dag.KindData, seq, prev, []byte(payload), time.Time{})
+}
+
+func (d *oaDevice) path(suffix string) string { return "/v1/devices/" + d.reg.ID().String() + suffix }
+
+// oaWantPage checks a page of a device's transactions: its sequence
+// numbers and next cursor.
+func oaWantPage(seqs []uint64, cursor string) func(*testing.T, *oaNode, *oaResult) {
+	return func(t *testing.T, c *oaNode, res *oaResult) {
+		var p deviceTransactions
+		res.json(t, &p)
+		var got []uint64
+		for _, it := range p.Transactions {
+			got = append(got, it.Seq)
+		}
+		if !slices.Equal(got, seqs) || p.NextCursor != cursor {
+			t.Fatalf("page: seqs %v, next_cursor %q; want %v, %q", got, p.NextCursor, seqs, cursor)
+		}
+	}
+}
+
+func oaWantDevice(state string, control int) func(*testing.T, *oaNode, *oaResult) {
+	return func(t *testing.T, c *oaNode, res *oaResult) {
+		var d device.Device
+		if res.json(t, &d); d.State != state || len(d.Control) != control {
+			t.Fatalf("device %+v, want %s with %d control records", d, state, control)
+		}
+	}
+}
+
+func openAPIDeviceCases() []oaCase {
+	return []oaCase{
+		{name: "device by id", reqValid: true, status: 200, check: oaWantDevice("active", 0),
+			build: func(t *testing.T, c *oaNode) oaRequest {
+				return oaRequest{method: "GET", target: c.device(t, 2).path("")}
+			}},
+		{name: "device by key", reqValid: true, status: 200, check: oaWantDevice("active", 0),
+			build: func(t *testing.T, c *oaNode) oaRequest {
+				d := c.device(t, 1)
+				return oaRequest{method: "GET", target: "/v1/devices/" + publicKey(d.key).String()}
+			}},
+		{name: "device before its first transaction", reqValid: true, status: 200, check: oaWantDevice("active", 0),
+			build: func(t *testing.T, c *oaNode) oaRequest {
+				return oaRequest{method: "GET", target: c.device(t, 0).path("")}
+			}},
+		{name: "device suspended and revoked", reqValid: true, status: 200, check: oaWantDevice("revoked", 2),
+			build: func(t *testing.T, c *oaNode) oaRequest {
+				d := c.device(t, 1)
+				suspend := c.control(t, dag.KindSuspend, d.reg.ID(), device.LifecyclePayload(d.reg.ID()))
+				c.control(t, dag.KindRevoke, suspend.ID(), device.LifecyclePayload(d.reg.ID()))
+				return oaRequest{method: "GET", target: d.path("")}
+			}},
+		{name: "device not found", reqValid: true, status: 404, code: "not_found",
+			build: func(*testing.T, *oaNode) oaRequest {
+				return oaRequest{method: "GET", target: "/v1/devices/" + oaRandomID().String()}
+			}},
+		{name: "device malformed id", reqValid: false, status: 400, code: "malformed", build: oaGet("/v1/devices/sensor-1")},
+		{name: "device upper-case id", reqValid: false, status: 400, code: "malformed",
+			build: func(*testing.T, *oaNode) oaRequest {
+				return oaRequest{method: "GET", target: "/v1/devices/" + strings.ToUpper(oaRandomID().String())}
+			}},
+		{name: "device with a query", reqValid: false, status: 400, code: "malformed",
+			build: func(*testing.T, *oaNode) oaRequest {
+				return oaRequest{method: "GET", target: "/v1/devices/" + oaRandomID().String() + "?verbose=1"}
+			}},
+		{name: "method_not_allowed POST device", reqValid: false, status: 405, code: "method_not_allowed", check: oaWantAllow("GET, HEAD"),
+			build: func(*testing.T, *oaNode) oaRequest {
+				return oaRequest{method: "POST", target: "/v1/devices/" + oaRandomID().String(), body: []byte{}, docMethod: "GET"}
+			}},
+
+		{name: "device transactions first page", reqValid: true, status: 200, check: oaWantPage([]uint64{0, 1}, "2"),
+			build: func(t *testing.T, c *oaNode) oaRequest {
+				return oaRequest{method: "GET", target: c.device(t, 3).path("/transactions?limit=2")}
+			}},
+		{name: "device transactions last page", reqValid: true, status: 200, check: oaWantPage([]uint64{2}, ""),
+			build: func(t *testing.T, c *oaNode) oaRequest {
+				return oaRequest{method: "GET", target: c.device(t, 3).path("/transactions?limit=2&cursor=2")}
+			}},
+		{name: "device transactions by sequence and time", reqValid: true, status: 200, check: oaWantPage([]uint64{1, 2}, ""),
+			build: func(t *testing.T, c *oaNode) oaRequest {
+				d := c.device(t, 4)
+				q := url.Values{"from_seq": {"1"}, "to_seq": {"3"}, "to_time": {dag.FormatTime(d.sent[2].Time)},
+					"from_time": {dag.FormatTime(d.sent[0].Time)}, "limit": {"1000"}}
+				return oaRequest{method: "GET", target: d.path("/transactions?" + q.Encode())}
+			}},
+		{name: "device transactions confirmed", reqValid: true, status: 200,
+			build: func(t *testing.T, c *oaNode) oaRequest {
+				d := c.device(t, 1)
+				if _, err := c.fix.WaitConfirmed(t.Context(), d.sent[0].ID()); err != nil {
+					t.Fatal(err)
+				}
+				return oaRequest{method: "GET", target: d.path("/transactions")}
+			},
+			check: func(t *testing.T, c *oaNode, res *oaResult) {
+				var p deviceTransactions
+				if res.json(t, &p); len(p.Transactions) != 1 || p.Transactions[0].Status != "confirmed" || p.Transactions[0].ConfirmedIndex == 0 {
+					t.Fatalf("%+v, want one confirmed transaction with its index", p)
+				}
+			}},
+		{name: "device transactions none yet", reqValid: true, status: 200, check: oaWantPage(nil, ""),
+			build: func(t *testing.T, c *oaNode) oaRequest {
+				return oaRequest{method: "GET", target: c.device(t, 0).path("/transactions")}
+			}},
+		{name: "device transactions not found", reqValid: true, status: 404, code: "not_found",
+			build: func(*testing.T, *oaNode) oaRequest {
+				return oaRequest{method: "GET", target: "/v1/devices/" + oaRandomID().String() + "/transactions"}
+			}},
+		{name: "device transactions limit over 1000", reqValid: false, status: 400, code: "malformed",
+			build: func(*testing.T, *oaNode) oaRequest {
+				return oaRequest{method: "GET", target: "/v1/devices/" + oaRandomID().String() + "/transactions?limit=1001"}
+			}},
+		{name: "device transactions limit 0", reqValid: false, status: 400, code: "malformed",
+			build: func(*testing.T, *oaNode) oaRequest {
+				return oaRequest{method: "GET", target: "/v1/devices/" + oaRandomID().String() + "/transactions?limit=0"}
+			}},
+		{name: "device transactions cursor with from_seq", reqValid: true, status: 400, code: "malformed",
+			build: func(*testing.T, *oaNode) oaRequest {
+				return oaRequest{method: "GET", target: "/v1/devices/" + oaRandomID().String() + "/transactions?cursor=2&from_seq=2"}
+			}},
+		{name: "device transactions malformed cursor", reqValid: false, status: 400, code: "malformed",
+			build: func(*testing.T, *oaNode) oaRequest {
+				return oaRequest{method: "GET", target: "/v1/devices/" + oaRandomID().String() + "/transactions?cursor=next"}
+			}},
+		{name: "device transactions time with an offset", reqValid: false, status: 400, code: "malformed",
+			build: func(*testing.T, *oaNode) oaRequest {
+				return oaRequest{method: "GET", target: "/v1/devices/" + oaRandomID().String() + "/transactions?from_time=2026-12-02T10:30:00%2B01:00"}
+			}},
+		{name: "device transactions unknown parameter", reqValid: false, status: 400, code: "malformed",
+			build: func(*testing.T, *oaNode) oaRequest {
+				return oaRequest{method: "GET", target: "/v1/devices/" + oaRandomID().String() + "/transactions?offset=2"}
+			}},
+
+		{name: "authorities", build: oaGet("/v1/authorities"), reqValid: true, status: 200,
+			check: func(t *testing.T, c *oaNode, res *oaResult) {
+				var a authorities
+				if res.json(t, &a); !a.Permissioned || len(a.Authorities) != 1 || a.Authorities[0].PublicKey != publicKey(c.fleet) {
+					t.Fatalf("%+v, want the permissioned network's one authority", a)
+				}
+			}},
+
+		// Control transactions in the transaction endpoints.
+		{name: "post a registration as JSON", reqValid: true, status: 202, check: oaWantSubmit(client.StatusAttached),
+			build: oaPost("/v1/transactions", oaJSONType, func(t *testing.T, c *oaNode) []byte {
+				return oaJSON(t, c.controlTx(t, c.fleet, dag.KindRegister, dag.ID{}, oaRegistration(newKey(t))))
+			})},
+		{name: "status of a registration", reqValid: true, status: 200,
+			build: func(t *testing.T, c *oaNode) oaRequest {
+				return oaRequest{method: "GET", target: "/v1/transactions/" + c.device(t, 0).reg.ID().String()}
+			},
+			check: func(t *testing.T, c *oaNode, res *oaResult) {
+				var st client.TransactionStatus
+				if res.json(t, &st); st.Transaction == nil || st.Transaction.Kind != dag.KindRegister {
+					t.Fatalf("%+v, want a registration", st)
+				}
+			}},
+		{name: "status ruled out", reqValid: true, status: 200,
+			build: func(t *testing.T, c *oaNode) oaRequest {
+				d := c.device(t, 1)
+				c.control(t, dag.KindRevoke, d.reg.ID(), device.LifecyclePayload(d.reg.ID()))
+				return oaRequest{method: "GET", target: "/v1/transactions/" + d.sent[0].ID().String(),
+					// A beacon may confirm the reading before the revocation.
+					retry: func(res *oaResult) bool { return !bytes.Contains(res.body, []byte("ruled out")) }}
+			},
+			check: func(t *testing.T, c *oaNode, res *oaResult) {
+				var st client.TransactionStatus
+				if res.json(t, &st); st.Status != client.StatePending || !slices.ContainsFunc(st.Reasons, func(r string) bool { return strings.HasPrefix(r, "ruled out") }) {
+					t.Fatalf("%+v, want pending and ruled out", st)
+				}
+			}},
+		func() oaCase {
+			var id dag.ID
+			return oaCase{name: "events of a registration", reqValid: true, status: 200, check: oaWantEvent("attached", &id),
+				build: func(t *testing.T, c *oaNode) oaRequest {
+					tx := c.controlTx(t, c.fleet, dag.KindRegister, dag.ID{}, oaRegistration(newKey(t)))
+					id = tx.ID()
+					return oaRequest{method: "GET", target: "/v1/events?id=" + id.String(), onOpen: func() { c.attach(t, tx) }}
+				}}
+		}(),
+
+		// The device layer's refusals.
+		{name: "device_unregistered", reqValid: true, status: 403, code: device.CodeUnregistered,
+			build: oaPost("/v1/transactions", oaJSONType, func(t *testing.T, c *oaNode) []byte { return oaJSON(t, c.data(t, "who am I")) })},
+		{name: "device_revoked", reqValid: true, status: 403, code: device.CodeRevoked,
+			build: oaPost("/v1/transactions", oaBinaryType, func(t *testing.T, c *oaNode) []byte {
+				d := c.device(t, 1)
+				c.control(t, dag.KindRevoke, d.reg.ID(), device.LifecyclePayload(d.reg.ID()))
+				return c.reading(t, d, "still here").Bytes()
+			})},
+		{name: "device_suspended", reqValid: true, status: 403, code: device.CodeSuspended,
+			build: oaPost("/v1/transactions", oaBinaryType, func(t *testing.T, c *oaNode) []byte {
+				d := c.device(t, 0)
+				c.control(t, dag.KindSuspend, d.reg.ID(), device.LifecyclePayload(d.reg.ID()))
+				return c.reading(t, d, "paused").Bytes()
+			})},
+		{name: "not_authority", reqValid: true, status: 403, code: "not_authority",
+			build: oaPost("/v1/transactions", oaJSONType, func(t *testing.T, c *oaNode) []byte {
+				return oaJSON(t, c.controlTx(t, newKey(t), dag.KindRegister, dag.ID{}, oaRegistration(newKey(t))))
+			})},
+		{name: "device_exists", reqValid: true, status: 409, code: device.CodeDeviceExists,
+			build: oaPost("/v1/transactions", oaBinaryType, func(t *testing.T, c *oaNode) []byte {
+				d := c.device(t, 0)
+				return c.controlTx(t, c.fleet, dag.KindRegister, d.reg.ID(), oaRegistration(d.key)).Bytes()
+			})},
+		{name: "invalid_transition", reqValid: true, status: 409, code: device.CodeInvalidTransition,
+			build: oaPost("/v1/transactions", oaBinaryType, func(t *testing.T, c *oaNode) []byte {
+				d := c.device(t, 0)
+				return c.controlTx(t, c.fleet, dag.KindResume, d.reg.ID(), device.LifecyclePayload(d.reg.ID())).Bytes()
+			})},
+		{name: "unknown_device", reqValid: true, status: 422, code: device.CodeUnknownDevice,
+			build: oaPost("/v1/transactions", oaBinaryType, func(t *testing.T, c *oaNode) []byte {
+				return c.controlTx(t, c.fleet, dag.KindSuspend, dag.ID{}, device.LifecyclePayload(oaRandomID())).Bytes()
+			})},
 	}
 }
