@@ -25,9 +25,10 @@ import (
 // that is exactly what a cloned key looks like.
 type Device struct {
 	c      *Client
-	key    ed25519.PrivateKey
 	keyErr error
-	pub    dag.PublicKey
+	// ident is the key that signs the chain now; Rotate replaces it once
+	// the node has the rotation. Written with turn held, read anywhere.
+	ident atomic.Pointer[identity]
 
 	// turn holds a token while a Send runs; a channel rather than a mutex
 	// so a waiting Send still honours its context.
@@ -56,21 +57,38 @@ type Device struct {
 type pendingTx struct {
 	tx  *dag.Transaction
 	raw []byte // posted verbatim on every attempt
+	// rotateTo is the key tx rotates to: it signs from the acknowledgement on.
+	rotateTo *identity
+}
+
+// identity is a key and its public half.
+type identity struct {
+	key ed25519.PrivateKey
+	pub dag.PublicKey
+}
+
+func newIdentity(key ed25519.PrivateKey) *identity {
+	id := &identity{key: key}
+	copy(id.pub[:], key[ed25519.SeedSize:])
+	return id
 }
 
 // NewDevice returns a device that signs with key and talks through c. It
 // starts with no chain state: its first Send takes the chain head from the
 // node.
 func NewDevice(c *Client, key ed25519.PrivateKey) *Device {
-	d := &Device{c: c, key: key, keyErr: checkKey(key), turn: make(chan struct{}, 1)}
+	d := &Device{c: c, keyErr: checkKey(key), turn: make(chan struct{}, 1)}
 	if d.keyErr == nil {
-		copy(d.pub[:], key[ed25519.SeedSize:])
+		d.ident.Store(newIdentity(key))
+	} else {
+		d.ident.Store(&identity{})
 	}
 	return d
 }
 
-// PublicKey is the device's issuer key.
-func (d *Device) PublicKey() dag.PublicKey { return d.pub }
+// PublicKey is the device's issuer key: the key its next transaction is
+// signed with, which changes when a Rotate is acknowledged.
+func (d *Device) PublicKey() dag.PublicKey { return d.ident.Load().pub }
 
 // Pending returns the transaction that the node has not acknowledged yet,
 // or nil. The next Send posts it again before anything else. It must not
@@ -98,12 +116,53 @@ func (d *Device) Pending() *dag.Transaction {
 // equivocation returns its ID and an error wrapping ErrConflicting; so
 // does a Send for an issuer the node already holds in quarantine, before
 // signing anything.
+//
+// A rotation goes through Rotate, which switches the Device to the new
+// key; Send refuses KindRotate.
 func (d *Device) Send(ctx context.Context, kind dag.Kind, payload []byte) (dag.ID, error) {
+	return d.send(ctx, kind, payload, dag.ID{}, nil)
+}
+
+// SendWithTrunk is Send with the trunk chosen by the caller rather than
+// the node (the branch still comes from the node's tips): for a
+// transaction that must have trunk in its past, as an authority's action
+// on a device must have the device's newest control transaction.
+func (d *Device) SendWithTrunk(ctx context.Context, kind dag.Kind, payload []byte, trunk dag.ID) (dag.ID, error) {
+	if trunk.IsZero() {
+		return dag.ID{}, errors.New("client: send: zero trunk")
+	}
+	return d.send(ctx, kind, payload, trunk, nil)
+}
+
+// Rotate replaces the device's key: it sends a KindRotate transaction
+// signed by the current key that names newKey and, when nextHash is not
+// nil, commits to the key after it (device.KeyHash of its public key;
+// then only that key can be rotated to next). Once the node has the
+// rotation the Device signs with newKey, continuing the same chain, and
+// PublicKey returns newKey's public half. If it returns without the
+// rotation acknowledged, the rotation stays pending (see Send) and the
+// switch happens when a later Send delivers it.
+//
+// Keep newKey stored (SaveKey) before calling Rotate: once the rotation
+// is in the ledger only newKey can write for the device.
+func (d *Device) Rotate(ctx context.Context, newKey ed25519.PrivateKey, nextHash *[32]byte) (dag.ID, error) {
+	if err := checkKey(newKey); err != nil {
+		return dag.ID{}, err
+	}
+	next := newIdentity(newKey)
+	return d.send(ctx, dag.KindRotate, dag.RotatePayload(next.pub, nextHash), dag.ID{}, next)
+}
+
+// send is Send, SendWithTrunk and Rotate: trunk zero takes the node's.
+func (d *Device) send(ctx context.Context, kind dag.Kind, payload []byte, trunk dag.ID, rotateTo *identity) (dag.ID, error) {
 	if d.keyErr != nil {
 		return dag.ID{}, d.keyErr
 	}
 	if !kind.Known() {
 		return dag.ID{}, fmt.Errorf("client: send: %w: %d", dag.ErrKind, kind)
+	}
+	if kind == dag.KindRotate && rotateTo == nil {
+		return dag.ID{}, errors.New("client: send: a rotation goes through Rotate, which switches the Device to the new key")
 	}
 	select {
 	case d.turn <- struct{}{}:
@@ -117,11 +176,11 @@ func (d *Device) Send(ctx context.Context, kind dag.Kind, payload []byte) (dag.I
 			return dag.ID{}, fmt.Errorf("%w (delivering the earlier transaction %s)", err, p.tx.ID())
 		}
 	}
-	tx, err := d.prepare(ctx, kind, payload)
+	tx, err := d.prepare(ctx, kind, payload, trunk)
 	if err != nil {
 		return dag.ID{}, err
 	}
-	p := &pendingTx{tx: tx, raw: tx.Bytes()}
+	p := &pendingTx{tx: tx, raw: tx.Bytes(), rotateTo: rotateTo}
 	d.pending.Store(p)
 	return d.deliver(ctx, p)
 }
@@ -144,11 +203,12 @@ func (d *Device) Prepare(ctx context.Context, kind dag.Kind, payload []byte) (*d
 		return nil, fmt.Errorf("client: prepare: %w", context.Cause(ctx))
 	}
 	defer func() { <-d.turn }()
-	return d.prepare(ctx, kind, payload)
+	return d.prepare(ctx, kind, payload, dag.ID{})
 }
 
-// prepare is Prepare with the turn held.
-func (d *Device) prepare(ctx context.Context, kind dag.Kind, payload []byte) (*dag.Transaction, error) {
+// prepare is Prepare with the turn held; a non-zero trunk replaces the
+// node's.
+func (d *Device) prepare(ctx context.Context, kind dag.Kind, payload []byte, trunk dag.ID) (*dag.Transaction, error) {
 	if d.rules == nil {
 		info, err := retry(ctx, d.c, func() (*Info, error) { return d.c.Info(ctx) })
 		if err != nil {
@@ -159,15 +219,19 @@ func (d *Device) prepare(ctx context.Context, kind dag.Kind, payload []byte) (*d
 	if d.maxPayload > 0 && len(payload) > d.maxPayload {
 		return nil, fmt.Errorf("client: send: %w: %d bytes, the network allows %d", dag.ErrPayloadTooLarge, len(payload), d.maxPayload)
 	}
-	tips, err := retry(ctx, d.c, func() (*Tips, error) { return d.c.Tips(ctx, &d.pub, len(payload)) })
+	ident := d.ident.Load()
+	tips, err := retry(ctx, d.c, func() (*Tips, error) { return d.c.Tips(ctx, &ident.pub, len(payload)) })
 	if err != nil {
 		return nil, err
+	}
+	if !trunk.IsZero() {
+		tips.Trunk = trunk
 	}
 	tx, bits, err := d.build(kind, payload, tips)
 	if err != nil {
 		return nil, err
 	}
-	tx.Sign(d.key)
+	tx.Sign(ident.key)
 	// Until it is posted nobody has seen tx, so a cancelled solve simply
 	// forgets it.
 	if err := d.c.Solve(ctx, tx, bits); err != nil {
@@ -184,7 +248,7 @@ func (d *Device) build(kind dag.Kind, payload []byte, tips *Tips) (*dag.Transact
 		return nil, 0, errors.New("client: send: the node did not report the issuer's chain head")
 	}
 	if tips.Issuer.Conflicting {
-		return nil, 0, fmt.Errorf("client: send: issuer %s is quarantined: %w", d.pub, ErrConflicting)
+		return nil, 0, fmt.Errorf("client: send: issuer %s is quarantined: %w", d.PublicKey(), ErrConflicting)
 	}
 	ch := &d.chain
 	seq, prev := tips.Issuer.NextSeq, tips.Issuer.Prev
@@ -213,7 +277,7 @@ func (d *Device) build(kind dag.Kind, payload []byte, tips *Tips) (*dag.Transact
 		// the work check at attach is lost silently. Our own count
 		// covers that case.
 		recent := 0
-		if ch.known && kind != dag.KindBeacon {
+		if ch.known && !kind.Spec().RateExempt {
 			since := at - int64(d.rules.RateWindow)
 			for _, t := range ch.recent {
 				if t > since {
@@ -243,6 +307,10 @@ func (d *Device) deliver(ctx context.Context, p *pendingTx) (dag.ID, error) {
 		}
 		if err == nil {
 			d.acknowledged(p.tx)
+			if p.rotateTo != nil {
+				// The chain goes on under the new key.
+				d.ident.Store(p.rotateTo)
+			}
 			if res.Conflicting {
 				return id, fmt.Errorf("client: transaction %s: %w", id, ErrConflicting)
 			}

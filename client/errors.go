@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tangled-ledger/tangled/dag"
+	"github.com/tangled-ledger/tangled/device"
 )
 
 var (
@@ -85,6 +86,7 @@ var codes = map[string]struct {
 	"future_time":            {http.StatusUnprocessableEntity, dag.ErrFuture},
 	"broken_chain":           {http.StatusConflict, dag.ErrChain},
 	"not_validator":          {http.StatusForbidden, dag.ErrNotValidator},
+	"not_authority":          {http.StatusForbidden, nil},
 	"rate_limited":           {http.StatusTooManyRequests, nil},
 	"overloaded":             {http.StatusTooManyRequests, dag.ErrOverloaded},
 	"parked_full":            {http.StatusTooManyRequests, dag.ErrParkedFull},
@@ -93,13 +95,41 @@ var codes = map[string]struct {
 	"closed":                 {http.StatusServiceUnavailable, dag.ErrClosed},
 	"store_failure":          {http.StatusInternalServerError, dag.ErrStore},
 	"internal":               {http.StatusInternalServerError, nil},
+
+	// The device layer's codes (device.Codes): verdicts on what the
+	// transaction has in its past.
+	device.CodeUnregistered:      {http.StatusForbidden, nil},
+	device.CodeSuspended:         {http.StatusForbidden, nil},
+	device.CodeRevoked:           {http.StatusForbidden, nil},
+	device.CodeQuarantined:       {http.StatusForbidden, nil},
+	device.CodeNotOwner:          {http.StatusForbidden, nil},
+	device.CodeClassNotAllowed:   {http.StatusForbidden, nil},
+	device.CodeDeviceExists:      {http.StatusConflict, nil},
+	device.CodeInvalidTransition: {http.StatusConflict, nil},
+	device.CodeUnknownDevice:     {http.StatusUnprocessableEntity, nil},
+	device.CodeKeyNotCommitted:   {http.StatusUnprocessableEntity, nil},
+	device.CodeBadQuarantine:     {http.StatusUnprocessableEntity, nil},
+}
+
+// isDeviceCode reports whether code is one of the device layer's.
+func isDeviceCode(code string) bool {
+	for _, c := range device.Codes {
+		if c == code {
+			return true
+		}
+	}
+	return false
 }
 
 // verdict reports whether err is the node's judgement that the
 // transaction is invalid, which every honest node reaches alike: such a
 // transaction can never enter any ledger, so its sequence number is free
-// again. Everything else (overload, a node's own failure, a clock ahead of
-// the node's) leaves the transaction possibly valid somewhere.
+// again. The device layer's codes are such verdicts too: the device's
+// rules judge a transaction by its own past, which never changes (a
+// reading refused as device_suspended stays refused after a resume; the
+// next one, which sees the resume, is accepted). Everything else
+// (overload, a node's own failure, a clock ahead of the node's) leaves the
+// transaction possibly valid somewhere.
 func verdict(err error) bool {
 	var apiErr *APIError
 	if !errors.As(err, &apiErr) {
@@ -107,10 +137,10 @@ func verdict(err error) bool {
 	}
 	switch apiErr.Code {
 	case "malformed", "bad_version", "bad_kind", "trailing_bytes", "payload_too_large",
-		"bad_signature", "insufficient_work", "broken_chain", "not_validator":
+		"bad_signature", "insufficient_work", "broken_chain", "not_validator", "not_authority":
 		return true
 	}
-	return false
+	return isDeviceCode(apiErr.Code)
 }
 
 // IsRetryable reports whether the same request may succeed later: a
