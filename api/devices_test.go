@@ -260,3 +260,21 @@ func TestStatusTable(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseSeq: a sequence number has one spelling, FormatUint's.
+func FuzzParseSeq(f *testing.F) {
+	for _, s := range []string{"0", "1", "01", "18446744073709551615", "18446744073709551616", "-1", "+1", " 1", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := parseSeq(s)
+		if err == nil && strconv.FormatUint(n, 10) != s {
+			t.Fatalf("parseSeq(%q) = %d, which is spelt %q", s, n, strconv.FormatUint(n, 10))
+		}
+		if err != nil {
+			if v, perr := strconv.ParseUint(s, 10, 64); perr == nil && strconv.FormatUint(v, 10) == s {
+				t.Fatalf("parseSeq(%q) refused the canonical spelling of %d: %v", s, v, err)
+			}
+		}
+	})
+}

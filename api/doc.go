@@ -1,11 +1,13 @@
 // Package api is a node's HTTP API: devices fetch tips and the difficulty
 // they must meet, post signed transactions (JSON or canonical binary, one
 // or a batch), ask for a transaction's status and stream ledger events
-// (server-sent events). docs/api-contract.md is the contract; the server
+// (server-sent events); in a network with authorities anyone reads the
+// device registry (a device, its chain's transactions page by page, the
+// authorities). docs/api-contract.md is the contract; the server
 // serves its OpenAPI 3.1 description at /v1/openapi.json.
 //
 // A Server is an http.Handler over a Backend (the node's ledger, ingest
-// pipeline and tip selection). It never owns a listener, so the caller
+// pipeline, tip selection and device registry). It never owns a listener, so the caller
 // chooses the address, TLS and the http.Server timeouts:
 //
 //	srv, err := api.New(backend, api.Config{})
