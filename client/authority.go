@@ -92,7 +92,7 @@ func (a *Authority) Transfer(ctx context.Context, deviceID dag.ID, to dag.Public
 func (a *Authority) act(ctx context.Context, kind dag.Kind, deviceID dag.ID, to *dag.PublicKey) (dag.ID, error) {
 	d, err := retry(ctx, a.c, func() (*device.Device, error) { return a.c.Device(ctx, deviceID.String()) })
 	if err != nil {
-		return dag.ID{}, fmt.Errorf("client: %s %s: %w", kind, deviceID.Short(), err)
+		return dag.ID{}, fmt.Errorf("%w (looking up device %s to %s it)", err, deviceID.Short(), kind)
 	}
 	// The ID, not what was asked for: a caller may have passed a key.
 	payload := device.LifecyclePayload(d.ID)

@@ -11,6 +11,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -48,6 +50,7 @@ func newApp(out io.Writer) *cli.App {
 			nodeCommand(),
 			genesisCommand(),
 			deviceCommand(),
+			authorityCommand(),
 			txCommand(),
 			benchCommand(),
 		},
@@ -95,26 +98,47 @@ func genesisCommand() *cli.Command {
 		Usage: "create network descriptions",
 		Subcommands: []*cli.Command{{
 			Name:  "new",
-			Usage: "write DIR/genesis.json and one key file per validator",
+			Usage: "write DIR/genesis.json and one key file per validator and per authority",
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "out", Required: true, EnvVars: env("GENESIS_OUT"), Usage: "output directory"},
 				&cli.IntFlag{Name: "validators", Value: 1, EnvVars: env("VALIDATORS"), Usage: "number of validators"},
 				&cli.StringFlag{Name: "network-id", EnvVars: env("NETWORK_ID"), Usage: "network name (default: random)"},
+				&cli.IntFlag{Name: "authorities", EnvVars: env("AUTHORITIES"), Usage: "number of device authorities (authority-1 ...)"},
+				&cli.StringSliceFlag{Name: "classes", EnvVars: env("CLASSES"), Usage: "device classes every authority may register, comma-separated (default: sensor)"},
+				&cli.BoolFlag{Name: "permissioned", EnvVars: env("PERMISSIONED"), Usage: "only registered, active devices may write (needs --authorities)"},
 			},
-			Action: func(c *cli.Context) error {
-				g, err := node.NewGenesis(c.String("out"), node.GenesisOptions{
-					Validators: c.Int("validators"),
-					NetworkID:  c.String("network-id"),
-				})
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(c.App.Writer, "network %s, genesis %s, %d validator(s), written to %s\n",
-					g.NetworkID, g.ID(), len(g.Validators), c.String("out"))
-				return nil
-			},
+			Action: genesisNew,
 		}},
 	}
+}
+
+func genesisNew(c *cli.Context) error {
+	dir := c.String("out")
+	g, err := node.NewGenesis(dir, node.GenesisOptions{
+		Validators:   c.Int("validators"),
+		NetworkID:    c.String("network-id"),
+		Authorities:  c.Int("authorities"),
+		Classes:      c.StringSlice("classes"),
+		Permissioned: c.Bool("permissioned"),
+	})
+	if err != nil {
+		return err
+	}
+	mode := "open"
+	if g.Permissioned {
+		mode = "permissioned"
+	}
+	w := c.App.Writer
+	fmt.Fprintf(w, "network %s, genesis %s, %d validator(s), %d authorities (%s), written to %s\n",
+		g.NetworkID, g.ID(), len(g.Validators), len(g.Authorities), mode, dir)
+	fmt.Fprintf(w, "  %s\n", filepath.Join(dir, node.GenesisFile))
+	for i, v := range g.Validators {
+		fmt.Fprintf(w, "  %s  %s %s\n", filepath.Join(dir, node.ValidatorKeyFile(i+1)), v.Name, v.PublicKey)
+	}
+	for i, a := range g.Authorities {
+		fmt.Fprintf(w, "  %s  %s %s classes %s\n", filepath.Join(dir, node.AuthorityKeyFile(i+1)), a.Name, a.PublicKey, strings.Join(a.Classes, ","))
+	}
+	return nil
 }
 
 func deviceCommand() *cli.Command {
@@ -165,6 +189,39 @@ func deviceCommand() *cli.Command {
 					&cli.DurationFlag{Name: "timeout", Value: time.Minute, Usage: "give up after this long"},
 				},
 				Action: deviceSend,
+			},
+			{
+				Name:  "rotate",
+				Usage: "rotate the device's key: sign a rotation with the old key; prints the device as JSON",
+				Flags: []cli.Flag{
+					nodeFlag,
+					&cli.StringFlag{Name: "key", Required: true, EnvVars: env("DEVICE_KEY"), Usage: "the device's current key file"},
+					&cli.StringFlag{Name: "new-key", Required: true, Usage: "the new key file (keep it: only it writes for the device afterwards)"},
+					&cli.StringFlag{Name: "next-key-hash", Usage: "commit to the key after the new one: its hash (hex, BLAKE3 of the public key)"},
+					&cli.StringFlag{Name: "next-key", Usage: "commit to the key after the new one: its key file or public key (hex); the hash is computed"},
+					timeoutFlag(),
+				},
+				Action: deviceRotate,
+			},
+			{
+				Name:      "status",
+				Usage:     "print a registered device (state, owner, keys, control history) as JSON",
+				ArgsUsage: "ID (or a key of the device)",
+				Flags:     []cli.Flag{nodeFlag},
+				Action:    deviceStatus,
+			},
+			{
+				Name:      "history",
+				Usage:     "print a device's chain transactions as JSON: all of them, or one page with --limit",
+				ArgsUsage: "ID (or a key of the device)",
+				Flags: []cli.Flag{
+					nodeFlag,
+					&cli.Uint64Flag{Name: "from-seq", Usage: "first sequence number"},
+					&cli.Uint64Flag{Name: "to-seq", Usage: "last sequence number"},
+					&cli.IntFlag{Name: "limit", Usage: "print one page of at most this many (1 to 1000), with next_cursor when more follow"},
+					&cli.StringFlag{Name: "cursor", Usage: "the page to print: a next_cursor (with --limit)"},
+				},
+				Action: deviceHistory,
 			},
 		},
 	}
