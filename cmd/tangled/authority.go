@@ -321,19 +321,22 @@ func deviceHistory(c *cli.Context) error {
 	all := client.DeviceHistory{Transactions: []client.DeviceTransaction{}}
 	// The node's page size is its own; the maximum keeps requests few.
 	q.Limit = 1000
-	for tx, err := range cl.DeviceTransactions(c.Context, id, q) {
+	for {
+		page, err := cl.DeviceHistory(c.Context, id, q)
 		if err != nil {
 			return err
 		}
-		all.Transactions = append(all.Transactions, tx)
+		// The device's ID as the node names it, also when asked by key.
+		all.Device = page.Device
+		all.Transactions = append(all.Transactions, page.Transactions...)
+		if page.NextCursor == "" {
+			return printJSON(c.App.Writer, all)
+		}
+		if page.NextCursor == q.Cursor {
+			return fmt.Errorf("history of %s: the node's cursor %s does not advance", id, q.Cursor)
+		}
+		q.Cursor = page.NextCursor
 	}
-	// The device's ID as the node names it, also when asked by key.
-	d, err := cl.Device(c.Context, id.String())
-	if err != nil {
-		return err
-	}
-	all.Device = d.ID
-	return printJSON(c.App.Writer, all)
 }
 
 // waitAttached returns once the node has attached transaction id (it may
