@@ -35,6 +35,14 @@
 //		return nil
 //	}
 //
+// In a network whose genesis names authorities, an Authority registers
+// devices (the registration's ID is the device's identity) and suspends,
+// resumes, revokes or transfers them; Device.Rotate moves a device to a new
+// key and goes on signing with it; Client.Device, DeviceHistory and
+// Authorities read the node's device registry. A device's rules judge each
+// transaction by its own past, so a refusal such as device_suspended is
+// final for that transaction and frees its sequence number.
+//
 // Errors from the node are *APIError values with the contract's stable
 // code; errors.Is matches them to the dag sentinels (dag.ErrWork for
 // insufficient_work, and so on), and IsRetryable tells overload and
