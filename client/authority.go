@@ -31,8 +31,9 @@ func KeyHash(key dag.PublicKey) [32]byte { return device.KeyHash(key) }
 // registers devices and suspends, resumes, revokes and transfers the ones
 // it owns. Its transactions form the authority key's own chain, issued
 // through a Device, so what Device says of retries, pending transactions
-// and one Device per key holds for it too. It is safe for concurrent use;
-// its actions are serialised.
+// and one Device per key holds for it too. It is safe for concurrent use
+// (its transactions are sent one at a time), but two actions on one device
+// belong one after the other: the second must see the first.
 //
 // An action on a device is judged by what is in its past, so each
 // lifecycle action or transfer approves the device's newest control
