@@ -116,9 +116,10 @@ type subscriber struct {
 // deliver runs on the ledger's committing goroutine, so it never blocks:
 // a full buffer ends the stream instead of slowing every commit.
 func (sub *subscriber) deliver(e dag.Event) {
-	// Ruled out is this node's tip-selection view, not a change of the
-	// transaction's ledger state; the stream carries only the latter.
-	if e.Kind == dag.EventRuledOut || sub.dropped.Load() || !sub.filter.match(&e.Info) {
+	// Ruled out and tip again are this node's tip-selection view, not
+	// changes of the transaction's ledger state; the stream carries only
+	// the latter.
+	if e.Kind == dag.EventRuledOut || e.Kind == dag.EventTip || sub.dropped.Load() || !sub.filter.match(&e.Info) {
 		return
 	}
 	in := &e.Info

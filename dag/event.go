@@ -62,6 +62,9 @@ const (
 	// EventRuledOut: the transaction was ruled out for tip selection
 	// (Info.RuledOut).
 	EventRuledOut
+	// EventTip: the transaction is a tip again, since everything that
+	// approved it was ruled out.
+	EventTip
 )
 
 func (k EventKind) String() string {
@@ -74,6 +77,8 @@ func (k EventKind) String() string {
 		return "conflicting"
 	case EventRuledOut:
 		return "ruled_out"
+	case EventTip:
+		return "tip"
 	}
 	return "unknown"
 }

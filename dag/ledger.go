@@ -717,10 +717,13 @@ func (l *Ledger) applySolid(b *batch, tx *Transaction, prev *node) Result {
 			n.horizon = n.horizon.with(named, n.seq+1, l.named)
 		}
 	}
-	if trunk.ruledOut() || branch.ruledOut() {
-		// Approving what is ruled out is ruled out too.
+	if (trunk.ruledOut() || branch.ruledOut()) && !n.kind.Spec().Control {
+		// Approving what is ruled out is ruled out too, except for control
+		// transactions: a revocation that approves the device's last
+		// transaction must still be confirmed.
 		n.flags |= flagRuledOut
 		l.removeTip(n)
+		l.retipParents(b, n)
 	}
 
 	// Equivocation: a second transaction naming the same predecessor (or a
@@ -825,24 +828,54 @@ func (l *Ledger) issuerOf(key PublicKey) *issuer {
 // ruleOut flags n and its unconfirmed descendants by approval as ruled out
 // (see Applied.RuleOut): they leave the tip pools and stop counting as
 // data waiting for confirmation, since honest validators never approve
-// them. Each node is flagged once, so the walks cost O(ruled-out nodes).
+// them. The walk stops at control transactions (and does not flag them):
+// the revocation that caused it may approve the device's last
+// transaction itself, and must be confirmed. Each node is flagged once,
+// so the walks cost O(ruled-out nodes).
 func (l *Ledger) ruleOut(b *batch, n *node) {
 	stack := []*node{n}
 	for len(stack) > 0 {
 		c := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		if c.confirmed() || c.ruledOut() {
+		if c.confirmed() || c.ruledOut() || (c != n && c.kind.Spec().Control) {
 			continue
 		}
 		c.flags |= flagRuledOut
 		if c.tipIndex >= 0 {
 			l.removeTip(c)
 		}
+		l.retipParents(b, c)
 		if c.kind.Spec().Data {
 			l.mu.unconfirmedData--
 		}
 		b.events = append(b.events, change{kind: EventRuledOut, n: c})
 		stack = append(stack, c.approvers...)
+	}
+}
+
+// retipParents makes the parents of a ruled-out transaction tips again
+// when nothing but ruled-out transactions approves them: otherwise valid
+// transactions whose only approvers were ruled out would wait for ever,
+// neither tips nor confirmed.
+func (l *Ledger) retipParents(b *batch, c *node) {
+	for i, p := range c.parents {
+		if p == nil || i == 1 && p == c.parents[0] {
+			continue
+		}
+		if p.confirmed() || p.ruledOut() || p.conflicting() || p.tipIndex >= 0 {
+			continue
+		}
+		orphaned := true
+		for _, a := range p.approvers {
+			if !a.ruledOut() {
+				orphaned = false
+				break
+			}
+		}
+		if orphaned {
+			l.addTip(p)
+			b.events = append(b.events, change{kind: EventTip, n: p})
+		}
 	}
 }
 

@@ -69,8 +69,10 @@ type PastView interface {
 type ApplyView interface {
 	PastView
 	// RuleOut marks an attached, unconfirmed transaction and its unconfirmed
-	// descendants (approvers and chain successors, also future ones) as
-	// ruled out for tip selection. Confirmed transactions are left alone.
+	// descendants by approval (also future ones) as ruled out for tip
+	// selection. Confirmed transactions and control transactions
+	// (KindSpec.Control) are left alone, and so is the chain successor,
+	// which the layer judges itself when it attaches.
 	RuleOut(id ID)
 }
 

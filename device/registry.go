@@ -464,9 +464,21 @@ func (r *Registry) applyLifecycle(tx *dag.Transaction, view dag.ApplyView) {
 	h := d.own()
 	h.actions = append(h.actions, action{id: tx.ID(), kind: tx.Kind, named: named, seq: tx.Seq, to: to, life: life, owner: owner})
 	if life != Active && d.started {
-		// This node's state rules out the device's unconfirmed chain:
-		// honest tip selection stops approving it at once.
-		view.RuleOut(d.head)
+		// This node's state rules out the device's unconfirmed chain (none
+		// of it sees the action, or it would not be attached): honest tip
+		// selection stops approving it at once, whatever order this node
+		// received it in.
+		for id := d.head; ; {
+			info, ok := view.Info(id)
+			if !ok || info.Confirmed {
+				break
+			}
+			view.RuleOut(id)
+			if info.Seq == 0 {
+				break
+			}
+			id = info.Prev
+		}
 	}
 }
 

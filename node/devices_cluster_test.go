@@ -210,7 +210,7 @@ func TestClusterDeviceLifecycle(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
-	c.waitQuiet(c.members, 60*time.Second)
+	c.waitSettled(60*time.Second, append(append([]dag.ID{revocation}, sent...), accepted...))
 	d := c.sameRegistry(id)
 	c.sameConfirmed(c.members)
 	if d.State != "revoked" || len(d.Control) != 1 || d.Control[0].Transaction != revocation {
@@ -273,11 +273,11 @@ func TestClusterCloneQuarantined(t *testing.T) {
 	if _, err := rotDev.Send(ctx, dag.KindData, []byte("before rotating")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rotDev.Send(ctx, dag.KindRotate, dag.RotatePayload(thiefPub, nil)); apiCode(err) != device.CodeKeyNotCommitted {
+	if _, err := rotDev.Rotate(ctx, thief, nil); apiCode(err) != device.CodeKeyNotCommitted {
 		t.Fatalf("rotation to an uncommitted key: %v, want %s", err, device.CodeKeyNotCommitted)
 	}
 	rotDev = client.NewDevice(c.members[1].r.c, current)
-	if _, err := rotDev.Send(ctx, dag.KindRotate, dag.RotatePayload(nextPub, nil)); err != nil {
+	if _, err := rotDev.Rotate(ctx, next, nil); err != nil {
 		t.Fatalf("rotation to the committed key: %v", err)
 	}
 	poll.Until(t, 20*time.Second, "node 4 sees the rotation", func() bool {
@@ -374,4 +374,47 @@ func nextByHand(t *testing.T, ctx context.Context, c *client.Client, key ed25519
 		t.Fatal(err)
 	}
 	return tx
+}
+
+// waitSettled is waitQuiet that, when it times out, says which data is
+// left unconfirmed where and why.
+func (c *deviceCluster) waitSettled(within time.Duration, watch []dag.ID) {
+	c.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		settled := true
+		first := c.members[0].r.n.Ledger().Stats()
+		for _, m := range c.members {
+			st := m.r.n.Ledger().Stats()
+			settled = settled && st.UnconfirmedData == 0 && st.Transactions == first.Transactions
+		}
+		if settled {
+			c.waitQuiet(c.members, within)
+			return
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, m := range c.members {
+		l := m.r.n.Ledger()
+		c.t.Logf("%s: %+v", m.name, l.Stats())
+		for _, id := range watch {
+			info, ok := l.Info(id)
+			if !ok || info.Confirmed {
+				continue
+			}
+			c.t.Logf("  unconfirmed %s %s seq %d ruled out %v tip %v", id.Short(), info.Kind, info.Seq, info.RuledOut, l.IsTip(id))
+			for _, a := range l.Approvers(id, nil) {
+				ai, _ := l.Info(a)
+				c.t.Logf("    approver %s %s ruled out %v confirmed %v", a.Short(), ai.Kind, ai.RuledOut, ai.Confirmed)
+			}
+		}
+		for _, id := range l.Tips(nil) {
+			info, _ := l.Info(id)
+			c.t.Logf("  tip %s %s seq %d ruled out %v", id.Short(), info.Kind, info.Seq, info.RuledOut)
+		}
+	}
+	c.t.Fatalf("not settled within %v", within)
 }

@@ -359,7 +359,7 @@ func (n *Node) SelectTipsFor(ctx context.Context, issuer dag.PublicKey) (trunk, 
 // onEvent feeds tip selection; it runs on the committing goroutine.
 func (n *Node) onEvent(e dag.Event) {
 	switch e.Kind {
-	case dag.EventAttached:
+	case dag.EventAttached, dag.EventTip:
 		n.urts.Add(e.Info, n.cfg.Now())
 	case dag.EventConflicting, dag.EventRuledOut:
 		n.urts.Remove(e.Info.ID)
