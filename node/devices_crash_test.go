@@ -64,7 +64,7 @@ func TestCrashKeepsRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	rot := client.NewDevice(c, rotated)
-	if _, err := rot.Send(ctx, dag.KindRotate, dag.RotatePayload(pub(rotatedTo), nil)); err != nil {
+	if _, err := rot.Rotate(ctx, rotatedTo, nil); err != nil {
 		t.Fatalf("rotate: %v", err)
 	}
 	if _, err := auth.Send(ctx, dag.KindRevoke, device.LifecyclePayload(ids[1])); err != nil {
