@@ -161,11 +161,7 @@ func authorityRegister(c *cli.Context) error {
 		h := client.KeyHash(next)
 		reg.NextKeyHash = &h
 	}
-	key, err := client.LoadKey(c.String("key"))
-	if err != nil {
-		return err
-	}
-	cl, err := client.New(c.String("node"), client.Options{})
+	key, cl, err := keyAndClient(c)
 	if err != nil {
 		return err
 	}
@@ -186,6 +182,19 @@ func authorityRegister(c *cli.Context) error {
 	return printDevice(ctx, c.App.Writer, cl, id.String())
 }
 
+// keyAndClient loads --key and connects to --node.
+func keyAndClient(c *cli.Context) (ed25519.PrivateKey, *client.Client, error) {
+	key, err := client.LoadKey(c.String("key"))
+	if err != nil {
+		return nil, nil, err
+	}
+	cl, err := client.New(c.String("node"), client.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	return key, cl, nil
+}
+
 // authorityAct runs a lifecycle action or transfer and prints the device
 // once the action is attached.
 func authorityAct(c *cli.Context, act func(ctx context.Context, cl *client.Client, a *client.Authority, id dag.ID) (dag.ID, error)) error {
@@ -193,11 +202,7 @@ func authorityAct(c *cli.Context, act func(ctx context.Context, cl *client.Clien
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("--device: %v", err), 2)
 	}
-	key, err := client.LoadKey(c.String("key"))
-	if err != nil {
-		return err
-	}
-	cl, err := client.New(c.String("node"), client.Options{})
+	key, cl, err := keyAndClient(c)
 	if err != nil {
 		return err
 	}
