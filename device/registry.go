@@ -256,12 +256,12 @@ func (r *Registry) checkDevice(tx *dag.Transaction, past dag.PastView) error {
 	}
 	switch life, _ := d.stateAt(past); life {
 	case Revoked:
-		return reject(CodeRevoked, "device %s is revoked", d.id)
+		return reject(CodeRevoked, "%s is revoked", d.id)
 	case Suspended:
-		return reject(CodeSuspended, "device %s is suspended", d.id)
+		return reject(CodeSuspended, "%s is suspended", d.id)
 	}
 	if d.noticeVisible(past) {
-		return reject(CodeQuarantined, "device %s is quarantined: it signed two transactions with one sequence number", d.id)
+		return reject(CodeQuarantined, "%s is quarantined: it signed two transactions with one sequence number", d.id)
 	}
 	if tx.Kind == dag.KindRotate {
 		newKey, _, _ := dag.ParseRotatePayload(tx.Payload)
@@ -320,26 +320,26 @@ func (r *Registry) checkLifecycle(tx *dag.Transaction, past dag.PastView) error 
 	}
 	life, owner := d.stateAt(past)
 	if life == Revoked {
-		return reject(CodeRevoked, "device %s is revoked", id)
+		return reject(CodeRevoked, "%s is revoked", id)
 	}
 	if a := r.authorityIndex(tx.Issuer); a != owner {
-		return reject(CodeNotOwner, "device %s is owned by %s", id, r.genesis.Authorities[owner].PublicKey)
+		return reject(CodeNotOwner, "%s is owned by %s", id, r.genesis.Authorities[owner].PublicKey)
 	}
 	switch tx.Kind {
 	case dag.KindSuspend:
 		if life != Active {
-			return reject(CodeInvalidTransition, "device %s is %s, not active", id, life)
+			return reject(CodeInvalidTransition, "%s is %s, not active", id, life)
 		}
 	case dag.KindResume:
 		if life != Suspended {
-			return reject(CodeInvalidTransition, "device %s is %s, not suspended", id, life)
+			return reject(CodeInvalidTransition, "%s is %s, not suspended", id, life)
 		}
 	case dag.KindTransfer:
 		switch {
 		case to < 0:
 			return reject(CodeInvalidTransition, "the receiver of device %s is not a genesis authority", id)
 		case to == owner:
-			return reject(CodeInvalidTransition, "device %s is owned by its receiver already", id)
+			return reject(CodeInvalidTransition, "%s is owned by its receiver already", id)
 		case !r.genesis.Authorities[to].MayActOn(d.class):
 			return reject(CodeClassNotAllowed, "the receiver may not hold class %q", d.class)
 		}
