@@ -3,7 +3,9 @@ package network
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -88,11 +90,13 @@ func NewQUIC(cfg QUICConfig) (Transport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("network: listen: %w", err)
 	}
-	var resetKey quic.StatelessResetKey
-	if _, err := rand.Read(resetKey[:]); err != nil {
-		_ = udp.Close()
-		return nil, err
-	}
+	// The stateless-reset key is derived from the node's identity, not
+	// drawn per process: a restarted node then answers the packets its
+	// peers still send on the dead process's connection with a reset they
+	// accept, and they drop that connection at once instead of at the idle
+	// timeout (while it lives, the restarted node's redials lose the
+	// duplicate tie-break when the peer has the smaller key).
+	resetKey := statelessResetKey(cfg.Key)
 	t := &quicTransport{
 		udp:       udp,
 		tr:        &quic.Transport{Conn: udp, StatelessResetKey: &resetKey},
@@ -307,4 +311,17 @@ func (s quicStream) Close() error                { return s.s.Close() }
 func (s quicStream) Abort() {
 	s.s.CancelRead(0)
 	s.s.CancelWrite(0)
+}
+
+// statelessResetKey derives the QUIC stateless-reset key from the node's
+// identity key with HKDF-SHA-256, so every process of one node uses the
+// same one and nothing else can compute it.
+func statelessResetKey(key ed25519.PrivateKey) quic.StatelessResetKey {
+	var k quic.StatelessResetKey
+	derived, err := hkdf.Key(sha256.New, key.Seed(), nil, "tangled/1 quic stateless reset", len(k))
+	if err != nil {
+		panic(fmt.Sprintf("network: hkdf: %v", err)) // only for a length above 255×32
+	}
+	copy(k[:], derived)
+	return k
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/tangled-ledger/tangled/client"
 	"github.com/tangled-ledger/tangled/dag"
 	"github.com/tangled-ledger/tangled/internal/poll"
+	"github.com/tangled-ledger/tangled/network"
 	"github.com/tangled-ledger/tangled/node"
 	"github.com/tangled-ledger/tangled/pow"
 )
@@ -268,12 +269,24 @@ func TestCrashChild(t *testing.T) {
 	if dir == "" {
 		t.Skip("child process of TestCrashRestarts")
 	}
-	n, err := node.New(node.Config{
+	cfg := node.Config{
 		DataDir: filepath.Join(dir, "data"), HTTPAddr: "127.0.0.1:0",
 		GenesisFile: filepath.Join(dir, node.GenesisFile), KeyFile: filepath.Join(dir, node.ValidatorKeyFile(1)),
 		BeaconInterval: 20 * time.Millisecond,
 		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	if p2p := os.Getenv(crashEnv + "_P2P"); p2p != "" {
+		// A peering child (TestKilledNodeRejoinsAtOnce): its own data
+		// directory and key, a fixed UDP address, one pinned peer.
+		cfg.DataDir = filepath.Join(dir, "child-data")
+		cfg.KeyFile = os.Getenv(crashEnv + "_KEY")
+		cfg.P2PAddr = p2p
+		cfg.Peers = []string{os.Getenv(crashEnv + "_PEER")}
+		if os.Getenv(crashEnv+"_DEFAULTS") == "" {
+			cfg.Network = network.Config{HeartbeatInterval: 200 * time.Millisecond, ReconnectMax: 500 * time.Millisecond}
+		}
+	}
+	n, err := node.New(cfg)
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(3)
@@ -287,10 +300,10 @@ func TestCrashChild(t *testing.T) {
 
 // startCrashChild starts TestCrashChild on dir in a child process and
 // returns it with its HTTP address.
-func startCrashChild(t *testing.T, dir string) (*exec.Cmd, string) {
+func startCrashChild(t *testing.T, dir string, env ...string) (*exec.Cmd, string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashEnv+"="+dir)
+	cmd.Env = append(append(os.Environ(), crashEnv+"="+dir), env...)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
