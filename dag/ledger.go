@@ -713,8 +713,11 @@ func (l *Ledger) applySolid(b *batch, tx *Transaction, prev *node) Result {
 			prevHorizon = prev.horizon
 		}
 		n.horizon = mergeHorizons([3]*horizon{trunk.horizon, branch.horizon, prevHorizon})
-		if named, ok := l.genesis.Named(tx.Issuer); ok && n.kind.Spec().Control {
-			n.horizon = n.horizon.with(named, n.seq+1, l.named)
+		if n.kind.Spec().Control {
+			// Only control kinds look the issuer up (a scan of the genesis).
+			if named, ok := l.genesis.Named(tx.Issuer); ok {
+				n.horizon = n.horizon.with(named, n.seq+1, l.named)
+			}
 		}
 	}
 	if (trunk.ruledOut() || branch.ruledOut()) && !n.kind.Spec().Control {

@@ -1,7 +1,6 @@
 package device
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"sort"
@@ -204,6 +203,3 @@ func (d *decoder) finish() error {
 	}
 	return d.err
 }
-
-// equalHash compares an optional commitment.
-func equalHash(a *[32]byte, b [32]byte) bool { return a != nil && bytes.Equal(a[:], b[:]) }

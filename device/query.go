@@ -2,6 +2,7 @@ package device
 
 import (
 	"encoding/hex"
+	"slices"
 
 	"github.com/tangled-ledger/tangled/dag"
 )
@@ -149,7 +150,7 @@ func (r *Registry) snapshot(d *device) Device {
 		for _, n := range d.notices {
 			q.Notices = append(q.Notices, n.id)
 		}
-		sortIDs(q.Notices)
+		slices.SortFunc(q.Notices, dag.ID.Compare)
 		out.Quarantine = q
 	}
 	if d.started {
@@ -254,14 +255,6 @@ func (r *Registry) History(id dag.ID, q HistoryQuery, chain ChainReader) ([]dag.
 		cur, ok = chain.Successor(cur)
 	}
 	return items, 0, true
-}
-
-func sortIDs(ids []dag.ID) {
-	for i := 1; i < len(ids); i++ {
-		for j := i; j > 0 && ids[j].Compare(ids[j-1]) < 0; j-- {
-			ids[j], ids[j-1] = ids[j-1], ids[j]
-		}
-	}
 }
 
 // LatestControl is the control transaction a transaction of key's device

@@ -265,7 +265,7 @@ func (r *Registry) checkDevice(tx *dag.Transaction, past dag.PastView) error {
 	}
 	if tx.Kind == dag.KindRotate {
 		newKey, _, _ := dag.ParseRotatePayload(tx.Payload)
-		if c := d.commitmentBefore(tx.Seq); c != nil && !equalHash(c, KeyHash(newKey)) {
+		if c := d.commitmentBefore(tx.Seq); c != nil && *c != KeyHash(newKey) {
 			return reject(CodeKeyNotCommitted, "device %s committed to another next key", d.id)
 		}
 	}
@@ -491,7 +491,11 @@ func (r *Registry) Equivocation(a, b dag.ID, past dag.PastView) {
 	if !ok {
 		return
 	}
-	for _, tag := range []uint32{past.Tag(a), past.Tag(b)} {
+	tags := []uint32{past.Tag(a)}
+	if tb := past.Tag(b); tb != tags[0] {
+		tags = append(tags, tb) // twins bound to two devices: both are quarantined
+	}
+	for _, tag := range tags {
 		if tag == 0 || int(tag) > len(r.devices) {
 			continue
 		}
@@ -509,9 +513,6 @@ func (r *Registry) Equivocation(a, b dag.ID, past dag.PastView) {
 			}
 		}
 		r.unnoticed = append(r.unnoticed, Equivocation{Device: d.id, A: a, B: b})
-		if tag == past.Tag(b) {
-			break
-		}
 	}
 }
 

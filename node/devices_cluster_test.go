@@ -380,23 +380,23 @@ func nextByHand(t *testing.T, ctx context.Context, c *client.Client, key ed25519
 // left unconfirmed where and why.
 func (c *deviceCluster) waitSettled(within time.Duration, watch []dag.ID) {
 	c.t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		settled := true
+	tb := &dumpOnFatal{TB: c.t, dump: func() { c.dump(watch) }}
+	poll.Until(tb, within, "the cluster to settle", func() bool {
 		first := c.members[0].r.n.Ledger().Stats()
 		for _, m := range c.members {
 			st := m.r.n.Ledger().Stats()
-			settled = settled && st.UnconfirmedData == 0 && st.Transactions == first.Transactions
+			if st.UnconfirmedData != 0 || st.Transactions != first.Transactions {
+				return false
+			}
 		}
-		if settled {
-			c.waitQuiet(c.members, within)
-			return
-		}
-		if time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return true
+	})
+	c.waitQuiet(c.members, within)
+}
+
+// dump logs each member's counters and tips, and which of watch are
+// unconfirmed, with their approvers.
+func (c *deviceCluster) dump(watch []dag.ID) {
 	for _, m := range c.members {
 		l := m.r.n.Ledger()
 		c.t.Logf("%s: %+v", m.name, l.Stats())
@@ -416,5 +416,15 @@ func (c *deviceCluster) waitSettled(within time.Duration, watch []dag.ID) {
 			c.t.Logf("  tip %s %s seq %d ruled out %v", id.Short(), info.Kind, info.Seq, info.RuledOut)
 		}
 	}
-	c.t.Fatalf("not settled within %v", within)
+}
+
+// dumpOnFatal runs dump before failing, so a timeout says what was left.
+type dumpOnFatal struct {
+	testing.TB
+	dump func()
+}
+
+func (d *dumpOnFatal) Fatalf(format string, args ...any) {
+	d.dump()
+	d.TB.Fatalf(format, args...)
 }
