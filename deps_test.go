@@ -26,14 +26,16 @@ var allowed = map[string][]string{
 	"tipselect":     {"dag"},
 	"storage":       {"dag"},
 	"network":       {"dag"},
-	"api":           {"dag", "device"},
-	"device":        {"dag"},
-	"client":        {"dag", "pow", "device"},
+	"api":           {"dag", "device", "device/policy"},
+	"device":        {"dag", "device/policy"},
+	// CEL policies: compile and evaluate, knowing nothing of the ledger.
+	"device/policy": {},
+	"client":        {"dag", "pow", "device", "device/policy"},
 	"node":          {"*"},
 	"bench":         {"dag", "dag/dagtest", "tipselect", "pow", "storage", "node", "client"},
 	"bench/sim":     {"dag", "dag/dagtest", "tipselect", "pow"},
 	// The CLI also names dag's types (IDs, kinds) in flags and output.
-	"cmd/tangled": {"node", "bench", "bench/sim", "client", "dag"},
+	"cmd/tangled": {"node", "bench", "bench/sim", "client", "dag", "device", "device/policy"},
 }
 
 func TestDependencyDirection(t *testing.T) {
