@@ -54,6 +54,10 @@ type Genesis struct {
 	// Permissioned networks accept data only from registered, active
 	// devices; open ones (the default) from any key that does the work.
 	Permissioned bool `json:"permissioned,omitempty"`
+	// PolicyCostLimit bounds every access policy's cost in cel-go units,
+	// estimated at install and enforced at evaluation; zero means the
+	// device layer's default (1,000, about 50 µs).
+	PolicyCostLimit uint64 `json:"policy_cost_limit,omitempty"`
 }
 
 // MaxAuthorities bounds the authorities of a genesis: each transaction
@@ -66,14 +70,19 @@ const MaxAuthorities = 64
 type Authority struct {
 	Name      string    `json:"name,omitempty"`
 	PublicKey PublicKey `json:"public_key"`
-	// Classes are the device classes it may register and receive.
+	// Classes are the device classes it may register and receive. The
+	// wildcard AllClasses stands for every class, and also lets the
+	// authority set network-wide policies.
 	Classes []string `json:"classes"`
 }
+
+// AllClasses is the class wildcard of an authority's Classes.
+const AllClasses = "*"
 
 // MayActOn reports whether the authority's classes include class.
 func (a Authority) MayActOn(class string) bool {
 	for _, c := range a.Classes {
-		if c == class {
+		if c == class || c == AllClasses {
 			return true
 		}
 	}
@@ -171,7 +180,7 @@ func (g *Genesis) Validate() error {
 		}
 		classes := make(map[string]bool, len(a.Classes))
 		for _, c := range a.Classes {
-			if !ValidClass(c) || classes[c] {
+			if !(ValidClass(c) || c == AllClasses) || classes[c] {
 				return fmt.Errorf("%w: authority %s: class %q is malformed or listed twice", ErrGenesis, a.PublicKey, c)
 			}
 			classes[c] = true

@@ -177,6 +177,8 @@ type Ledger struct {
 	cfg        Config
 	genesis    Genesis
 	rules      pow.Rules
+	// rateRuler is cfg.Rules when it sets per-issuer rate rules.
+	rateRuler RateRuler
 	validators map[PublicKey]int
 	// authorities indexes the genesis authorities; named is the number of
 	// issuers whose control transactions horizons track (authorities and
@@ -242,6 +244,7 @@ func Open(cfg Config) (*Ledger, error) {
 		validators: make(map[PublicKey]int, len(g.Validators)),
 		total:      g.TotalWeight(),
 	}
+	l.rateRuler, _ = cfg.Rules.(RateRuler)
 	for i, v := range g.Validators {
 		l.validators[v.PublicKey] = i
 		l.weights = append(l.weights, v.Weight)
@@ -640,15 +643,21 @@ func (l *Ledger) checkSolid(b *batch, tx *Transaction) (prev *node, err error) {
 	if b.replaying {
 		return prev, nil
 	}
+	view := pastView{l: l, b: b, near: [3]*node{l.mu.nodes[tx.Trunk], l.mu.nodes[tx.Branch], prev}}
+	rules := l.rules
 	recent := 0
 	if !tx.Kind.Spec().RateExempt {
-		recent = l.recentCount(prev, tx.Time)
+		if l.rateRuler != nil {
+			if rr, ok := l.rateRuler.RateRule(tx, view); ok {
+				rules = rr.apply(rules)
+			}
+		}
+		recent = recentCount(rules, prev, tx.Time)
 	}
-	if need := l.rules.Required(len(tx.Payload), recent); !pow.Verify(id, tx.Nonce, need) {
+	if need := rules.Required(len(tx.Payload), recent); !pow.Verify(id, tx.Nonce, need) {
 		return nil, fmt.Errorf("%w: need %d bits", ErrWork, need)
 	}
 	if l.cfg.Rules != nil {
-		view := pastView{l: l, b: b, near: [3]*node{l.mu.nodes[tx.Trunk], l.mu.nodes[tx.Branch], prev}}
 		if err := l.cfg.Rules.Check(tx, view); err != nil {
 			return nil, err
 		}
@@ -802,12 +811,12 @@ func (n *node) rootsFromParents() (oldest, youngest int64) {
 
 // recentCount counts the issuer's transactions before one issued at t, up
 // to the number that can still change the difficulty.
-func (l *Ledger) recentCount(prev *node, t int64) int {
-	if l.rules.BitsPerExcess == 0 {
+func recentCount(rules pow.Rules, prev *node, t int64) int {
+	if rules.BitsPerExcess == 0 {
 		return 0
 	}
-	limit := l.rules.MaxCounted()
-	since := t - int64(l.rules.RateWindow)
+	limit := rules.MaxCounted()
+	since := t - int64(rules.RateWindow)
 	count := 0
 	for p := prev; p != nil && count < limit && p.time > since; p = p.prev {
 		count++

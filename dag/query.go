@@ -1,6 +1,10 @@
 package dag
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/tangled-ledger/tangled/pow"
+)
 
 // Stats are the ledger's counters.
 type Stats struct {
@@ -293,19 +297,41 @@ func (l *Ledger) IssuerState(issuer PublicKey, at int64) (state IssuerState, kno
 	return IssuerState{
 		NextSeq:     head.seq + 1,
 		Prev:        head.id,
-		Recent:      l.recentCount(head, at+1),
+		Recent:      recentCount(l.rulesFor(issuer), head, at+1),
 		Conflicting: head.conflicting(),
 	}, true
 }
 
 // Required returns the proof-of-work bits a transaction of kind with a
 // payload of payloadLen bytes needs when its issuer's recent count is
-// recent (see IssuerState).
+// recent (see IssuerState), under the genesis rules.
 func (l *Ledger) Required(kind Kind, payloadLen, recent int) int {
 	if kind.Spec().RateExempt {
 		recent = 0
 	}
 	return l.rules.Required(payloadLen, recent)
+}
+
+// RequiredFor is Required under the rate rule the issuer's next
+// transaction meets (RateRuler.CurrentRateRule: a device policy's free
+// rate and growth), the genesis rule when there is none.
+func (l *Ledger) RequiredFor(issuer PublicKey, kind Kind, payloadLen, recent int) int {
+	if kind.Spec().RateExempt {
+		recent = 0
+	}
+	return l.rulesFor(issuer).Required(payloadLen, recent)
+}
+
+// RulesFor is the difficulty rules the issuer's next transaction meets.
+func (l *Ledger) RulesFor(issuer PublicKey) pow.Rules { return l.rulesFor(issuer) }
+
+func (l *Ledger) rulesFor(issuer PublicKey) pow.Rules {
+	if l.rateRuler != nil {
+		if rr, ok := l.rateRuler.CurrentRateRule(issuer); ok {
+			return rr.apply(l.rules)
+		}
+	}
+	return l.rules
 }
 
 // Successor returns the first transaction seen that continues id's issuer
@@ -335,4 +361,22 @@ func (l *Ledger) Sees(x, control ID) bool {
 	}
 	named, ok := l.genesis.Named(cn.issuer.key)
 	return ok && xn.horizon.at(named) > cn.seq
+}
+
+// HorizonOf is the attached transaction's horizon (PastView.Horizon of
+// each named issuer, Genesis.Named order; the transaction included), a
+// copy; false if it is not attached. A query recomputes from it what
+// judged the transaction (the policies in force in its past).
+func (l *Ledger) HorizonOf(id ID) ([]uint64, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	n := l.mu.nodes[id]
+	if n == nil {
+		return nil, false
+	}
+	out := make([]uint64, l.named)
+	for i := range out {
+		out[i] = n.horizon.at(i)
+	}
+	return out, true
 }

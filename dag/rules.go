@@ -1,5 +1,11 @@
 package dag
 
+import (
+	"time"
+
+	"github.com/tangled-ledger/tangled/pow"
+)
+
 // RuleLayer is the seam through which a layer above the ledger (the device
 // package: registration, keys, revocation, policies) judges and records
 // transactions. The ledger calls it inside attach, with its write lock
@@ -28,6 +34,33 @@ type RuleLayer interface {
 	Check(tx *Transaction, past PastView) error
 	Apply(tx *Transaction, past ApplyView) Applied
 	Equivocation(a, b ID, past PastView)
+}
+
+// RateRuler is implemented by a rule layer that sets the rate part of the
+// proof-of-work difficulty per issuer (the device layer: a policy's free
+// rate and growth), so that an honest low-rate sensor pays the base cost
+// and a hijacked, flooding one pays exponentially more.
+type RateRuler interface {
+	// RateRule is the rule for tx, judged from its past like Check: every
+	// node requires the same work. False means the genesis rule.
+	RateRule(tx *Transaction, past PastView) (RateRule, bool)
+	// CurrentRateRule is the rule the issuer's next transaction meets when
+	// its past holds everything attached here (what /v1/tips reports).
+	CurrentRateRule(issuer PublicKey) (RateRule, bool)
+}
+
+// RateRule replaces the genesis difficulty's rate fields: Free
+// transactions per Window, each one beyond them BitsPerExcess more bits.
+type RateRule struct {
+	Window        time.Duration
+	Free          int
+	BitsPerExcess int
+}
+
+// apply returns rules with the rate part replaced.
+func (r RateRule) apply(rules pow.Rules) pow.Rules {
+	rules.RateWindow, rules.FreePerWindow, rules.BitsPerExcess = r.Window, r.Free, r.BitsPerExcess
+	return rules
 }
 
 // Applied is what a rule layer keeps with a transaction it applied.

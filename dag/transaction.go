@@ -44,6 +44,13 @@ const (
 	// KindQuarantine is a validator's notice that a device equivocated: its
 	// trunk and branch are the two transactions with one sequence number.
 	KindQuarantine Kind = 9
+	// KindPolicy attaches an access policy (a CEL program, device/policy)
+	// to the network, a device class or one device.
+	KindPolicy Kind = 10
+	// KindCommand is a command to a device: its payload starts with the
+	// target device's ID. The target's policies judge it too, so a lock
+	// can accept commands only from its owner.
+	KindCommand Kind = 11
 )
 
 // KindSpec is what the ledger knows of a kind: one row of a table instead
@@ -90,6 +97,8 @@ var kinds = [...]KindSpec{
 	KindTransfer:   {Name: "transfer", Data: true, AuthoritiesOnly: true, Control: true, RateExempt: true},
 	KindRotate:     {Name: "rotate", Data: true, RotatesKey: true},
 	KindQuarantine: {Name: "quarantine", Data: true, ValidatorsOnly: true, Control: true, RateExempt: true},
+	KindPolicy:     {Name: "policy", Data: true, AuthoritiesOnly: true, Control: true, RateExempt: true},
+	KindCommand:    {Name: "command", Data: true},
 }
 
 // RotatePayload is the payload of a KindRotate transaction: the new key,

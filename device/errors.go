@@ -38,6 +38,20 @@ const (
 	// A quarantine notice whose parents are not two transactions of one
 	// device with one sequence number.
 	CodeBadQuarantine = "bad_quarantine"
+	// A device transaction or command that a policy in force in its past
+	// denies (the message names the policy), or whose evaluation failed
+	// or hit the cost limit.
+	CodePolicyDenied = "policy_denied"
+	// A policy that does not compile, does not yield a bool, reads what
+	// it did not declare or uses a forbidden construct (map iteration, a
+	// time zone, a non-literal regular expression).
+	CodePolicyInvalid = "policy_invalid"
+	// A policy whose estimated cost is unbounded or over the network's
+	// policy_cost_limit.
+	CodePolicyTooCostly = "policy_too_costly"
+	// A policy whose version is not above the one in force at its scope
+	// in its past.
+	CodePolicyOutdated = "policy_outdated"
 )
 
 // Codes lists every code above (the API's table, the docs).
@@ -45,6 +59,7 @@ var Codes = []string{
 	CodeUnregistered, CodeSuspended, CodeRevoked, CodeQuarantined,
 	CodeUnknownDevice, CodeNotOwner, CodeClassNotAllowed, CodeDeviceExists,
 	CodeInvalidTransition, CodeKeyNotCommitted, CodeBadQuarantine,
+	CodePolicyDenied, CodePolicyInvalid, CodePolicyTooCostly, CodePolicyOutdated,
 }
 
 func reject(code, format string, args ...any) error {

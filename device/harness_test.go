@@ -1,6 +1,7 @@
 package device_test
 
 import (
+	"context"
 	"crypto/ed25519"
 	"fmt"
 	"slices"
@@ -28,6 +29,7 @@ type world struct {
 	ledger   *dag.Ledger
 	registry *device.Registry
 	last     dag.ID // the newest attached transaction
+	lastErr  string // the message of the last rejection
 	clock    int64
 	rules    pow.Rules
 }
@@ -35,6 +37,11 @@ type world struct {
 // newWorld builds a genesis with one validator (v0) and the authorities
 // spec lists as "name:class+class", then opens a ledger on it.
 func newWorld(t testing.TB, authorities []string, permissioned bool) *world {
+	return newWorldLimit(t, authorities, permissioned, 0)
+}
+
+// newWorldLimit is newWorld with the genesis policy cost limit.
+func newWorldLimit(t testing.TB, authorities []string, permissioned bool, costLimit uint64) *world {
 	w := &world{
 		t: t, auth: map[string]*dagtest.Issuer{}, authKey: map[string]ed25519.PrivateKey{},
 		chains: map[string]*dagtest.Issuer{}, devices: map[string]dag.ID{},
@@ -50,9 +57,12 @@ func newWorld(t testing.TB, authorities []string, permissioned bool) *world {
 			Name: name, PublicKey: dagtest.PublicKey(key), Classes: strings.Split(classes, "+")})
 	}
 	w.net.Genesis.Permissioned = permissioned
+	w.net.Genesis.PolicyCostLimit = costLimit
 	w.registry = device.New(*w.net.Genesis)
+	// The node's clock runs an hour ahead of the script's issuing times
+	// (wait moves both), so nothing is from the future.
 	l, err := dag.Open(dag.Config{Genesis: w.net.Genesis, Rules: w.registry,
-		Now: func() time.Time { return dagtest.GenesisTime.Add(time.Hour) }})
+		Now: func() time.Time { return time.Unix(0, w.clock).Add(time.Hour) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,6 +126,22 @@ func (w *world) issue(name string, is *dagtest.Issuer, kind dag.Kind, trunk, bra
 	return out
 }
 
+// issueBits is issue with exactly bits of work.
+func (w *world) issueBits(name string, is *dagtest.Issuer, kind dag.Kind, trunk, branch dag.ID, payload []byte, bits int) string {
+	saved := *is
+	tx := is.Build(kind, trunk, branch, w.now(), payload)
+	nonce, err := pow.Solve(context.Background(), tx.ID(), bits, 1)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	tx.Nonce = nonce
+	out := w.submit(name, tx)
+	if !strings.HasPrefix(out, "accepted") {
+		*is = saved
+	}
+	return out
+}
+
 // submit attaches tx and describes the outcome.
 func (w *world) submit(name string, tx *dag.Transaction) string {
 	results, err := w.ledger.AttachVerified([]*dag.Transaction{tx}).Wait()
@@ -135,6 +161,10 @@ func (w *world) submit(name string, tx *dag.Transaction) string {
 		}
 		return "accepted"
 	case dag.StatusRejected:
+		w.lastErr = r.Err.Error()
+		if code := dag.Code(r.Err); code == device.CodePolicyDenied {
+			return "rejected " + code + ": " + w.lastErr
+		}
 		return "rejected " + dag.Code(r.Err)
 	}
 	return r.Status.String()

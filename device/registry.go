@@ -10,6 +10,7 @@ import (
 	"github.com/zeebo/blake3"
 
 	"github.com/tangled-ledger/tangled/dag"
+	"github.com/tangled-ledger/tangled/device/policy"
 )
 
 // Lifecycle is a device's administrative state.
@@ -67,6 +68,7 @@ type history struct {
 	notices   []action // validators' quarantine notices
 	rotations []rotation
 	forks     []fork
+	policies  policySet // device-scope policies
 }
 
 // noHistory is every device's history until it has one; never written.
@@ -176,6 +178,13 @@ type Registry struct {
 	// rotatedTo finds a device by a key it rotated to (lookups only).
 	rotatedTo map[dag.PublicKey]*device
 	classes   map[string]string // interned class names
+	// Policies of the network and of each class (device-scope ones live
+	// in the device's history); policyCount counts all, so a network
+	// without any skips the rate lookup.
+	netPolicies   policySet
+	classPolicies map[string]policySet
+	policyCount   int
+	limits        policy.Limits
 	// unnoticed are equivocations of devices waiting for a validator's
 	// quarantine notice (TakeEquivocations).
 	unnoticed []Equivocation
@@ -197,11 +206,25 @@ func New(g dag.Genesis) *Registry {
 		byKey:        make(map[dag.PublicKey]*device),
 		moreByKey:    make(map[dag.PublicKey][]*device),
 		rotatedTo:    make(map[dag.PublicKey]*device),
-		classes:      make(map[string]string),
+		classes:       make(map[string]string),
+		classPolicies: make(map[string]policySet),
+		limits:        limitsOf(g),
 	}
 }
 
-var _ dag.RuleLayer = (*Registry)(nil)
+// intern returns the registry's copy of a class name.
+func (r *Registry) intern(class string) string {
+	if c, ok := r.classes[class]; ok {
+		return c
+	}
+	r.classes[class] = class
+	return class
+}
+
+var (
+	_ dag.RuleLayer = (*Registry)(nil)
+	_ dag.RateRuler = (*Registry)(nil)
+)
 
 // authorityIndex is the issuer's authority index, or -1.
 func (r *Registry) authorityIndex(key dag.PublicKey) int {
@@ -242,6 +265,10 @@ func (r *Registry) Check(tx *dag.Transaction, past dag.PastView) error {
 		return r.checkLifecycle(tx, past)
 	case dag.KindQuarantine:
 		return r.checkNotice(tx, past)
+	case dag.KindPolicy:
+		return r.checkPolicy(tx, past)
+	case dag.KindCommand:
+		return r.checkCommand(tx, past)
 	}
 	return nil
 }
@@ -254,6 +281,43 @@ func (r *Registry) checkDevice(tx *dag.Transaction, past dag.PastView) error {
 		}
 		return nil
 	}
+	if err := r.checkState(tx, d, past); err != nil {
+		return err
+	}
+	return r.judge(tx, d, past, tx.Payload, dag.ID{})
+}
+
+// checkCommand judges a command: its issuer like any device transaction
+// (an authority may command too), then the target's policies, which see
+// the command as tx.target == device.id.
+func (r *Registry) checkCommand(tx *dag.Transaction, past dag.PastView) error {
+	target, body, err := DecodeCommand(tx.Payload)
+	if err != nil {
+		return fmt.Errorf("%w: %v", dag.ErrMalformed, err)
+	}
+	if d := r.deviceOf(tx, past); d != nil {
+		if err := r.checkState(tx, d, past); err != nil {
+			return err
+		}
+		if err := r.judge(tx, d, past, body, target); err != nil {
+			return err
+		}
+	} else if r.permissioned && r.authorityIndex(tx.Issuer) < 0 {
+		return reject(CodeUnregistered, "no registration of key %s is in this transaction's past", tx.Issuer)
+	}
+	t := r.byID[target]
+	if t == nil || !t.registrationVisible(past) {
+		return reject(CodeUnknownDevice, "no registration %s in this transaction's past", target)
+	}
+	if life, _ := t.stateAt(past); life == Revoked {
+		return reject(CodeRevoked, "%s is revoked", target)
+	}
+	return r.judge(tx, t, past, body, target)
+}
+
+// checkState refuses a transaction of a device that its past shows
+// revoked, suspended or quarantined, and a rotation to an uncommitted key.
+func (r *Registry) checkState(tx *dag.Transaction, d *device, past dag.PastView) error {
 	switch life, _ := d.stateAt(past); life {
 	case Revoked:
 		return reject(CodeRevoked, "%s is revoked", d.id)
@@ -374,7 +438,7 @@ func (r *Registry) Apply(tx *dag.Transaction, view dag.ApplyView) dag.Applied {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch tx.Kind {
-	case dag.KindData, dag.KindRotate:
+	case dag.KindData, dag.KindRotate, dag.KindCommand:
 		d := r.deviceOf(tx, view)
 		if d == nil {
 			return dag.Applied{}
@@ -403,6 +467,8 @@ func (r *Registry) Apply(tx *dag.Transaction, view dag.ApplyView) dag.Applied {
 		r.applyRegister(tx)
 	case dag.KindSuspend, dag.KindResume, dag.KindRevoke, dag.KindTransfer:
 		r.applyLifecycle(tx, view)
+	case dag.KindPolicy:
+		r.applyPolicy(tx)
 	case dag.KindQuarantine:
 		if tag := view.Tag(tx.Trunk); tag > 0 && int(tag) <= len(r.devices) {
 			d := r.devices[tag-1]
@@ -419,11 +485,7 @@ func (r *Registry) applyRegister(tx *dag.Transaction) {
 	if err != nil {
 		return // stored transactions passed Check; nothing else reaches here
 	}
-	class, ok := r.classes[reg.Class]
-	if !ok {
-		class = reg.Class
-		r.classes[class] = class
-	}
+	class := r.intern(reg.Class)
 	named, _ := r.genesis.Named(tx.Issuer)
 	d := &device{
 		id: tx.ID(), tag: uint32(len(r.devices) + 1), key: reg.Key, next: reg.NextKeyHash,
@@ -593,8 +655,21 @@ func (r *Registry) Digest() [32]byte {
 		buf = append(buf, d.first[:]...)
 		u64(d.headSeq)
 		u64(d.count)
+		buf = appendPolicies(buf, d.policies)
 		h.Write(buf)
 	}
+	buf = appendPolicies(buf[:0], r.netPolicies)
+	classes := make([]string, 0, len(r.classPolicies))
+	for c := range r.classPolicies {
+		classes = append(classes, c)
+	}
+	slices.Sort(classes)
+	for _, c := range classes {
+		buf = append(buf, c...)
+		buf = append(buf, 0)
+		buf = appendPolicies(buf, r.classPolicies[c])
+	}
+	h.Write(buf)
 	var sum [32]byte
 	h.Sum(sum[:0])
 	return sum

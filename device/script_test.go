@@ -4,20 +4,30 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/datadriven"
 
 	"github.com/tangled-ledger/tangled/dag"
 	"github.com/tangled-ledger/tangled/dag/dagtest"
 	"github.com/tangled-ledger/tangled/device"
+	"github.com/tangled-ledger/tangled/device/policy"
 )
 
 // TestScripts runs the registry's rules as readable scenarios
 // (testdata/*.txt, etcd's datadriven style). Commands:
 //
-//	genesis authorities=a1:sensor+meter,a2:sensor [permissioned]
+//	genesis authorities=a1:sensor+meter,a2:sensor [permissioned] [cost=N]
+//	                                          (class * is every class, and network policies)
 //	register by=a1 key=k1 class=sensor as=d1 [next=k2] [attrs=site:x,...] [parents=...]
-//	post key=k1 [as=t1] [parents=x,y]         a data transaction of key k1's chain
+//	post key=k1 [as=t1] [parents=x,y] [size=N] [bits=N]
+//	                                          a data transaction of key k1's chain (payload of
+//	                                          N bytes; exactly N bits of work instead of the rules')
+//	command key=k1|by=a1 to=d1 [body=text] [as=...] [parents=...]
+//	policy by=a1 network|class=sensor|device=d1 [as=p1] [parents=...]
+//	<policy file>                             a policy transaction
+//	wait 10s                                  advance the issuing clock
+//	policies [d1]                             the policies in force (for a device: that judge it)
 //	twin key=k1 of=t1 [as=t1b]                a clone: same sequence as t1
 //	rotate key=k1 new=k2 [next=k3] [as=r1] [parents=...]
 //	suspend|resume|revoke by=a1 device=d1 [as=...] [parents=...]
@@ -46,7 +56,11 @@ func TestScripts(t *testing.T) {
 			}
 			switch d.Cmd {
 			case "genesis":
-				w = newWorld(t, strings.Split(arg("authorities"), ","), d.HasArg("permissioned"))
+				var limit uint64
+				if c := arg("cost"); c != "" {
+					fmt.Sscan(c, &limit)
+				}
+				w = newWorldLimit(t, strings.Split(arg("authorities"), ","), d.HasArg("permissioned"), limit)
 				return "ok"
 			case "register":
 				reg := &device.Registration{Key: devicePublicKey(arg("key")), Class: arg("class")}
@@ -68,7 +82,76 @@ func TestScripts(t *testing.T) {
 				return out
 			case "post":
 				trunk, branch := w.parents(arg("parents"))
-				return w.issue(arg("as"), w.chain(arg("key")), dag.KindData, trunk, branch, []byte("reading"))
+				payload := []byte("reading")
+				if n := arg("size"); n != "" {
+					var size int
+					fmt.Sscan(n, &size)
+					payload = make([]byte, size)
+				}
+				if b := arg("bits"); b != "" {
+					var bits int
+					fmt.Sscan(b, &bits)
+					return w.issueBits(arg("as"), w.chain(arg("key")), dag.KindData, trunk, branch, payload, bits)
+				}
+				return w.issue(arg("as"), w.chain(arg("key")), dag.KindData, trunk, branch, payload)
+			case "command":
+				is := w.auth[arg("by")]
+				if k := arg("key"); k != "" {
+					is = w.chain(k)
+				}
+				trunk, branch := w.parents(arg("parents"))
+				return w.issue(arg("as"), is, dag.KindCommand, trunk, branch, device.CommandPayload(w.devices[arg("to")], []byte(arg("body"))))
+			case "policy":
+				src, err := policy.ParseFile([]byte(d.Input))
+				if err != nil {
+					return "file: " + err.Error()
+				}
+				p := &device.PolicyPayload{Scope: device.ScopeNetwork, Source: src}
+				if c := arg("class"); c != "" {
+					p.Scope, p.Class = device.ScopeClass, c
+				}
+				if dv := arg("device"); dv != "" {
+					p.Scope, p.Device = device.ScopeDevice, w.devices[dv]
+				}
+				trunk, branch := w.parents(arg("parents"))
+				out := w.issue(arg("as"), w.auth[arg("by")], dag.KindPolicy, trunk, branch, p.Encode())
+				if !strings.HasPrefix(out, "accepted") {
+					out += ": " + w.lastErr
+				}
+				return out
+			case "wait":
+				dur, err := time.ParseDuration(d.CmdArgs[0].Key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				w.clock += int64(dur)
+				return "ok"
+			case "policies":
+				var infos []device.PolicyInfo
+				if len(d.CmdArgs) > 0 {
+					infos, _ = w.registry.PoliciesFor(w.devices[d.CmdArgs[0].Key])
+				} else {
+					infos = w.registry.Policies(device.PolicyQuery{InForce: true})
+				}
+				var b strings.Builder
+				for _, p := range infos {
+					target := p.Class
+					if p.Device != nil {
+						target = w.name(*p.Device)
+					}
+					fmt.Fprintf(&b, "%s %s %s v%d by %s", w.name(p.Transaction), p.Scope, p.Name, p.Version, w.authorityName(p.Authority))
+					if target != "" {
+						fmt.Fprintf(&b, " on %s", target)
+					}
+					if p.Rate != "" {
+						fmt.Fprintf(&b, " rate %s", p.Rate)
+					}
+					b.WriteString("\n")
+				}
+				if b.Len() == 0 {
+					return "none"
+				}
+				return b.String()
 			case "twin":
 				orig, ok := w.txs[arg("of")]
 				if !ok {
