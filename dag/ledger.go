@@ -174,11 +174,11 @@ type parkedTx struct {
 // safe from any goroutine; writes are serialised by one lock held only for
 // in-memory work, never across I/O.
 type Ledger struct {
-	cfg        Config
-	genesis    Genesis
-	rules      pow.Rules
+	cfg     Config
+	genesis Genesis
+	rules   pow.Rules
 	// rateRuler is cfg.Rules when it sets per-issuer rate rules.
-	rateRuler RateRuler
+	rateRuler  RateRuler
 	validators map[PublicKey]int
 	// authorities indexes the genesis authorities; named is the number of
 	// issuers whose control transactions horizons track (authorities and

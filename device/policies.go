@@ -588,4 +588,3 @@ func appendPolicies(buf []byte, set policySet) []byte {
 	}
 	return buf
 }
-

@@ -199,13 +199,13 @@ type Equivocation struct {
 // New returns an empty registry for the network g describes.
 func New(g dag.Genesis) *Registry {
 	return &Registry{
-		genesis:      g,
-		permissioned: g.Permissioned,
-		authorities:  len(g.Authorities),
-		byID:         make(map[dag.ID]*device),
-		byKey:        make(map[dag.PublicKey]*device),
-		moreByKey:    make(map[dag.PublicKey][]*device),
-		rotatedTo:    make(map[dag.PublicKey]*device),
+		genesis:       g,
+		permissioned:  g.Permissioned,
+		authorities:   len(g.Authorities),
+		byID:          make(map[dag.ID]*device),
+		byKey:         make(map[dag.PublicKey]*device),
+		moreByKey:     make(map[dag.PublicKey][]*device),
+		rotatedTo:     make(map[dag.PublicKey]*device),
 		classes:       make(map[string]string),
 		classPolicies: make(map[string]policySet),
 		limits:        limitsOf(g),
