@@ -294,35 +294,91 @@ func (r *Registry) input(tx *dag.Transaction, d *device, past dag.PastView, body
 	if life != Revoked && d.noticeVisible(past) {
 		state = "quarantined"
 	}
+	var lastTime int64
+	if tx.Seq > 0 {
+		if info, ok := past.Info(tx.Prev); ok {
+			lastTime = info.Time
+		}
+	}
+	return buildInput(tx, body, target, inputDevice{
+		id: d.id, class: d.class, owner: r.genesis.Authorities[owner].PublicKey,
+		state: state, key: d.keyAt(tx.Seq), attrs: d.attrs,
+	}, lastTime)
+}
+
+// inputDevice is what an Input reads of a device.
+type inputDevice struct {
+	id    dag.ID
+	class string
+	owner dag.PublicKey
+	state string
+	key   dag.PublicKey
+	attrs []Attribute
+}
+
+// buildInput is the one place an Input is made, for the registry and for
+// offline tests (PolicyInput) alike, so both judge the same way.
+// history.in_window is filled per policy, since each names its window.
+func buildInput(tx *dag.Transaction, body []byte, target dag.ID, d inputDevice, lastTime int64) *policy.Input {
 	in := &policy.Input{
 		Tx: policy.Tx{
 			Kind: tx.Kind.String(), Seq: tx.Seq, Time: tx.Time, Payload: body,
 			Issuer: tx.Issuer.String(),
 		},
 		Device: policy.Device{
-			ID: d.id.String(), Class: d.class, Owner: r.genesis.Authorities[owner].PublicKey.String(),
-			State: state, Key: d.keyAt(tx.Seq).String(),
+			ID: d.id.String(), Class: d.class, Owner: d.owner.String(),
+			State: d.state, Key: d.key.String(),
+			Attributes: make(map[string]string, len(d.attrs)),
 		},
-		History: policy.History{Count: tx.Seq},
+		History: policy.History{Count: tx.Seq, LastTime: lastTime},
 	}
 	if tx.Kind == dag.KindCommand {
 		in.Tx.Target = target.String()
 	}
-	// Every policy of the transaction reads the same input; building the
-	// attributes for one that reads the device group serves all.
-	in.Device.Attributes = make(map[string]string, len(d.attrs))
 	for _, a := range d.attrs {
 		in.Device.Attributes[a.Key] = a.Value
-		if a.Key == "firmware" {
+		if a.Key == FirmwareAttribute {
 			in.Device.Firmware, _ = strconv.ParseInt(a.Value, 10, 64)
 		}
 	}
-	if tx.Seq > 0 {
-		if info, ok := past.Info(tx.Prev); ok {
-			in.History.LastTime = info.Time
+	return in
+}
+
+// FirmwareAttribute is the registration attribute device.firmware reads
+// until firmware install reports exist.
+const FirmwareAttribute = "firmware"
+
+// PolicyInput builds the Input a node evaluates for tx, offline: the
+// device as GET /v1/devices/{id} shows it (its state as of the
+// transaction's past) and the chain aggregates (history.in_window as
+// given; count is tx.Seq). A command's target is read from its payload,
+// and the target is then the device judged (dev must be the target).
+// `tangled policy test` uses it.
+func PolicyInput(tx *dag.Transaction, dev Device, hist policy.History) (*policy.Input, error) {
+	body, target := tx.Payload, dag.ID{}
+	if tx.Kind == dag.KindCommand {
+		var err error
+		if target, body, err = DecodeCommand(tx.Payload); err != nil {
+			return nil, err
 		}
 	}
-	return in
+	attrs := make([]Attribute, 0, len(dev.Attributes))
+	for k, v := range dev.Attributes {
+		attrs = append(attrs, Attribute{Key: k, Value: v})
+	}
+	SortAttributes(attrs)
+	key := dev.Key
+	if tx.Kind != dag.KindCommand {
+		key = tx.Issuer // the key signing the chain at tx.Seq
+	}
+	in := buildInput(tx, body, target, inputDevice{
+		id: dev.ID, class: dev.Class, owner: dev.Owner, state: dev.State, key: key, attrs: attrs,
+	}, hist.LastTime)
+	in.History.InWindow = hist.InWindow
+	if hist.Count != 0 {
+		in.History.Count = hist.Count
+	}
+	return in, nil
 }
 
 // keyAt is the key that signs the device's chain at seq.

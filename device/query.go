@@ -86,6 +86,9 @@ type Device struct {
 	NextSeq      uint64 `json:"next_seq"`
 	// First is the chain's first transaction (absent before it exists).
 	First *dag.ID `json:"first,omitempty"`
+	// Policies are the ones that judge the device's next transaction when
+	// its past holds everything attached here, widest scope first.
+	Policies []PolicyRef `json:"policies"`
 }
 
 func hashPtr(h *[32]byte) *Hash {
@@ -152,6 +155,12 @@ func (r *Registry) snapshot(d *device) Device {
 		}
 		slices.SortFunc(q.Notices, dag.ID.Compare)
 		out.Quarantine = q
+	}
+	out.Policies = []PolicyRef{}
+	for _, set := range r.scopesOf(d) {
+		if p := set.newest(); p != nil {
+			out.Policies = append(out.Policies, r.ref(p))
+		}
 	}
 	if d.started {
 		out.NextSeq = d.headSeq + 1
