@@ -13,6 +13,7 @@ import (
 	"github.com/tangled-ledger/tangled/dag"
 	"github.com/tangled-ledger/tangled/dag/dagtest"
 	"github.com/tangled-ledger/tangled/device"
+	"github.com/tangled-ledger/tangled/device/policy"
 	"github.com/tangled-ledger/tangled/pow"
 	"github.com/tangled-ledger/tangled/storage"
 )
@@ -41,12 +42,21 @@ func benchNetwork(permissioned bool, rules pow.Rules) (*dagtest.Network, *dagtes
 // approves its registration (or filler); every transaction's other parent
 // lags lag transactions behind, so parents are attached before their
 // children arrive, as for devices that fetch tips from the node.
-func ingestStreams(permissioned bool, devices, n, lag int) (*dagtest.Network, []*dag.Transaction, []*dag.Transaction) {
+//
+// With a policy, the prefix starts with a class policy that every
+// registration (in the same chain) and so every data transaction sees.
+func ingestStreams(permissioned bool, pol *policy.Source, devices, n, lag int) (*dagtest.Network, []*dag.Transaction, []*dag.Transaction) {
 	net, owner := benchNetwork(permissioned, benchRules)
 	root := net.Genesis.ID()
 	t := dagtest.GenesisTime.UnixNano()
 	var prefix []*dag.Transaction
 	last := root
+	if pol != nil {
+		p := &device.PolicyPayload{Scope: device.ScopeClass, Class: "sensor", Source: pol}
+		tx := owner.Issue(dag.KindPolicy, last, last, t, p.Encode())
+		prefix = append(prefix, tx)
+		last = tx.ID()
+	}
 	chains := make([]*dagtest.Issuer, devices)
 	for i := range chains {
 		chains[i] = &dagtest.Issuer{Key: dagtest.Key(fmt.Sprintf("bench-device-%d", i)), Rules: benchRules}
@@ -71,7 +81,7 @@ func ingestStreams(permissioned bool, devices, n, lag int) (*dagtest.Network, []
 		}
 		trunk := lagged
 		if chains[i].Seq == 0 {
-			trunk = prefix[i].ID()
+			trunk = prefix[len(prefix)-devices+i].ID()
 		}
 		stream = append(stream, chains[i].Issue(dag.KindData, trunk, lagged, t, []byte("reading 21.5C")))
 	}
@@ -82,17 +92,20 @@ func ingestStreams(permissioned bool, devices, n, lag int) (*dagtest.Network, []
 // signature verification, attach, memory store) of a permissioned
 // network, whose rule layer judges every transaction, with an open one
 // without a rule layer, on streams of the same shape: 60,000 data
-// transactions of 8,192 devices. The issue's goal: permissioned at least
-// 0.8× open.
+// transactions of 8,192 devices. The identity issue's goal: permissioned
+// at least 0.8× open; the policy issue's: with a policy judging every
+// device transaction (benchPolicy, the thermostat's rule with a rate
+// rule), at least 0.8× open.
 func BenchmarkIngest(b *testing.B) {
-	for _, permissioned := range []bool{false, true} {
-		name := "network=open"
-		if permissioned {
-			name = "network=permissioned"
+	for _, mode := range []string{"open", "permissioned", "policy"} {
+		permissioned := mode != "open"
+		var pol *policy.Source
+		if mode == "policy" {
+			pol = benchPolicy(b)
 		}
-		b.Run(name, func(b *testing.B) {
+		b.Run("network="+mode, func(b *testing.B) {
 			const submitters, chunk = 16, 256
-			net, prefix, stream := ingestStreams(permissioned, 8192, 60_000, submitters*chunk)
+			net, prefix, stream := ingestStreams(permissioned, pol, 8192, 60_000, submitters*chunk)
 			raws := make([][]byte, len(stream))
 			for i, tx := range stream {
 				raws[i] = tx.Bytes()
@@ -192,6 +205,21 @@ func registerMany(tb testing.TB, l *dag.Ledger, owner *dagtest.Issuer, n int) ([
 	}
 	flush()
 	return ids, keys
+}
+
+// benchPolicy is the thermostat example's rule, reading the transaction,
+// the device and its chain, with a free rate the stream stays within.
+func benchPolicy(tb testing.TB) *policy.Source {
+	src, err := policy.ParseFile([]byte(`// name: bench
+// version: 1
+// reads: tx, device, history
+// rate: 100/1s growth 1
+device.state == "active" && tx.size <= 256 && (history.count == 0 || tx.time - history.last_time >= duration("1ms"))
+`))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return src
 }
 
 func heapInUse() uint64 {

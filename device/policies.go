@@ -257,20 +257,35 @@ func (r *Registry) applyPolicy(tx *dag.Transaction) {
 // reads (a command's bytes after its target), target the commanded
 // device (zero for other kinds).
 func (r *Registry) judge(tx *dag.Transaction, d *device, past dag.PastView, body []byte, target dag.ID) error {
-	var in *policy.Input
+	var progs [3]*installed
+	n := 0
 	for _, set := range r.scopesOf(d) {
-		p := set.inForce(past)
-		if p == nil {
-			continue
+		if p := set.inForce(past); p != nil {
+			if p.prog == nil {
+				return reject(CodePolicyDenied, "policy %s does not compile on this node: %v", p.id, p.err)
+			}
+			progs[n] = p
+			n++
 		}
-		if p.prog == nil {
-			return reject(CodePolicyDenied, "policy %s does not compile on this node: %v", p.id, p.err)
+	}
+	if n == 0 {
+		return nil
+	}
+	// Only what some policy reads is computed: hex strings, the
+	// attribute map and the chain walk cost more than most evaluations.
+	need := func(name string) bool {
+		for _, p := range progs[:n] {
+			if p.prog.Uses(name) {
+				return true
+			}
 		}
-		if in == nil {
-			in = r.input(tx, d, past, body, target)
-		}
-		if p.prog.Source().Reads&policy.ReadHistory != 0 {
-			in.History.InWindow = inWindow(tx, past, p.prog.Source().HistoryWindow())
+		return false
+	}
+	in := r.input(tx, d, past, body, target, need)
+	for _, p := range progs[:n] {
+		src := p.prog.Source()
+		if p.prog.Uses("history.in_window") {
+			in.History.InWindow = inWindow(tx, past, src.HistoryWindow())
 		}
 		v := p.prog.Eval(in)
 		if v.Allow {
@@ -280,7 +295,6 @@ func (r *Registry) judge(tx *dag.Transaction, d *device, past dag.PastView, body
 		if v.Err != nil {
 			why = v.Err.Error()
 		}
-		src := p.prog.Source()
 		return reject(CodePolicyDenied, "policy %s (%s %s v%d) denied the transaction: %s", p.id, p.payload.Scope, src.Name, src.Version, why)
 	}
 	return nil
@@ -288,14 +302,14 @@ func (r *Registry) judge(tx *dag.Transaction, d *device, past dag.PastView, body
 
 // input builds what policies read of tx and d as of the transaction's
 // past.
-func (r *Registry) input(tx *dag.Transaction, d *device, past dag.PastView, body []byte, target dag.ID) *policy.Input {
+func (r *Registry) input(tx *dag.Transaction, d *device, past dag.PastView, body []byte, target dag.ID, need func(string) bool) *policy.Input {
 	life, owner := d.stateAt(past)
 	state := life.String()
 	if life != Revoked && d.noticeVisible(past) {
 		state = "quarantined"
 	}
 	var lastTime int64
-	if tx.Seq > 0 {
+	if tx.Seq > 0 && need("history.last_time") {
 		if info, ok := past.Info(tx.Prev); ok {
 			lastTime = info.Time
 		}
@@ -303,7 +317,7 @@ func (r *Registry) input(tx *dag.Transaction, d *device, past dag.PastView, body
 	return buildInput(tx, body, target, inputDevice{
 		id: d.id, class: d.class, owner: r.genesis.Authorities[owner].PublicKey,
 		state: state, key: d.keyAt(tx.Seq), attrs: d.attrs,
-	}, lastTime)
+	}, lastTime, need)
 }
 
 // inputDevice is what an Input reads of a device.
@@ -317,32 +331,47 @@ type inputDevice struct {
 }
 
 // buildInput is the one place an Input is made, for the registry and for
-// offline tests (PolicyInput) alike, so both judge the same way.
+// offline tests (PolicyInput) alike, so both judge the same way. Fields
+// no policy reads (need) are left zero: they cannot change a verdict.
 // history.in_window is filled per policy, since each names its window.
-func buildInput(tx *dag.Transaction, body []byte, target dag.ID, d inputDevice, lastTime int64) *policy.Input {
+func buildInput(tx *dag.Transaction, body []byte, target dag.ID, d inputDevice, lastTime int64, need func(string) bool) *policy.Input {
 	in := &policy.Input{
-		Tx: policy.Tx{
-			Kind: tx.Kind.String(), Seq: tx.Seq, Time: tx.Time, Payload: body,
-			Issuer: tx.Issuer.String(),
-		},
-		Device: policy.Device{
-			ID: d.id.String(), Class: d.class, Owner: d.owner.String(),
-			State: d.state, Key: d.key.String(),
-			Attributes: make(map[string]string, len(d.attrs)),
-		},
+		Tx:      policy.Tx{Kind: tx.Kind.String(), Seq: tx.Seq, Time: tx.Time, Payload: body},
+		Device:  policy.Device{Class: d.class, State: d.state},
 		History: policy.History{Count: tx.Seq, LastTime: lastTime},
 	}
-	if tx.Kind == dag.KindCommand {
+	if need("tx.issuer") {
+		in.Tx.Issuer = tx.Issuer.String()
+	}
+	if tx.Kind == dag.KindCommand && need("tx.target") {
 		in.Tx.Target = target.String()
 	}
-	for _, a := range d.attrs {
-		in.Device.Attributes[a.Key] = a.Value
-		if a.Key == FirmwareAttribute {
-			in.Device.Firmware, _ = strconv.ParseInt(a.Value, 10, 64)
+	if need("device.id") {
+		in.Device.ID = d.id.String()
+	}
+	if need("device.owner") {
+		in.Device.Owner = d.owner.String()
+	}
+	if need("device.key") {
+		in.Device.Key = d.key.String()
+	}
+	if need("device.attributes") {
+		in.Device.Attributes = make(map[string]string, len(d.attrs))
+		for _, a := range d.attrs {
+			in.Device.Attributes[a.Key] = a.Value
+		}
+	}
+	if need("device.firmware") {
+		for _, a := range d.attrs {
+			if a.Key == FirmwareAttribute {
+				in.Device.Firmware, _ = strconv.ParseInt(a.Value, 10, 64)
+			}
 		}
 	}
 	return in
 }
+
+func all(string) bool { return true }
 
 // FirmwareAttribute is the registration attribute device.firmware reads
 // until firmware install reports exist.
@@ -373,7 +402,7 @@ func PolicyInput(tx *dag.Transaction, dev Device, hist policy.History) (*policy.
 	}
 	in := buildInput(tx, body, target, inputDevice{
 		id: dev.ID, class: dev.Class, owner: dev.Owner, state: dev.State, key: key, attrs: attrs,
-	}, hist.LastTime)
+	}, hist.LastTime, all)
 	in.History.InWindow = hist.InWindow
 	if hist.Count != 0 {
 		in.History.Count = hist.Count

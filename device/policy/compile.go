@@ -71,7 +71,13 @@ type Program struct {
 	prg      cel.Program
 	estimate checker.CostEstimate
 	limit    uint64
+	uses     map[string]bool
 }
+
+// Uses reports whether the expression reads the input variable name
+// ("history.in_window"): a caller may skip computing the others, whose
+// values cannot change the verdict.
+func (p *Program) Uses(name string) bool { return p.uses[name] }
 
 // Source is the policy the program was compiled from.
 func (p *Program) Source() *Source { return p.src }
@@ -164,6 +170,14 @@ var groupVars = map[Reads][]cel.EnvOption{
 	},
 }
 
+// inputNames are the declared variables' names.
+var inputNames = map[string]bool{
+	"tx.kind": true, "tx.seq": true, "tx.time": true, "tx.size": true, "tx.payload": true, "tx.issuer": true, "tx.target": true,
+	"device.id": true, "device.class": true, "device.owner": true, "device.state": true, "device.key": true,
+	"device.attributes": true, "device.firmware": true,
+	"history.count": true, "history.last_time": true, "history.in_window": true,
+}
+
 func envFor(reads Reads) (*cel.Env, error) {
 	envs.once.Do(func() {
 		for r := Reads(1); r <= readAll; r++ {
@@ -229,7 +243,13 @@ func compile(src *Source, lim Limits, runtimeLimit uint64) (*Program, error) {
 	if err != nil {
 		return nil, invalid("%v", err)
 	}
-	return &Program{src: src, prg: prg, estimate: est, limit: runtimeLimit}, nil
+	uses := map[string]bool{}
+	for _, ref := range native.ReferenceMap() {
+		if inputNames[ref.Name] && len(ref.OverloadIDs) == 0 {
+			uses[ref.Name] = true
+		}
+	}
+	return &Program{src: src, prg: prg, estimate: est, limit: runtimeLimit, uses: uses}, nil
 }
 
 // forbidden walks the checked expression for what would make a verdict

@@ -86,6 +86,26 @@ func TestEval(t *testing.T) {
 	}
 }
 
+func TestUses(t *testing.T) {
+	// inputNames must list every declared variable.
+	n := 0
+	for _, vars := range groupVars {
+		n += len(vars)
+	}
+	if n != len(inputNames) {
+		t.Fatalf("%d variables declared, %d in inputNames", n, len(inputNames))
+	}
+	p, err := Compile(src(readAll, `tx.size < 3 && [1].all(x, x < history.in_window)`), lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{"tx.size": true, "history.in_window": true, "tx.time": false, "device.id": false, "x": false} {
+		if p.Uses(name) != want {
+			t.Errorf("Uses(%q) = %v, want %v", name, !want, want)
+		}
+	}
+}
+
 func TestRuntimeCostLimit(t *testing.T) {
 	// The estimate bounds the run, so a policy that passed install never
 	// meets the run-time limit; the limit is the second line of defence
