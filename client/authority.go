@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
@@ -120,14 +121,18 @@ func (c *Client) Device(ctx context.Context, idOrKey string) (*device.Device, er
 	if err != nil {
 		return nil, fmt.Errorf("client: device %q: %w", idOrKey, err)
 	}
-	var d device.Device
-	if err := c.call(ctx, request{method: http.MethodGet, path: "/v1/devices/" + ref.String()}, &d); err != nil {
+	var j deviceJSON
+	if err := c.call(ctx, request{method: http.MethodGet, path: "/v1/devices/" + ref.String()}, &j); err != nil {
 		return nil, err
 	}
-	if d.ID != ref && !hasKey(&d, dag.PublicKey(ref)) {
+	d, err := j.device()
+	if err != nil {
+		return nil, err
+	}
+	if d.ID != ref && !hasKey(d, dag.PublicKey(ref)) {
 		return nil, fmt.Errorf("client: node answered for device %s, which is neither %s nor has it as a key", d.ID, ref)
 	}
-	return &d, nil
+	return d, nil
 }
 
 func hasKey(d *device.Device, key dag.PublicKey) bool {
@@ -212,6 +217,31 @@ type DeviceTransaction struct {
 	Status State `json:"status"`
 	// ConfirmedIndex is set once confirmed.
 	ConfirmedIndex uint64 `json:"confirmed_index,omitempty"`
+	// Policies are the ones that judged the transaction: those in force
+	// in its past, widest scope first.
+	Policies []PolicyRef `json:"policies,omitempty"`
+}
+
+// UnmarshalJSON reads the policies' scopes by name.
+func (t *DeviceTransaction) UnmarshalJSON(data []byte) error {
+	type plain DeviceTransaction
+	var j struct {
+		plain
+		Policies []policyRefJSON `json:"policies"`
+	}
+	if err := json.Unmarshal(data, &j); err != nil {
+		return err
+	}
+	*t = DeviceTransaction(j.plain)
+	t.Policies = nil
+	for i, p := range j.Policies {
+		r, err := p.ref()
+		if err != nil {
+			return fmt.Errorf("client: history item %s: policy %d: %w", t.ID.Short(), i, err)
+		}
+		t.Policies = append(t.Policies, r)
+	}
+	return nil
 }
 
 // DeviceHistory returns one page of a device's chain transactions in

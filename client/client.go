@@ -234,10 +234,38 @@ func (c *Client) PostRaw(ctx context.Context, raw []byte) (*SubmitResult, error)
 	return c.post(ctx, raw, key)
 }
 
+// PostNodeWork submits a signed transaction without work (its nonce is
+// ignored) and asks the node to solve the proof-of-work: POST
+// /v1/transactions?work=node. The node does so only for a registered
+// device whose policy grants node-work, within that allowance; otherwise
+// node_work_refused (403) or rate_limited (429). The ID does not depend on
+// the nonce, so the answer names tx.ID(), and a copy the node already has
+// is a duplicate.
+func (c *Client) PostNodeWork(ctx context.Context, tx *dag.Transaction) (*SubmitResult, error) {
+	id := tx.ID()
+	res, err := c.postWork(ctx, tx.Bytes(), id.String(), true)
+	if err != nil {
+		return nil, err
+	}
+	if res.ID != id {
+		return nil, fmt.Errorf("client: node acknowledged %s for transaction %s", res.ID, id)
+	}
+	return res, nil
+}
+
 func (c *Client) post(ctx context.Context, raw []byte, idempotencyKey string) (*SubmitResult, error) {
+	return c.postWork(ctx, raw, idempotencyKey, false)
+}
+
+// postWork posts one transaction; nodeWork asks the node to do its work.
+func (c *Client) postWork(ctx context.Context, raw []byte, idempotencyKey string, nodeWork bool) (*SubmitResult, error) {
+	var q url.Values
+	if nodeWork {
+		q = url.Values{"work": {"node"}}
+	}
 	var res SubmitResult
 	err := c.call(ctx, request{
-		method: http.MethodPost, path: "/v1/transactions",
+		method: http.MethodPost, path: "/v1/transactions", query: q,
 		contentType: "application/octet-stream", body: raw, idempotencyKey: idempotencyKey,
 	}, &res)
 	if err != nil {

@@ -24,8 +24,9 @@ import (
 // several processes, with the same key through different Devices is not:
 // that is exactly what a cloned key looks like.
 type Device struct {
-	c      *Client
-	keyErr error
+	c        *Client
+	keyErr   error
+	nodeWork bool
 	// ident is the key that signs the chain now; Rotate replaces it once
 	// the node has the rotation. Written with turn held, read anywhere.
 	ident atomic.Pointer[identity]
@@ -83,6 +84,25 @@ func NewDevice(c *Client, key ed25519.PrivateKey) *Device {
 	} else {
 		d.ident.Store(&identity{})
 	}
+	return d
+}
+
+// DeviceOptions configures a Device; the zero value is NewDevice's.
+type DeviceOptions struct {
+	// NodeWork leaves the proof-of-work to the node: the Device fetches
+	// tips, signs and posts with Client.PostNodeWork, and never solves
+	// (a microcontroller's way in). The node does the work only within
+	// the allowance of the device's policy (its node-work header); a
+	// refusal (node_work_refused) leaves the transaction pending, since
+	// it is valid once anyone does its work: a gateway may solve
+	// Pending() and post it.
+	NodeWork bool
+}
+
+// NewDeviceWithOptions is NewDevice with options.
+func NewDeviceWithOptions(c *Client, key ed25519.PrivateKey, opts DeviceOptions) *Device {
+	d := NewDevice(c, key)
+	d.nodeWork = opts.NodeWork
 	return d
 }
 
@@ -187,7 +207,8 @@ func (d *Device) send(ctx context.Context, kind dag.Kind, payload []byte, trunk 
 
 // Prepare builds, signs and solves the device's next transaction without
 // posting it, for delivery by other means (a file handed to curl, a
-// gateway without the key). The Device's chain does not advance: post the
+// gateway without the key); with DeviceOptions.NodeWork it is left
+// unsolved, for Client.PostNodeWork. The Device's chain does not advance: post the
 // result before preparing or sending another, or the two share a sequence
 // number, which is what a cloned key looks like.
 func (d *Device) Prepare(ctx context.Context, kind dag.Kind, payload []byte) (*dag.Transaction, error) {
@@ -232,6 +253,9 @@ func (d *Device) prepare(ctx context.Context, kind dag.Kind, payload []byte, tru
 		return nil, err
 	}
 	tx.Sign(ident.key)
+	if d.nodeWork {
+		return tx, nil
+	}
 	// Until it is posted nobody has seen tx, so a cancelled solve simply
 	// forgets it.
 	if err := d.c.Solve(ctx, tx, bits); err != nil {
@@ -301,7 +325,7 @@ func (d *Device) deliver(ctx context.Context, p *pendingTx) (dag.ID, error) {
 	id := p.tx.ID()
 	bo := d.c.newBackoff()
 	for {
-		res, err := d.c.post(ctx, p.raw, id.String())
+		res, err := d.c.postWork(ctx, p.raw, id.String(), d.nodeWork)
 		if err == nil && res.ID != id {
 			err = fmt.Errorf("client: node acknowledged %s for transaction %s", res.ID, id)
 		}

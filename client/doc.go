@@ -43,6 +43,15 @@
 // transaction by its own past, so a refusal such as device_suspended is
 // final for that transaction and frees its sequence number.
 //
+// Access policies are CEL programs an Authority attaches with SetPolicy to
+// the network, a class or one device; Client.Policies lists them, and a
+// denied transaction is an *APIError with code policy_denied naming the
+// policy. Device.Command (and Authority.Command) sends a command that the
+// target's policies judge. A device too weak to solve proof-of-work runs
+// with DeviceOptions.NodeWork: it only fetches tips and signs, and the
+// node does the work within the allowance of the device's policy
+// (Client.PostNodeWork).
+//
 // Errors from the node are *APIError values with the contract's stable
 // code; errors.Is matches them to the dag sentinels (dag.ErrWork for
 // insufficient_work, and so on), and IsRetryable tells overload and

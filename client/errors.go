@@ -109,7 +109,20 @@ var codes = map[string]struct {
 	device.CodeUnknownDevice:     {http.StatusUnprocessableEntity, nil},
 	device.CodeKeyNotCommitted:   {http.StatusUnprocessableEntity, nil},
 	device.CodeBadQuarantine:     {http.StatusUnprocessableEntity, nil},
+	device.CodePolicyDenied:      {http.StatusForbidden, nil},
+	device.CodePolicyInvalid:     {http.StatusUnprocessableEntity, nil},
+	device.CodePolicyTooCostly:   {http.StatusUnprocessableEntity, nil},
+	device.CodePolicyOutdated:    {http.StatusConflict, nil},
+
+	// POST /v1/transactions?work=node for a device whose policies grant
+	// no node work, or beyond the allowance: the transaction itself may
+	// be valid with work done elsewhere, so it is no verdict.
+	CodeNodeWorkRefused: {http.StatusForbidden, nil},
 }
+
+// CodeNodeWorkRefused is the node's refusal to solve a transaction's work
+// (Client.PostNodeWork).
+const CodeNodeWorkRefused = "node_work_refused"
 
 // isDeviceCode reports whether code is one of the device layer's.
 func isDeviceCode(code string) bool {

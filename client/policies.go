@@ -1,0 +1,205 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"github.com/tangled-ledger/tangled/dag"
+	"github.com/tangled-ledger/tangled/device"
+	"github.com/tangled-ledger/tangled/device/policy"
+)
+
+// The device package's policy types, named here too so that a program
+// that sets or lists policies needs this package alone.
+type (
+	PolicyPayload = device.PolicyPayload
+	PolicyInfo    = device.PolicyInfo
+	PolicyRef     = device.PolicyRef
+	PolicyQuery   = device.PolicyQuery
+	Scope         = device.Scope
+)
+
+// The policy scopes.
+const (
+	ScopeNetwork = device.ScopeNetwork
+	ScopeClass   = device.ScopeClass
+	ScopeDevice  = device.ScopeDevice
+)
+
+// ParseScope reads a scope's name as the API writes it: network, class or
+// device.
+func ParseScope(name string) (Scope, error) {
+	for _, s := range []Scope{ScopeNetwork, ScopeClass, ScopeDevice} {
+		if s.String() == name {
+			return s, nil
+		}
+	}
+	return 0, fmt.Errorf("client: scope %q: want network, class or device", name)
+}
+
+// SetPolicy attaches a policy to the network, a class or one device (a
+// KindPolicy transaction) and returns the transaction's ID. The source is
+// checked (policy.Source.Validate, then compiled with the default limits)
+// before anything is signed, so a typo costs no sequence number; the node
+// compiles it again with the network's own cost limit.
+//
+// The version must be above the one in force at the scope
+// (policy_outdated otherwise). A device policy must have the device's
+// registration and its newest lifecycle action in its past, since only
+// the device's owner as of that past may set it: its trunk is that
+// transaction, as for Suspend.
+func (a *Authority) SetPolicy(ctx context.Context, p PolicyPayload) (dag.ID, error) {
+	if p.Source == nil {
+		return dag.ID{}, fmt.Errorf("client: set policy: no source")
+	}
+	if err := p.Source.Validate(); err != nil {
+		return dag.ID{}, fmt.Errorf("client: set policy: %w", err)
+	}
+	// Default limits: a policy over them may still fit a network whose
+	// genesis raises policy_cost_limit, so only the CEL errors are
+	// final here.
+	if _, err := policy.Compile(p.Source, policy.Limits{}); err != nil && !policy.IsCode(err, device.CodePolicyTooCostly) {
+		return dag.ID{}, fmt.Errorf("client: set policy: %w", err)
+	}
+	switch p.Scope {
+	case ScopeNetwork:
+		p.Class, p.Device = "", dag.ID{}
+	case ScopeClass:
+		if !dag.ValidClass(p.Class) {
+			return dag.ID{}, fmt.Errorf("client: set policy: class %q (1 to 64 of a-z 0-9 . _ -)", p.Class)
+		}
+		p.Device = dag.ID{}
+	case ScopeDevice:
+		d, err := retry(ctx, a.c, func() (*device.Device, error) { return a.c.Device(ctx, p.Device.String()) })
+		if err != nil {
+			return dag.ID{}, fmt.Errorf("%w (looking up device %s to set its policy)", err, p.Device.Short())
+		}
+		p.Device, p.Class = d.ID, ""
+		return a.dev.SendWithTrunk(ctx, dag.KindPolicy, p.Encode(), newestControl(d))
+	default:
+		return dag.ID{}, fmt.Errorf("client: set policy: unknown scope %d", p.Scope)
+	}
+	return a.dev.Send(ctx, dag.KindPolicy, p.Encode())
+}
+
+// Command sends a command to the device target (a KindCommand
+// transaction in this device's chain). The target's policies judge it,
+// reading tx.target == device.id; a refusal is policy_denied and final for
+// that transaction, like any device-layer verdict.
+func (d *Device) Command(ctx context.Context, target dag.ID, body []byte) (dag.ID, error) {
+	return d.Send(ctx, dag.KindCommand, device.CommandPayload(target, body))
+}
+
+// Command sends a command to the device target from the authority's own
+// chain, as a device's owner does (see Device.Command).
+func (a *Authority) Command(ctx context.Context, target dag.ID, body []byte) (dag.ID, error) {
+	return a.dev.Command(ctx, target, body)
+}
+
+func policyQueryValues(q PolicyQuery) url.Values {
+	v := url.Values{}
+	if q.Scope != nil {
+		v.Set("scope", q.Scope.String())
+	}
+	if q.Class != "" {
+		v.Set("class", q.Class)
+	}
+	if q.Device != nil {
+		v.Set("device", q.Device.String())
+	}
+	if q.InForce {
+		v.Set("in_force", "true")
+	}
+	return v
+}
+
+// Policies lists the policies installed on the node that q selects:
+// network, then classes by name, then devices by ID, each scope's
+// versions in order. With q.InForce, only the newest at each scope (what
+// a transaction that sees everything the node holds is judged by).
+func (c *Client) Policies(ctx context.Context, q PolicyQuery) ([]PolicyInfo, error) {
+	var out struct {
+		Policies []policyInfoJSON `json:"policies"`
+	}
+	if err := c.call(ctx, request{method: http.MethodGet, path: "/v1/policies", query: policyQueryValues(q)}, &out); err != nil {
+		return nil, err
+	}
+	infos := make([]PolicyInfo, len(out.Policies))
+	for i, p := range out.Policies {
+		info, err := p.info()
+		if err != nil {
+			return nil, err
+		}
+		infos[i] = info
+	}
+	return infos, nil
+}
+
+// device.Scope marshals as its name but has no UnmarshalText, so the
+// JSON the node writes is read through these: the outer "scope" field
+// shadows the embedded one.
+type policyRefJSON struct {
+	device.PolicyRef
+	Scope string `json:"scope"`
+}
+
+func (p policyRefJSON) ref() (PolicyRef, error) {
+	s, err := ParseScope(p.Scope)
+	if err != nil {
+		return PolicyRef{}, err
+	}
+	r := p.PolicyRef
+	r.Scope = s
+	return r, nil
+}
+
+type policyInfoJSON struct {
+	device.PolicyInfo
+	Scope string `json:"scope"`
+}
+
+func (p policyInfoJSON) info() (PolicyInfo, error) {
+	s, err := ParseScope(p.Scope)
+	if err != nil {
+		return PolicyInfo{}, err
+	}
+	info := p.PolicyInfo
+	info.Scope = s
+	return info, nil
+}
+
+// deviceJSON reads GET /v1/devices/{id}, whose policies carry scopes by
+// name.
+type deviceJSON struct {
+	device.Device
+	Policies []policyRefJSON `json:"policies"`
+}
+
+// DecodeDevice reads a device as GET /v1/devices/{id} writes it (the
+// policies' scopes by name).
+func DecodeDevice(data []byte) (*device.Device, error) {
+	var j deviceJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		return nil, fmt.Errorf("client: device: %w", err)
+	}
+	return j.device()
+}
+
+func (j *deviceJSON) device() (*device.Device, error) {
+	d := j.Device
+	d.Policies = nil
+	if j.Policies != nil {
+		d.Policies = make([]PolicyRef, len(j.Policies))
+	}
+	for i, p := range j.Policies {
+		r, err := p.ref()
+		if err != nil {
+			return nil, fmt.Errorf("client: device %s: policy %d: %w", d.ID.Short(), i, err)
+		}
+		d.Policies[i] = r
+	}
+	return &d, nil
+}

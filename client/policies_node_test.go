@@ -1,0 +1,177 @@
+package client_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tangled-ledger/tangled/client"
+	"github.com/tangled-ledger/tangled/dag"
+	"github.com/tangled-ledger/tangled/device"
+	"github.com/tangled-ledger/tangled/device/policy"
+	"github.com/tangled-ledger/tangled/internal/poll"
+	"github.com/tangled-ledger/tangled/node"
+)
+
+// policyNode starts a real node of a permissioned network whose two
+// authorities may act on every class ("*", so network policies too).
+func policyNode(t *testing.T) (*node.Node, *client.Client, [2]*client.Authority) {
+	t.Helper()
+	dir := t.TempDir()
+	if _, err := node.NewGenesis(dir, node.GenesisOptions{
+		NetworkID: "policies", Authorities: 2, Classes: []string{dag.AllClasses}, Permissioned: true, Difficulty: &authorityRules,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.New(node.Config{
+		DataDir: filepath.Join(dir, "node"), HTTPAddr: "127.0.0.1:0",
+		GenesisFile: filepath.Join(dir, node.GenesisFile), KeyFile: filepath.Join(dir, node.ValidatorKeyFile(1)),
+		BeaconInterval: 20 * time.Millisecond,
+		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	c, err := client.New("http://"+n.HTTPAddr(), client.Options{MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.CloseIdleConnections)
+	var auths [2]*client.Authority
+	for i := range auths {
+		key, err := client.LoadKey(filepath.Join(dir, node.AuthorityKeyFile(i+1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		auths[i] = client.NewAuthority(c, key)
+	}
+	return n, c, auths
+}
+
+// waitSeen waits until every tip of n has the control transaction id in
+// its past, so that whatever parents the node hands out next, the new
+// transaction is judged with it (a policy applies to the transactions
+// that see it).
+func waitSeen(t *testing.T, n *node.Node, id dag.ID) {
+	t.Helper()
+	poll.Until(t, 20*time.Second, "every tip sees "+id.Short(), func() bool {
+		l := n.Ledger()
+		tips := l.Tips(nil)
+		for _, tip := range tips {
+			if !l.Sees(tip, id) {
+				return false
+			}
+		}
+		return len(tips) > 0
+	})
+}
+
+func mustParse(t *testing.T, text string) *policy.Source {
+	t.Helper()
+	src, err := policy.ParseFile([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
+// TestPoliciesThroughNode: a network policy set through Authority.SetPolicy
+// judges every device once it is in their transactions' past (a reading
+// over its size limit is policy_denied, a smaller one accepted); the same
+// version again is policy_outdated; a policy that does not compile is
+// refused before anything is signed; a device policy lets only the
+// lock's owner command it (Device.Command and Authority.Command), and
+// only the owner may set it; Policies and Device list what is in force.
+func TestPoliciesThroughNode(t *testing.T) {
+	n, c, auths := policyNode(t)
+	owner, other := auths[0], auths[1]
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	lockKey, sensorKey := newTestKey(t), newTestKey(t)
+	lockID, err := owner.Register(ctx, client.Registration{Key: pubOf(lockKey), Class: "lock"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Register(ctx, client.Registration{Key: pubOf(sensorKey), Class: "sensor"}); err != nil {
+		t.Fatal(err)
+	}
+	lock, sensor := client.NewDevice(c, lockKey), client.NewDevice(c, sensorKey)
+	if _, err := sensor.Send(ctx, dag.KindData, []byte("registered")); err != nil {
+		t.Fatalf("sensor before any policy: %v", err)
+	}
+
+	net := mustParse(t, "// name: net\n// version: 1\n// reads: tx\ntx.size <= 64\n")
+	netID, err := owner.SetPolicy(ctx, client.PolicyPayload{Scope: client.ScopeNetwork, Source: net})
+	if err != nil {
+		t.Fatalf("network policy: %v", err)
+	}
+	waitSeen(t, n, netID)
+	if _, err := sensor.Send(ctx, dag.KindData, make([]byte, 65)); codeOf(err) != device.CodePolicyDenied {
+		t.Fatalf("65 bytes under the network policy: %v, want %s", err, device.CodePolicyDenied)
+	}
+	if _, err := sensor.Send(ctx, dag.KindData, make([]byte, 64)); err != nil {
+		t.Fatalf("64 bytes under the network policy: %v", err)
+	}
+	if _, err := other.SetPolicy(ctx, client.PolicyPayload{Scope: client.ScopeNetwork, Source: net}); codeOf(err) != device.CodePolicyOutdated {
+		t.Fatalf("the same version again: %v, want %s", err, device.CodePolicyOutdated)
+	}
+	_, err = owner.SetPolicy(ctx, client.PolicyPayload{Scope: client.ScopeClass, Class: "lock",
+		Source: mustParse(t, "// name: broken\n// version: 1\n// reads: tx\ntx.size <= \"x\"\n")})
+	if !policy.IsCode(err, device.CodePolicyInvalid) {
+		t.Fatalf("a policy that does not compile: %v, want %s before signing", err, device.CodePolicyInvalid)
+	}
+	if _, err := owner.SetPolicy(ctx, client.PolicyPayload{Scope: client.ScopeClass, Class: "Bad Class", Source: net}); err == nil {
+		t.Fatal("a malformed class was sent")
+	}
+
+	lockPolicy := mustParse(t, `// name: lock
+// version: 1
+// reads: tx, device
+tx.kind != "command" || tx.target != device.id || tx.issuer == device.owner
+`)
+	if _, err := other.SetPolicy(ctx, client.PolicyPayload{Scope: client.ScopeDevice, Device: lockID, Source: lockPolicy}); codeOf(err) != device.CodeNotOwner {
+		t.Fatalf("a device policy by another authority: %v, want %s", err, device.CodeNotOwner)
+	}
+	lockPolicyID, err := owner.SetPolicy(ctx, client.PolicyPayload{Scope: client.ScopeDevice, Device: lockID, Source: lockPolicy})
+	if err != nil {
+		t.Fatalf("device policy: %v", err)
+	}
+	waitSeen(t, n, lockPolicyID)
+	if _, err := sensor.Command(ctx, lockID, []byte("open")); codeOf(err) != device.CodePolicyDenied {
+		t.Fatalf("a command from another device: %v, want %s", err, device.CodePolicyDenied)
+	}
+	if _, err := other.Command(ctx, lockID, []byte("open")); codeOf(err) != device.CodePolicyDenied {
+		t.Fatalf("a command from another authority: %v, want %s", err, device.CodePolicyDenied)
+	}
+	cmdID, err := owner.Command(ctx, lockID, []byte("open"))
+	if err != nil {
+		t.Fatalf("the owner's command: %v", err)
+	}
+	// The lock's own readings are not commands to it.
+	if _, err := lock.Send(ctx, dag.KindData, []byte("closed")); err != nil {
+		t.Fatalf("the lock's reading: %v", err)
+	}
+	st, err := c.Transaction(ctx, cmdID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if target, body, err := device.DecodeCommand(st.Transaction.Payload); err != nil || target != lockID || string(body) != "open" || st.Transaction.Kind != dag.KindCommand {
+		t.Fatalf("the command on the node: %+v", st.Transaction)
+	}
+
+	d, err := c.Device(ctx, lockID.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Policies) != 2 || d.Policies[0].Transaction != netID || d.Policies[1].Transaction != lockPolicyID {
+		t.Fatalf("the lock's policies: %+v", d.Policies)
+	}
+}
