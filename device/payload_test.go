@@ -7,6 +7,7 @@ import (
 
 	"github.com/tangled-ledger/tangled/dag"
 	"github.com/tangled-ledger/tangled/device"
+	"github.com/tangled-ledger/tangled/device/policy"
 )
 
 func TestRegistrationRoundTrip(t *testing.T) {
@@ -79,6 +80,9 @@ func FuzzControlPayload(f *testing.F) {
 	f.Add(uint8(0), []byte{})
 	f.Add(uint8(1), make([]byte, 32))
 	f.Add(uint8(4), make([]byte, 64))
+	src, _ := policy.ParseFile([]byte("// name: p\n// version: 1\n// reads: tx, device\ntx.size < 8 && device.class == \"sensor\"\n"))
+	f.Add(uint8(6), (&device.PolicyPayload{Scope: device.ScopeClass, Class: "sensor", Source: src}).Encode())
+	f.Add(uint8(7), device.CommandPayload(dag.ID{1}, []byte("open")))
 	f.Fuzz(func(t *testing.T, k uint8, payload []byte) {
 		w := newWorld(t, []string{"a1:sensor", "a2:sensor"}, true)
 		if out := w.issue("d1", w.auth["a1"], dag.KindRegister, w.last, w.last, (&device.Registration{Key: devicePublicKey("k1"), Class: "sensor"}).Encode()); out != "accepted" {
@@ -86,10 +90,10 @@ func FuzzControlPayload(f *testing.F) {
 		}
 		w.issue("t0", w.chain("k1"), dag.KindData, w.last, w.last, nil)
 		before := w.registry.Digest()
-		kinds := []dag.Kind{dag.KindRegister, dag.KindSuspend, dag.KindResume, dag.KindRevoke, dag.KindTransfer, dag.KindRotate}
+		kinds := []dag.Kind{dag.KindRegister, dag.KindSuspend, dag.KindResume, dag.KindRevoke, dag.KindTransfer, dag.KindRotate, dag.KindPolicy, dag.KindCommand}
 		kind := kinds[int(k)%len(kinds)]
 		is := w.auth["a1"]
-		if kind == dag.KindRotate {
+		if kind == dag.KindRotate || kind == dag.KindCommand && k%2 == 0 {
 			is = w.chain("k1")
 		}
 		tx := is.Build(kind, w.last, w.last, w.now(), payload)
@@ -98,6 +102,29 @@ func FuzzControlPayload(f *testing.F) {
 		}
 		if out := w.submit("", tx); out != "accepted" && w.registry.Digest() != before {
 			t.Fatalf("%s %x: %s, and the registry changed", kind, payload, out)
+		}
+	})
+}
+
+func FuzzDecodePolicy(f *testing.F) {
+	src, _ := policy.ParseFile([]byte("// name: p\n// version: 2\n// reads: tx\n// rate: 1/10s growth 2\ntx.size < 8\n"))
+	for _, p := range []*device.PolicyPayload{
+		{Scope: device.ScopeNetwork, Source: src},
+		{Scope: device.ScopeClass, Class: "sensor", Source: src},
+		{Scope: device.ScopeDevice, Device: dag.ID{7}, Source: src},
+	} {
+		f.Add(p.Encode())
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := device.DecodePolicy(b)
+		if err != nil {
+			if !errors.Is(err, device.ErrPayload) {
+				t.Fatalf("untyped error %v", err)
+			}
+			return
+		}
+		if !bytes.Equal(p.Encode(), b) {
+			t.Fatalf("accepted a non-canonical encoding %x (canonical %x)", b, p.Encode())
 		}
 	})
 }
