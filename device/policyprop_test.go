@@ -91,8 +91,8 @@ func TestPolicyVerdictsAgree(t *testing.T) {
 	const cases = 10000
 	rng := rand.New(rand.NewPCG(11, 11))
 	gen := exprGen{rng}
-	w := newWorld(t, []string{"a1:sensor+meter"}, true)
-	a1 := w.auth["a1"]
+	w := newWorld(t, []string{"a1:sensor+meter", "root:*"}, true)
+	a1, root := w.auth["a1"], w.auth["root"]
 	var offered []*dag.Transaction
 	var attached []dag.ID
 	offer := func(is *dagtest.Issuer, tx *dag.Transaction) dag.Result {
@@ -135,25 +135,63 @@ func TestPolicyVerdictsAgree(t *testing.T) {
 	}
 	verdicts := map[string]int{}
 	installs := map[string]int{}
+	versions := map[string]uint64{} // network and class scopes
 	judged := 0
 	for judged < cases {
 		d := devs[rng.IntN(len(devs))]
 		if rng.IntN(8) == 0 {
-			// A new policy version for the device, its class or the
-			// network is not possible for a1 (no '*'): device or class.
-			d.version++
-			src := &policy.Source{Name: "gen", Version: d.version, Reads: policy.ReadTx | policy.ReadDevice | policy.ReadHistory,
+			// A new policy version for the device (most often), its
+			// class, or the network (by the authority of every class).
+			src := &policy.Source{Name: "gen", Reads: policy.ReadTx | policy.ReadDevice | policy.ReadHistory,
 				Window: time.Duration(1+rng.IntN(20)) * time.Millisecond, Expr: gen.boolExpr(1 + rng.IntN(3))}
 			p := &device.PolicyPayload{Scope: device.ScopeDevice, Device: d.id, Source: src}
+			by, version := a1, &d.version
+			switch rng.IntN(6) {
+			case 0:
+				p.Scope, p.Class = device.ScopeClass, []string{"sensor", "meter"}[rng.IntN(2)]
+				v := versions[p.Class]
+				version = &v
+			case 1:
+				p.Scope, by = device.ScopeNetwork, root
+				v := versions[""]
+				version = &v
+			}
+			if p.Scope != device.ScopeDevice {
+				// Wider policies admit most, or little would pass all three.
+				src.Expr = "(" + src.Expr + ") || tx.size % 4 != 0"
+			}
+			src.Version = *version + 1
 			trunk, branch := parents()
-			saved := *a1
-			r := offer(a1, a1.Issue(dag.KindPolicy, trunk, branch, w.now(), p.Encode()))
+			saved := *by
+			r := offer(by, by.Issue(dag.KindPolicy, trunk, branch, w.now(), p.Encode()))
 			if r.Status != dag.StatusAttached {
-				*a1 = saved
-				d.version--
+				*by = saved
 				installs[dag.Code(r.Err)]++
+				continue
+			}
+			installs["installed "+p.Scope.String()]++
+			switch p.Scope {
+			case device.ScopeDevice:
+				d.version++
+			case device.ScopeClass:
+				versions[p.Class]++
+			default:
+				versions[""]++
+			}
+			continue
+		}
+		if rng.IntN(10) == 0 {
+			// A command to another device, judged by both.
+			to := devs[rng.IntN(len(devs))]
+			trunk, branch := parents()
+			saved := *d.chain
+			r := offer(d.chain, d.chain.Issue(dag.KindCommand, trunk, branch, w.now(), device.CommandPayload(to.id, []byte("go"))))
+			judged++
+			if r.Status == dag.StatusAttached {
+				verdicts["command accepted"]++
 			} else {
-				installs["installed"]++
+				*d.chain = saved
+				verdicts["command "+dag.Code(r.Err)]++
 			}
 			continue
 		}
@@ -173,7 +211,8 @@ func TestPolicyVerdictsAgree(t *testing.T) {
 		}
 	}
 	t.Logf("%d device transactions: %v; policies: %v", judged, verdicts, installs)
-	if verdicts["accepted"] < cases/10 || verdicts[device.CodePolicyDenied] < cases/10 || installs["installed"] < 100 {
+	if verdicts["accepted"] < cases/10 || verdicts[device.CodePolicyDenied] < cases/10 || installs["installed device"] < 100 ||
+		installs["installed class"] < 20 || installs["installed network"] < 20 || verdicts["command accepted"] < 30 {
 		t.Fatalf("corpus too tame: %v, %v", verdicts, installs)
 	}
 	want := w.registry.Digest()
