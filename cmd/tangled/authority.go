@@ -53,7 +53,7 @@ func authorityCommand() *cli.Command {
 	}
 	return &cli.Command{
 		Name:  "authority",
-		Usage: "act as a genesis authority: register and govern devices",
+		Usage: "act as a genesis authority: register and govern devices, set access policies",
 		Subcommands: []*cli.Command{
 			{
 				Name:  "register",
@@ -91,6 +91,7 @@ func authorityCommand() *cli.Command {
 					})
 				},
 			},
+			authorityPolicyCommand(),
 			{
 				Name:  "list",
 				Usage: "print the network's authorities, their classes and device counts as JSON",

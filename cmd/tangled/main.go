@@ -51,6 +51,7 @@ func newApp(out io.Writer) *cli.App {
 			genesisCommand(),
 			deviceCommand(),
 			authorityCommand(),
+			policyCommand(),
 			txCommand(),
 			benchCommand(),
 		},
@@ -106,6 +107,7 @@ func genesisCommand() *cli.Command {
 				&cli.IntFlag{Name: "authorities", EnvVars: env("AUTHORITIES"), Usage: "number of device authorities (authority-1 ...)"},
 				&cli.StringSliceFlag{Name: "classes", EnvVars: env("CLASSES"), Usage: "device classes every authority may register, comma-separated (default: sensor)"},
 				&cli.BoolFlag{Name: "permissioned", EnvVars: env("PERMISSIONED"), Usage: "only registered, active devices may write (needs --authorities)"},
+				&cli.Uint64Flag{Name: "policy-cost-limit", EnvVars: env("POLICY_COST_LIMIT"), Usage: "access policies' cost limit in cel-go units (default 1000, about 50 µs)"},
 			},
 			Action: genesisNew,
 		}},
@@ -124,6 +126,11 @@ func genesisNew(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if c.IsSet("policy-cost-limit") {
+		if g, err = setPolicyCostLimit(dir, c.Uint64("policy-cost-limit")); err != nil {
+			return err
+		}
+	}
 	mode := "open"
 	if g.Permissioned {
 		mode = "permissioned"
@@ -139,6 +146,33 @@ func genesisNew(c *cli.Context) error {
 		fmt.Fprintf(w, "  %s  %s %s classes %s\n", filepath.Join(dir, node.AuthorityKeyFile(i+1)), a.Name, a.PublicKey, strings.Join(a.Classes, ","))
 	}
 	return nil
+}
+
+// setPolicyCostLimit rewrites the genesis NewGenesis just wrote with the
+// limit (node.GenesisOptions has no field for it), atomically as it was
+// written.
+func setPolicyCostLimit(dir string, limit uint64) (*dag.Genesis, error) {
+	if limit == 0 {
+		return nil, cli.Exit("--policy-cost-limit must be at least 1", 2)
+	}
+	path := filepath.Join(dir, node.GenesisFile)
+	g, err := dag.LoadGenesis(path)
+	if err != nil {
+		return nil, err
+	}
+	g.PolicyCostLimit = limit
+	data, err := json.MarshalIndent(g, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := dag.ParseGenesis(data); err != nil {
+		return nil, err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+		return nil, err
+	}
+	return g, os.Rename(tmp, path)
 }
 
 func deviceCommand() *cli.Command {
@@ -186,6 +220,7 @@ func deviceCommand() *cli.Command {
 					&cli.StringFlag{Name: "data", Usage: "payload text"},
 					&cli.StringFlag{Name: "file", Usage: "payload file"},
 					&cli.BoolFlag{Name: "wait", Usage: "wait for confirmation and print the status"},
+					&cli.BoolFlag{Name: "node-work", Usage: "sign only and let the node solve the proof-of-work (within the device policy's node-work allowance)"},
 					&cli.DurationFlag{Name: "timeout", Value: time.Minute, Usage: "give up after this long"},
 				},
 				Action: deviceSend,
@@ -255,7 +290,8 @@ func deviceSend(c *cli.Context) error {
 	defer cancel()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	id, err := client.NewDevice(cl, key).Send(ctx, dag.KindData, payload)
+	dev := client.NewDeviceWithOptions(cl, key, client.DeviceOptions{NodeWork: c.Bool("node-work")})
+	id, err := dev.Send(ctx, dag.KindData, payload)
 	if err != nil {
 		return err
 	}
