@@ -46,7 +46,13 @@ type peerNode struct {
 
 func newHost(t testing.TB, g *dag.Genesis) *host {
 	t.Helper()
-	store := storage.NewMemory()
+	return reopenHost(t, g, storage.NewMemory())
+}
+
+// reopenHost opens a host on a store another host used: what a node that
+// restarts finds (its ledger replays the log).
+func reopenHost(t testing.TB, g *dag.Genesis, store *storage.Memory) *host {
+	t.Helper()
 	l, err := dag.Open(dag.Config{Genesis: g, Store: store})
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +67,12 @@ func newHost(t testing.TB, g *dag.Genesis) *host {
 // startPeer runs a host and a network over tr until the test ends.
 func startPeer(t testing.TB, g *dag.Genesis, key ed25519.PrivateKey, tr network.Transport, cfg network.Config) *peerNode {
 	t.Helper()
-	h := newHost(t, g)
+	return startPeerOn(t, newHost(t, g), key, tr, cfg)
+}
+
+// startPeerOn is startPeer on a given host.
+func startPeerOn(t testing.TB, h *host, key ed25519.PrivateKey, tr network.Transport, cfg network.Config) *peerNode {
+	t.Helper()
 	cfg.Transport, cfg.Key = tr, key
 	if cfg.HeartbeatInterval == 0 {
 		cfg.HeartbeatInterval = 100 * time.Millisecond

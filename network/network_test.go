@@ -2,7 +2,10 @@ package network_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -134,4 +137,67 @@ func TestCatchUpBySync(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRestartFetchesOnlyWhatItMissed: b keeps up with a by gossip, stops,
+// misses transactions, and starts again on the same store and cursor
+// file. Its bulk sync receives what it missed plus the followed cursor's
+// margin, not the whole log (before the cursor followed gossip, it asked
+// for everything since its last bulk sync: here, all of it).
+func TestRestartFetchesOnlyWhatItMissed(t *testing.T) {
+	net := dagtest.NewNetwork(2, testRules)
+	keys := []ed25519Key{net.Validators[0], net.Validators[1]}
+	trs := quicTransports(t, keys, network.AllowList(net.Genesis))
+	a := startPeer(t, net.Genesis, net.Validators[0], trs[0], network.Config{})
+	cursors := filepath.Join(t.TempDir(), "cursors.json")
+	bcfg := network.Config{Peers: []network.PeerAddr{{Addr: trs[0].Addr()}}, CursorFile: cursors}
+	b := startPeer(t, net.Genesis, net.Validators[1], trs[1], bcfg)
+	gen := dagtest.NewGenerator(net, dagtest.GeneratorConfig{Seed: 3, BeaconEvery: -1})
+	const before, missed = 4000, 3000
+	// In steps gossip keeps up with (a bigger jump starts a bulk sync).
+	for i := range before / 100 {
+		submitAll(t, a.host, gen.Take(100))
+		poll.Until(t, 10*time.Second, "b keeps up by gossip", func() bool {
+			return b.ledger.Stats().Transactions == uint64(i+1)*100
+		})
+	}
+	margin := 2 * uint64(network.DefaultSyncThreshold)
+	poll.Until(t, 10*time.Second, "b's cursor for a follows a's head", func() bool {
+		return savedCursor(t, cursors) >= before+1-margin
+	})
+	if _, got := b.net.Syncing(); got != 0 {
+		t.Fatalf("b kept up by gossip, yet bulk sync brought %d", got)
+	}
+	b.stop()
+	submitAll(t, a.host, gen.Take(missed))
+
+	tr, err := network.NewQUIC(network.QUICConfig{ListenAddr: "127.0.0.1:0", Key: net.Validators[1], Authorize: network.AllowList(net.Genesis)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2 := startPeerOn(t, reopenHost(t, net.Genesis, b.store), net.Validators[1], tr, bcfg)
+	poll.Until(t, 30*time.Second, "b caught up after its restart", func() bool {
+		return b2.ledger.Stats().Transactions == before+missed
+	})
+	_, received := b2.net.Syncing()
+	t.Logf("missed %d, received %d by bulk sync (margin %d)", missed, received, margin)
+	if received < missed*9/10 || received > missed*3/2+margin {
+		t.Fatalf("missed %d, bulk sync received %d: want at most 1.5x plus the margin %d", missed, received, margin)
+	}
+}
+
+func savedCursor(t *testing.T, path string) uint64 {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	var f struct{ Cursors map[string]uint64 }
+	if err := json.Unmarshal(data, &f); err != nil {
+		t.Fatal(err)
+	}
+	var c uint64
+	for _, v := range f.Cursors {
+		c = max(c, v)
+	}
+	return c
 }

@@ -17,8 +17,13 @@ import (
 // syncer runs bulk sync: when a peer reports many more transactions than
 // this node has, it streams the peer's log in the peer's arrival order
 // (parents always precede children there) from a per-peer cursor. The
-// cursor advances only after a batch is durable here, and is saved to
-// Config.CursorFile, so an interrupted sync resumes where it stopped.
+// cursor advances after a batch is durable here, and also follows gossip:
+// while this node keeps up with a peer, its cursor for that peer moves to
+// the peer's log head less a margin at every heartbeat (follow), so a node
+// that restarts asks only for what it missed, not for everything gossip
+// brought since its last bulk sync. Cursors are saved to Config.CursorFile
+// every heartbeat they change, so an interrupted sync resumes where it
+// stopped.
 type syncer struct {
 	n    *Network
 	kick chan *peer
@@ -51,9 +56,11 @@ func newSyncer(n *Network) (*syncer, error) {
 	return s, nil
 }
 
-// consider starts a sync with p if p is far ahead and none is running.
+// consider starts a sync with p if p is far ahead and none is running;
+// otherwise the cursor for p follows p's head.
 func (s *syncer) consider(p *peer, hb Heartbeat) {
 	if !s.n.farBehind(hb) {
+		s.follow(p, hb)
 		return
 	}
 	s.mu.Lock()
@@ -64,6 +71,32 @@ func (s *syncer) consider(p *peer, hb Heartbeat) {
 		case s.kick <- p:
 		default:
 		}
+	}
+}
+
+// followMargin is how far behind a peer's log head the followed cursor
+// stays, in SyncThresholds: a node that keeps up holds all but at most
+// SyncThreshold of the peer's transactions (farBehind), and the newest of
+// what it holds may still be in flight to its store; twice the threshold
+// covers both. What the margin re-sends after a restart is the constant
+// in the catch-up cost.
+const followMargin = 2
+
+// follow moves p's cursor to p's log head less the margin, while this
+// node keeps up with p by gossip and no bulk sync runs (which moves the
+// cursor itself). Only forward: a peer whose log shrank (wiped) is
+// detected by syncWith and restarted from 1.
+func (s *syncer) follow(p *peer, hb Heartbeat) {
+	margin := followMargin * s.n.cfg.SyncThreshold
+	if hb.Transactions <= margin {
+		return
+	}
+	next := hb.Transactions + 1 - margin
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.active && next > s.cursors[p.key] {
+		s.cursors[p.key] = next
+		s.dirty = true
 	}
 }
 
@@ -83,7 +116,10 @@ func (n *Network) Syncing() (active bool, received uint64) {
 }
 
 func (s *syncer) run(ctx context.Context) {
-	save := time.NewTicker(5 * time.Second)
+	// Saving at the heartbeat's pace bounds what a crash re-sends to one
+	// heartbeat's worth of followed head, plus the margin; an unchanged
+	// cursor is not written.
+	save := time.NewTicker(s.n.cfg.HeartbeatInterval)
 	defer save.Stop()
 	for {
 		select {
