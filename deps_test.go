@@ -30,6 +30,8 @@ var allowed = map[string][]string{
 	"device":        {"dag", "device/policy"},
 	// CEL policies: compile and evaluate, knowing nothing of the ledger.
 	"device/policy": {},
+	// RFC 6962 Merkle trees and proofs for the audit log: pure.
+	"merkle": {},
 	"client":        {"dag", "pow", "device", "device/policy"},
 	"node":          {"*"},
 	"bench":         {"dag", "dag/dagtest", "tipselect", "pow", "storage", "node", "client"},
