@@ -33,6 +33,38 @@ const (
 	MCMC TipSelection = "mcmc"
 )
 
+// StartRule is where an MCMC walk starts.
+type StartRule string
+
+// The start rules.
+const (
+	// StartCover (the default): the newest of a series of candidate starts
+	// that is at least StartAge old and whose future cone holds every
+	// visible tip, so that every tip stays reachable and the unbiased walk
+	// leaves nothing behind (docs/design/2026-12-02-sim-network.md).
+	StartCover StartRule = "cover"
+	// StartAged: the newest transaction visible at least StartAge ago that
+	// has a visible approver, whether or not its cone reaches every tip
+	// (the rule before 2026-12-02, kept for comparison; it orphans about
+	// one transaction in 10⁴ at α = 0).
+	StartAged StartRule = "age"
+	// StartGenesis: every walk starts at the genesis root, as in the
+	// whitepaper's simulations. Walks lengthen as the tangle grows.
+	StartGenesis StartRule = "genesis"
+)
+
+// Draw is how the k parents are drawn from the tips.
+type Draw string
+
+// The draws.
+const (
+	// DrawDistinct: k distinct tips (when at least k exist).
+	DrawDistinct Draw = "distinct"
+	// DrawReplacement: k independent uniform draws; a tip drawn twice is
+	// approved once, so a transaction may have fewer than k parents.
+	DrawReplacement Draw = "replacement"
+)
+
 // Engine says which code computes the tangle.
 type Engine string
 
@@ -61,16 +93,24 @@ type Config struct {
 	Parents int
 	// TipSelection is URTS (default) or MCMC.
 	TipSelection TipSelection
-	// Expiry, for URTS: zero is the whitepaper's rule (a tip leaves the pool
-	// at its first visible approval); positive keeps an approved tip
+	// Retention, for URTS: zero is the whitepaper's rule (a tip leaves the
+	// pool at its first visible approval); positive keeps an approved tip
 	// selectable for this long after its first visible approval (Hornet's
-	// retention rule).
-	Expiry time.Duration
+	// retention rule; the CLI's --retention, formerly --expiry).
+	Retention time.Duration
+	// TipExpiry, for URTS: positive removes a tip that is still
+	// unapproved TipExpiry after its issue from the pool for good (the
+	// expiry rule of the analytical papers). It runs on the model engine.
+	TipExpiry time.Duration
+	// Draw is DrawDistinct (default) or DrawReplacement. Replacement runs
+	// on the model engine.
+	Draw Draw
 	// Alpha is the MCMC bias α (0 = unbiased walk).
 	Alpha float64
-	// StartAge is the MCMC start rule: walks start at the newest
-	// transaction that became visible at least StartAge ago and has a
-	// visible approver. Zero means DefaultStartAgeFactor·h.
+	// Start is the MCMC start rule; empty means StartCover.
+	Start StartRule
+	// StartAge is how old a walk's start must at least be, for StartCover
+	// and StartAged (see StartRule). Zero means DefaultStartAgeFactor·h.
 	StartAge time.Duration
 	// Count is how many transactions to issue. Zero with a zero Horizon
 	// means DefaultCount.
@@ -145,9 +185,15 @@ func (c Config) withDefaults() Config {
 	if c.Model == "" {
 		c.Model = Continuous
 	}
+	if c.Draw == "" {
+		c.Draw = DrawDistinct
+	}
+	if c.Start == "" {
+		c.Start = StartCover
+	}
 	if c.Engine == "" {
 		c.Engine = EngineDAG
-		if c.Parents != 2 {
+		if c.Parents != 2 || c.TipExpiry > 0 || c.Draw == DrawReplacement {
 			c.Engine = EngineModel
 		}
 	}
@@ -187,8 +233,14 @@ func (c *Config) validate() error {
 		return bad("parents is %d, must be in [2, %d]", c.Parents, MaxParents)
 	case c.TipSelection != URTS && c.TipSelection != MCMC:
 		return bad("tip selection %q, want %q or %q", c.TipSelection, URTS, MCMC)
-	case c.Expiry < 0:
-		return bad("expiry is %v, must not be negative", c.Expiry)
+	case c.Retention < 0:
+		return bad("retention is %v, must not be negative", c.Retention)
+	case c.TipExpiry < 0:
+		return bad("tip expiry is %v, must not be negative", c.TipExpiry)
+	case c.Draw != DrawDistinct && c.Draw != DrawReplacement:
+		return bad("draw %q, want %q or %q", c.Draw, DrawDistinct, DrawReplacement)
+	case c.Start != StartCover && c.Start != StartAged && c.Start != StartGenesis:
+		return bad("start %q, want %q, %q or %q", c.Start, StartCover, StartAged, StartGenesis)
 	case math.IsNaN(c.Alpha) || math.IsInf(c.Alpha, 0) || c.Alpha < 0:
 		return bad("alpha is %v, must be finite and not negative", c.Alpha)
 	case c.StartAge < 0:
@@ -207,8 +259,10 @@ func (c *Config) validate() error {
 		return bad("engine %q, want %q or %q", c.Engine, EngineDAG, EngineModel)
 	case c.Engine == EngineDAG && c.Parents != 2:
 		return bad("the dag engine approves exactly 2 parents (trunk, branch); k = %d needs the model engine", c.Parents)
-	case c.Engine == EngineModel && (c.TipSelection != URTS || c.Expiry != 0):
-		return bad("the model engine implements URTS without expiry only; use the dag engine (k = 2) for %s", c.TipSelection)
+	case c.Engine == EngineModel && (c.TipSelection != URTS || c.Retention != 0):
+		return bad("the model engine implements URTS without retention only; use the dag engine (k = 2) for %s or --retention", c.TipSelection)
+	case c.Engine == EngineDAG && (c.TipExpiry != 0 || c.Draw != DrawDistinct):
+		return bad("tip expiry and draws with replacement run on the model engine only")
 	case c.Confirm.CWThreshold < 0:
 		return bad("cumulative weight threshold is %d, must be positive", c.Confirm.CWThreshold)
 	case len(c.Confirm.Issuers) > MaxIssuers:

@@ -25,14 +25,16 @@ type dagEngine struct {
 	nLanes uint64
 	txBuf  [1]*dag.Transaction
 
-	urts     *tipselect.URTS
-	poolMax  int
-	poolFull bool
-	mcmc     *tipselect.MCMC
-	view     *walkView
-	startAge int64
-	visible  []int64 // by index, for the MCMC start rule
-	startAt  int     // newest index visible at least startAge ago, plus one
+	urts      *tipselect.URTS
+	poolMax   int
+	poolFull  bool
+	mcmc      *tipselect.MCMC
+	view      *walkView
+	startRule StartRule
+	startAge  int64
+	visible   []int64 // by index, for the age start rule
+	startAt   int     // newest index visible at least startAge ago, plus one
+	cover     *starts // the cover start rule
 }
 
 // lane is an issuer chain. dag requires each issuer's transactions to
@@ -68,8 +70,21 @@ func newDAGEngine(cfg *Config, clock *int64, rng *rand.Rand) (*dagEngine, error)
 	if cfg.TipSelection == MCMC && cfg.Alpha != 0 {
 		// The walk compares the cumulative weights of approvers at most
 		// StartAge (plus a few delays) old; ancestors further back than
-		// that are never compared, so the window can stop there.
-		lcfg.CumulativeWeightWindow = cfg.StartAge + 4*h
+		// that are never compared, so the window can stop there. A cover
+		// start is at most StartAge plus the candidate spacing old, unless
+		// the younger candidates miss a tip (then, at α > 0, usually for
+		// good, and the rule falls back to the age rule's start); the rare
+		// older start compares a few weights frozen at the window's edge.
+		// Doubling the window for it doubled the run time at α = 0.5. A
+		// genesis start compares weights of all history.
+		switch cfg.Start {
+		case StartAged:
+			lcfg.CumulativeWeightWindow = cfg.StartAge + 4*h
+		case StartCover:
+			lcfg.CumulativeWeightWindow = cfg.StartAge + time.Duration(coverSpacing(int64(cfg.StartAge), int64(h))) + 4*h
+		case StartGenesis:
+			lcfg.CumulativeWeightWindow = math.MaxInt64
+		}
 	}
 	l, err := dag.Open(lcfg)
 	if err != nil {
@@ -90,14 +105,18 @@ func newDAGEngine(cfg *Config, clock *int64, rng *rand.Rand) (*dagEngine, error)
 			MaxYoungestRootAge: math.MaxInt64,
 			MaxChildren:        1,
 		}
-		if cfg.Expiry > 0 {
+		if cfg.Retention > 0 {
 			ucfg.MaxChildren = math.MaxInt32
-			ucfg.RetentionAfterFirstChild = cfg.Expiry
+			ucfg.RetentionAfterFirstChild = cfg.Retention
 		}
 		e.urts, err = tipselect.NewURTS(ucfg, l)
 	case MCMC:
 		e.view = &walkView{l: l}
+		e.startRule = cfg.Start
 		e.startAge = int64(cfg.StartAge)
+		if cfg.Start == StartCover {
+			e.cover = newStarts(e.startAge, int64(h))
+		}
 		e.mcmc, err = tipselect.NewMCMC(tipselect.MCMCConfig{Alpha: cfg.Alpha, StartDepth: -1}, e.view)
 	}
 	if err != nil {
@@ -106,7 +125,7 @@ func newDAGEngine(cfg *Config, clock *int64, rng *rand.Rand) (*dagEngine, error)
 	return e, nil
 }
 
-func (e *dagEngine) choose(now int64, dst []int32) ([]int32, error) {
+func (e *dagEngine) choose(now int64, _ int, dst []int32) ([]int32, error) {
 	var trunk, branch dag.ID
 	var err error
 	if e.urts != nil {
@@ -181,7 +200,10 @@ func (e *dagEngine) attach(issued, now int64, parents []int32) error {
 			e.poolFull = n >= e.poolMax
 		}
 	}
-	if e.mcmc != nil {
+	switch {
+	case e.cover != nil:
+		e.cover.attach(int32(len(e.ids)-1), now, parents)
+	case e.mcmc != nil:
 		e.visible = append(e.visible, now)
 	}
 	return nil
@@ -211,7 +233,8 @@ func (e *dagEngine) overflowed() bool { return e.poolFull }
 // walkStartScan bounds the search back for an approved start.
 const walkStartScan = 1000
 
-// walkStart is the MCMC start rule: the newest transaction that became
+// walkStart is the MCMC start rule (StartCover: see starts). The age rule
+// is the newest transaction that became
 // visible at least startAge before now and has a visible approver. It
 // stands in for "a recently confirmed transaction" (DESIGN.md). The age
 // matters more than the confirmation: a walk reaches only the tips in its
@@ -223,6 +246,12 @@ const walkStartScan = 1000
 // docs/bench/sim.md). Requiring an approver keeps a left-behind tip from
 // being a start, where the walk would end at once.
 func (e *dagEngine) walkStart(now int64) dag.ID {
+	switch e.startRule {
+	case StartGenesis:
+		return e.ledger.Root()
+	case StartCover:
+		return e.id(e.cover.start(now))
+	}
 	for e.startAt < len(e.visible) && e.visible[e.startAt] <= now-e.startAge {
 		e.startAt++
 	}

@@ -10,20 +10,41 @@ import "math/rand/v2"
 // so that for k = 2 it makes the same choices as the dag engine draw for
 // draw; TestEnginesAgree checks this on the same seeded stream.
 type modelEngine struct {
-	k          int
-	rng        *rand.Rand
-	pool       []int32 // visible, unapproved transactions (not the root)
-	pos        []int32 // index in pool by transaction, -1 when not there
-	rootIsTip  bool
-	chosenBufs []int
+	k           int
+	replacement bool
+	rng         *rand.Rand
+	pool        []int32 // visible, unapproved transactions (not the root)
+	pos         []int32 // index in pool by transaction, -1 when not there
+	rootIsTip   bool
+	chosenBufs  []int
+
+	// expiry is the tip expiry in ns (0: none); expiring holds the pooled
+	// transactions by the time they expire, earliest first. Entries of
+	// transactions that left the pool by approval are skipped when they
+	// come up.
+	expiry   int64
+	expiring timeHeap
 }
 
-func newModelEngine(k int, rng *rand.Rand) *modelEngine {
-	return &modelEngine{k: k, rng: rng, rootIsTip: true}
+func newModelEngine(cfg *Config, rng *rand.Rand) *modelEngine {
+	return &modelEngine{
+		k: cfg.Parents, replacement: cfg.Draw == DrawReplacement, rng: rng, rootIsTip: true,
+		expiry: int64(cfg.TipExpiry),
+	}
 }
 
-func (m *modelEngine) choose(_ int64, dst []int32) ([]int32, error) {
+func (m *modelEngine) choose(now int64, _ int, dst []int32) ([]int32, error) {
+	m.expire(now)
 	n := len(m.pool)
+	if m.replacement && n > 0 {
+		// k independent draws; a repeat adds no second approval.
+		for range m.k {
+			if p := m.pool[m.rng.IntN(n)]; !dup(dst, p) {
+				dst = append(dst, p)
+			}
+		}
+		return dst, nil
+	}
 	if n < m.k {
 		return m.chooseFew(dst), nil
 	}
@@ -74,7 +95,8 @@ func (m *modelEngine) chooseFew(dst []int32) []int32 {
 	return append(dst, root)
 }
 
-func (m *modelEngine) attach(_, _ int64, parents []int32) error {
+func (m *modelEngine) attach(issued, now int64, parents []int32) error {
+	m.expire(now)
 	idx := int32(len(m.pos))
 	for i, p := range parents {
 		if p == root {
@@ -84,18 +106,39 @@ func (m *modelEngine) attach(_, _ int64, parents []int32) error {
 		if dup(parents[:i], p) {
 			continue
 		}
-		if at := m.pos[p]; at >= 0 {
-			last := int32(len(m.pool) - 1)
-			moved := m.pool[last]
-			m.pool[at] = moved
-			m.pos[moved] = at
-			m.pool = m.pool[:last]
-			m.pos[p] = -1
-		}
+		m.unpool(p)
+	}
+	if m.expiry > 0 && now-issued >= m.expiry {
+		// Expired before anyone could see it: never a selectable tip.
+		m.pos = append(m.pos, -1)
+		return nil
 	}
 	m.pos = append(m.pos, int32(len(m.pool)))
 	m.pool = append(m.pool, idx)
+	if m.expiry > 0 {
+		m.expiring.push(issued+m.expiry, idx)
+	}
 	return nil
+}
+
+// unpool takes p out of the pool, if it is there, swapping the last
+// pooled tip into its place (URTS's discipline).
+func (m *modelEngine) unpool(p int32) {
+	if at := m.pos[p]; at >= 0 {
+		last := int32(len(m.pool) - 1)
+		moved := m.pool[last]
+		m.pool[at] = moved
+		m.pos[moved] = at
+		m.pool = m.pool[:last]
+		m.pos[p] = -1
+	}
+}
+
+// expire removes the tips unapproved TipExpiry after their issue.
+func (m *modelEngine) expire(now int64) {
+	for len(m.expiring) > 0 && m.expiring[0].at <= now {
+		m.unpool(m.expiring.pop().idx)
+	}
 }
 
 func (m *modelEngine) tips() int {
@@ -114,4 +157,50 @@ func dup(s []int32, v int32) bool {
 		}
 	}
 	return false
+}
+
+// timeHeap is a min-heap of transactions by a time.
+type timeHeap []timed
+
+type timed struct {
+	at  int64
+	idx int32
+}
+
+func (h *timeHeap) push(at int64, idx int32) {
+	*h = append(*h, timed{at, idx})
+	s := *h
+	for j := len(s) - 1; j > 0; {
+		i := (j - 1) / 2
+		if s[i].at <= s[j].at {
+			break
+		}
+		s[i], s[j] = s[j], s[i]
+		j = i
+	}
+}
+
+func (h *timeHeap) pop() timed {
+	s := *h
+	top := s[0]
+	last := len(s) - 1
+	s[0] = s[last]
+	s = s[:last]
+	for i := 0; ; {
+		l := 2*i + 1
+		if l >= len(s) {
+			break
+		}
+		j := l
+		if r := l + 1; r < len(s) && s[r].at < s[l].at {
+			j = r
+		}
+		if s[i].at <= s[j].at {
+			break
+		}
+		s[i], s[j] = s[j], s[i]
+		i = j
+	}
+	*h = s
+	return top
 }

@@ -114,7 +114,7 @@ func (r *Result) WriteTable(out io.Writer) error {
 	s := &r.Summary
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	row := func(k, format string, args ...any) { fmt.Fprintf(w, "%s\t"+format+"\n", append([]any{k}, args...)...) }
-	row("model", "%s, %s (engine %s), k = %d, alpha = %g, expiry = %gs", s.Model, s.TipSelection, s.Engine, s.Parents, s.Alpha, s.Expiry)
+	row("model", "%s, %s (engine %s), k = %d (%s), alpha = %g, start %s, retention = %gs, tip expiry = %gs", s.Model, s.TipSelection, s.Engine, s.Parents, s.Draw, s.Alpha, s.Start, s.Retention, s.TipExpiry)
 	row("lambda, h, lambda*h", "%g/s, %ss (mean %gs), %g", s.Lambda, s.Delay, s.H, s.LambdaH)
 	row("transactions", "%d issued, %d warm-up, %d measured, %.1f virtual s", s.Transactions, s.Warmup, s.Measured, s.VirtualSeconds)
 	row("mean tips L", "%.2f  (L/(lambda*h) = %.4f; theory k/(k-1)*lambda*h = %g); visible tips %.2f", s.MeanTips, s.MeanTipsOverLambdaH, s.TheoryTips, s.MeanVisibleTips)

@@ -22,9 +22,15 @@ type Summary struct {
 	LambdaH      float64      `json:"lambda_h"`
 	Parents      int          `json:"parents"`
 	Alpha        float64      `json:"alpha"`
-	Expiry       float64      `json:"expiry"`
-	Seed         uint64       `json:"seed"`
-	Confirm      string       `json:"confirm"`
+	Draw         Draw         `json:"draw"`
+	Start        StartRule    `json:"start,omitempty"`
+	// Retention is Hornet's rule (seconds an approved tip stays
+	// selectable); TipExpiry the analytical papers' (seconds after its
+	// issue an unapproved tip leaves the pool).
+	Retention float64 `json:"retention"`
+	TipExpiry float64 `json:"tip_expiry"`
+	Seed      uint64  `json:"seed"`
+	Confirm   string  `json:"confirm"`
 
 	Transactions   int     `json:"transactions"`
 	Warmup         int     `json:"warmup"`
@@ -52,6 +58,10 @@ type Summary struct {
 	TipsOverLambda               float64 `json:"tips_over_lambda"`
 
 	MeanDirectApprovers float64 `json:"mean_direct_approvers"`
+	// MeanParents is the mean number of distinct parents of the measured
+	// transactions: k, or less with --draw replacement (a tip drawn twice
+	// is approved once) or when fewer than k tips were visible.
+	MeanParents float64 `json:"mean_parents"`
 	// ApproversHistogram[n] counts measured transactions with n distinct
 	// direct approvers.
 	ApproversHistogram []int `json:"approvers_histogram"`
@@ -68,6 +78,11 @@ type Summary struct {
 	ConfirmationLatency  Pcts    `json:"confirmation_latency"`
 	MaxTrackedAgeSeconds float64 `json:"max_tracked_age"`
 	PoolOverflow         bool    `json:"pool_overflow,omitempty"`
+	// WalkStartUncovered counts the selections (MCMC, cover start rule)
+	// whose walks started where some visible tip was out of reach, because
+	// no candidate start at least StartAge old held every tip (α > 0 leaves
+	// tips behind that no cone will ever hold).
+	WalkStartUncovered int `json:"walk_start_uncovered,omitempty"`
 
 	WallSeconds     float64 `json:"wall_seconds,omitempty"`
 	TxPerWallSecond float64 `json:"tx_per_wall_second,omitempty"`
@@ -117,11 +132,17 @@ func (s *sim) result() (*Result, error) {
 	sum := Summary{
 		Model: cfg.Model, TipSelection: cfg.TipSelection, Engine: cfg.Engine,
 		Lambda: cfg.Lambda, Delay: cfg.Delay.String(), H: h, LambdaH: cfg.Lambda * h,
-		Parents: cfg.Parents, Alpha: cfg.Alpha, Expiry: cfg.Expiry.Seconds(), Seed: cfg.Seed,
+		Parents: cfg.Parents, Alpha: cfg.Alpha, Draw: cfg.Draw, Retention: cfg.Retention.Seconds(), TipExpiry: cfg.TipExpiry.Seconds(), Seed: cfg.Seed,
 		Confirm: cfg.Confirm.String(), Transactions: s.issued, Warmup: s.warmupCount(),
 		VirtualSeconds: float64(s.lastIss-s.start) / 1e9,
 		TheoryTips:     k / (k - 1) * cfg.Lambda * h,
 		PoolOverflow:   s.eng.overflowed(),
+	}
+	if cfg.TipSelection == MCMC {
+		sum.Start = cfg.Start
+		if e, ok := s.eng.(*dagEngine); ok && e.cover != nil {
+			sum.WalkStartUncovered = e.cover.uncovered
+		}
 	}
 	end := s.lastIss - int64(cfg.Tail)
 	if s.warmupAt > end {
@@ -131,7 +152,7 @@ func (s *sim) result() (*Result, error) {
 	// the issues from the warm-up count up to the number issued by end.
 	inWindow := 0
 	var fromIssue, fromVisible float64
-	var approved, approvals int
+	var approved, approvals, parents int
 	hist := []int{}
 	for _, r := range s.records {
 		if r.issued < s.warmupAt || r.issued > end {
@@ -143,6 +164,7 @@ func (s *sim) result() (*Result, error) {
 		}
 		hist[r.approvers]++
 		approvals += int(r.approvers)
+		parents += int(r.parents)
 		if r.first >= 0 {
 			approved++
 			fromIssue += float64(r.first-r.issued) / 1e9
@@ -174,6 +196,7 @@ func (s *sim) result() (*Result, error) {
 		sum.FirstApprovalMeanFromVisible = fromVisible / float64(approved)
 	}
 	sum.MeanDirectApprovers = float64(approvals) / float64(inWindow)
+	sum.MeanParents = float64(parents) / float64(inWindow)
 	sum.ApproversHistogram = hist
 	sum.LeftBehindFraction = float64(hist[0]) / float64(inWindow)
 

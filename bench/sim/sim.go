@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/tangled-ledger/tangled/dag"
@@ -30,8 +31,8 @@ type inFlight struct {
 	issued, visible int64
 	seq             uint64 // issue order, breaks ties of visible
 	parents         [MaxParents]int32
+	issuer          int32
 	nParents        uint8
-	issuer          uint8
 }
 
 type flightHeap []inFlight
@@ -58,6 +59,7 @@ type record struct {
 	visible   int64
 	first     int64 // issuing time of its first approver, -1 while none
 	approvers uint32
+	parents   uint8 // distinct parents, the root included
 }
 
 // progressEvery is how many issues pass between Progress calls.
@@ -149,7 +151,7 @@ func newSim(cfg *Config) (*sim, error) {
 	case EngineDAG:
 		s.eng, err = newDAGEngine(cfg, &s.now, tips)
 	case EngineModel:
-		s.eng = newModelEngine(cfg.Parents, tips)
+		s.eng = newModelEngine(cfg, tips)
 	}
 	if err != nil {
 		return nil, err
@@ -164,6 +166,9 @@ func newSim(cfg *Config) (*sim, error) {
 		s.track.masks = make([]uint64, 0, n)
 		if e, ok := s.eng.(*dagEngine); ok {
 			e.ids = make([]dag.ID, 0, n)
+			if e.cover != nil {
+				e.cover.masks = make([]uint64, 0, n)
+			}
 		}
 		if m, ok := s.eng.(*modelEngine); ok {
 			m.pos = make([]int32, 0, n)
@@ -271,12 +276,21 @@ func (s *sim) issue(t, h int64, warmup int) error {
 	// the mean over arrivals is the time average of the tip count.
 	s.tipSample = append(s.tipSample, int32(s.tips))
 	s.visSample = append(s.visSample, int32(s.eng.tips()))
-	parents, err := s.eng.choose(t, s.parBuf[:0])
+	var issuer int
+	if s.cumW != nil {
+		u := s.issuers.Float64() * s.cumW[len(s.cumW)-1]
+		issuer, _ = slices.BinarySearch(s.cumW, u)
+		if issuer < len(s.cumW) && s.cumW[issuer] == u {
+			issuer++ // u falls at the start of the next issuer's interval
+		}
+		issuer = min(issuer, len(s.cumW)-1)
+	}
+	parents, err := s.eng.choose(t, issuer, s.parBuf[:0])
 	if err != nil {
 		return err
 	}
 	s.parBuf = parents
-	f := inFlight{issued: t, seq: uint64(s.issued), nParents: uint8(len(parents))}
+	f := inFlight{issued: t, seq: uint64(s.issued), nParents: uint8(len(parents)), issuer: int32(issuer)}
 	copy(f.parents[:], parents)
 	for i, p := range parents {
 		if p == root {
@@ -297,12 +311,6 @@ func (s *sim) issue(t, h int64, warmup int) error {
 		r.approvers++
 	}
 	s.tips++
-	if s.cumW != nil {
-		u := s.issuers.Float64() * s.cumW[len(s.cumW)-1]
-		for u >= s.cumW[f.issuer] && int(f.issuer) < len(s.cumW)-1 {
-			f.issuer++
-		}
-	}
 	if s.cfg.Model == Discrete {
 		f.visible = t + h
 	} else {
@@ -323,7 +331,7 @@ func (s *sim) attach(f *inFlight, warmup int) error {
 	if err := s.eng.attach(f.issued, f.visible, parents); err != nil {
 		return err
 	}
-	s.records = append(s.records, record{issued: f.issued, visible: f.visible, first: -1})
+	s.records = append(s.records, record{issued: f.issued, visible: f.visible, first: -1, parents: f.nParents})
 	measured := f.seq >= uint64(warmup)
 	s.track.attach(idx, f.issued, f.visible, parents, int(f.issuer), measured)
 	return nil

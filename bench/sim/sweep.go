@@ -15,7 +15,8 @@ type Sweep struct {
 }
 
 // SweepParams are the parameters a sweep may vary, by flag name.
-var SweepParams = []string{"lambda", "delay", "alpha", "parents", "expiry", "seed", "count"}
+// ("expiry" is the old name of "retention" and still accepted.)
+var SweepParams = []string{"lambda", "delay", "alpha", "parents", "retention", "tip-expiry", "seed", "count"}
 
 // ParseSweep reads "PARAM=V1,V2,...", for example "lambda=10,20,50".
 func ParseSweep(s string) (Sweep, error) {
@@ -55,8 +56,10 @@ func (sw Sweep) Apply(cfg Config, v string) (Config, error) {
 		cfg.Count, err = strconv.Atoi(v)
 	case "seed":
 		cfg.Seed, err = strconv.ParseUint(v, 10, 64)
-	case "expiry":
-		cfg.Expiry, err = ParseSeconds(v)
+	case "retention", "expiry":
+		cfg.Retention, err = ParseSeconds(v)
+	case "tip-expiry":
+		cfg.TipExpiry, err = ParseSeconds(v)
 	default:
 		return cfg, fmt.Errorf("%w: cannot sweep %q; one of %s", ErrConfig, sw.Param, strings.Join(SweepParams, ", "))
 	}

@@ -37,8 +37,11 @@ func simCommand() *cli.Command {
 			&cli.IntFlag{Name: "parents", Value: 2, EnvVars: env("SIM_PARENTS"), Usage: "parents per transaction, k (k ≠ 2 uses the model engine)"},
 			&cli.StringFlag{Name: "tipsel", Value: string(sim.URTS), EnvVars: env("SIM_TIPSEL"), Usage: "tip selection: urts or mcmc"},
 			&cli.Float64Flag{Name: "alpha", EnvVars: env("SIM_ALPHA"), Usage: "MCMC bias α (0: unbiased walk)"},
-			&cli.StringFlag{Name: "start-age", EnvVars: env("SIM_START_AGE"), Usage: "MCMC start rule: walks start at a transaction visible at least this long (default 30h)"},
-			&cli.StringFlag{Name: "expiry", Value: "0", EnvVars: env("SIM_EXPIRY"), Usage: "URTS: keep an approved tip selectable this long after its first visible approval (0: whitepaper rule)"},
+			&cli.StringFlag{Name: "start", Value: string(sim.StartCover), EnvVars: env("SIM_START"), Usage: "MCMC start rule: cover (newest start at least --start-age old whose cone holds every tip), age (newest at least --start-age old, may orphan), genesis"},
+			&cli.StringFlag{Name: "start-age", EnvVars: env("SIM_START_AGE"), Usage: "MCMC: walks start at a transaction visible at least this long (default 30h)"},
+			&cli.StringFlag{Name: "retention", Aliases: []string{"expiry"}, Value: "0", EnvVars: append(env("SIM_RETENTION"), env("SIM_EXPIRY")...), Usage: "URTS, Hornet's retention: keep an approved tip selectable this long after its first visible approval (0: whitepaper rule; --expiry is the old name)"},
+			&cli.StringFlag{Name: "tip-expiry", Value: "0", EnvVars: env("SIM_TIP_EXPIRY"), Usage: "URTS: a tip still unapproved this long after its issue leaves the pool for good (0: never; model engine)"},
+			&cli.StringFlag{Name: "draw", Value: string(sim.DrawDistinct), EnvVars: env("SIM_DRAW"), Usage: "how the k parents are drawn: distinct or replacement (model engine)"},
 			&cli.IntFlag{Name: "count", Value: sim.DefaultCount, EnvVars: env("SIM_COUNT"), Usage: "transactions to issue (0: until --horizon)"},
 			&cli.StringFlag{Name: "horizon", Value: "0", EnvVars: env("SIM_HORIZON"), Usage: "stop issuing at this virtual time (seconds; 0: none)"},
 			&cli.IntFlag{Name: "warmup", EnvVars: env("SIM_WARMUP"), Usage: "leading transactions excluded from statistics (0: a tenth; -1: none)"},
@@ -82,6 +85,8 @@ func simConfig(c *cli.Context) (sim.Config, error) {
 		Seed:         c.Uint64("seed"),
 		Model:        sim.Model(c.String("model")),
 		Engine:       sim.Engine(c.String("engine")),
+		Start:        sim.StartRule(c.String("start")),
+		Draw:         sim.Draw(c.String("draw")),
 	}
 	var err error
 	if cfg.Delay, err = sim.ParseDelay(c.String("delay")); err != nil {
@@ -91,7 +96,7 @@ func simConfig(c *cli.Context) (sim.Config, error) {
 		flag string
 		dst  *time.Duration
 	}{
-		{"start-age", &cfg.StartAge}, {"expiry", &cfg.Expiry}, {"horizon", &cfg.Horizon},
+		{"start-age", &cfg.StartAge}, {"retention", &cfg.Retention}, {"tip-expiry", &cfg.TipExpiry}, {"horizon", &cfg.Horizon},
 		{"tail", &cfg.Tail}, {"sample-every", &cfg.SampleEvery},
 	} {
 		if v := c.String(d.flag); v != "" {

@@ -45,6 +45,30 @@ func TestBenchSim(t *testing.T) {
 		}
 	}
 
+	// The renamed and the new tip rules reach the summary; --expiry is the
+	// old name of --retention.
+	for _, tc := range []struct {
+		args []string
+		key  string
+		want any
+	}{
+		{[]string{"--expiry", "3"}, "retention", 3.0},
+		{[]string{"--retention", "2"}, "retention", 2.0},
+		{[]string{"--tip-expiry", "4"}, "tip_expiry", 4.0},
+		{[]string{"--tip-expiry", "4"}, "engine", "model"},
+		{[]string{"--draw", "replacement"}, "draw", "replacement"},
+		{[]string{"--tipsel", "mcmc", "--start", "genesis"}, "start", "genesis"},
+	} {
+		out, err := run(t, append(append(append([]string{}, small...), tc.args...), "--json")...)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		var got map[string]any
+		if err := json.Unmarshal([]byte(out), &got); err != nil || got[tc.key] != tc.want {
+			t.Errorf("%v: %s = %v (%v), want %v", tc.args, tc.key, got[tc.key], err, tc.want)
+		}
+	}
+
 	sweepDir := t.TempDir()
 	out, err = run(t, append(small, "--sweep", "lambda=10,20", "--out", sweepDir, "--json")...)
 	if err != nil {
@@ -75,6 +99,10 @@ func TestBenchSim(t *testing.T) {
 		{[]string{"--confirm", "cw:0"}, "--confirm"},
 		{[]string{"--sweep", "height=1,2"}, "--sweep"},
 		{[]string{"--count", "10"}, "too short"},
+		{[]string{"--draw", "some"}, "draw"},
+		{[]string{"--tipsel", "mcmc", "--start", "middle"}, "start"},
+		{[]string{"--tip-expiry", "-1"}, "--tip-expiry"},
+		{[]string{"--retention", "soon"}, "--retention"},
 	} {
 		_, err := run(t, append(append([]string{}, small...), tc.args...)...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
