@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"time"
 
 	"github.com/tangled-ledger/tangled/dag"
 	"github.com/tangled-ledger/tangled/device"
@@ -34,6 +35,37 @@ type Backend interface {
 	Identity() Identity
 }
 
+// IssuerLimiter is implemented by a backend whose issuers' rate limits
+// follow their devices' policies. IssuerLimit is the sustained rate (per
+// second) and burst of issuer's bucket, or false for Config.IssuerRate
+// and IssuerBurst. The API never raises a limit above those: a policy's
+// author is not the node's operator.
+type IssuerLimiter interface {
+	IssuerLimit(issuer dag.PublicKey) (perSecond float64, burst int, ok bool)
+}
+
+// Worker is implemented by a backend that solves the proof-of-work of a
+// signed transaction on its device's behalf (POST
+// /v1/transactions?work=node). WorkFor sets tx.Nonce, or returns why not:
+// a *WorkError, or an error wrapping a dag sentinel (dag.ErrSignature).
+// It must check the signature before spending anything on tx. A backend
+// without it refuses every such request (node_work_refused).
+type Worker interface {
+	WorkFor(ctx context.Context, tx *dag.Transaction) error
+	WorkStats() WorkStats
+}
+
+// WorkStats counts what a Worker did, for /v1/info: the CPU a node spends
+// for others is visible.
+type WorkStats struct {
+	// Solved counts the transactions whose work the node solved, Refused
+	// those it refused to (node_work_refused), Limited those refused for
+	// the device's allowance or the node's solver budget (rate_limited).
+	Solved, Refused, Limited uint64
+	// SolveTime is the time the solver spent solving.
+	SolveTime time.Duration
+}
+
 // Identity is the node's own description for /v1/info.
 type Identity struct {
 	Version   string
@@ -53,6 +85,12 @@ type Ledger interface {
 	Transaction(id dag.ID) (*dag.Transaction, error)
 	IssuerState(issuer dag.PublicKey, at int64) (state dag.IssuerState, known bool)
 	Required(kind dag.Kind, payloadLen, recent int) int
+	// RequiredFor is Required under the rate rule the issuer's next
+	// transaction meets (a device policy's free rate and growth).
+	RequiredFor(issuer dag.PublicKey, kind dag.Kind, payloadLen, recent int) int
+	// HorizonOf is an attached transaction's horizon, from which the
+	// registry recomputes the policies that judged it.
+	HorizonOf(id dag.ID) ([]uint64, bool)
 	// Successor is the first transaction seen that continues id's issuer
 	// chain; with Info it is the device.ChainReader a device's history
 	// is read through.
@@ -77,6 +115,11 @@ type Devices interface {
 	History(id dag.ID, q device.HistoryQuery, chain device.ChainReader) ([]dag.Info, uint64, bool)
 	Authorities() []device.AuthorityInfo
 	Permissioned() bool
+	// Policies lists the installed policies q selects.
+	Policies(q device.PolicyQuery) []device.PolicyInfo
+	// JudgedBy lists the policies in force in the past of a device's
+	// transaction whose horizon is horizon.
+	JudgedBy(id dag.ID, horizon []uint64) []device.PolicyRef
 }
 
 var _ Devices = (*device.Registry)(nil)

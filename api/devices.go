@@ -29,6 +29,9 @@ type deviceTransaction struct {
 	// ConfirmedIndex is set once confirmed, also when it is conflicting
 	// since (as in TransactionStatus).
 	ConfirmedIndex uint64 `json:"confirmed_index,omitempty"`
+	// Policies are the ones that judged it (in force in its past), widest
+	// scope first.
+	Policies []device.PolicyRef `json:"policies"`
 }
 
 // deviceHistory is the contract's DeviceTransactions.
@@ -96,6 +99,7 @@ func (s *Server) deviceTransactions(w http.ResponseWriter, r *http.Request) {
 		item := deviceTransaction{
 			ID: info.ID, Seq: info.Seq, Kind: info.Kind, Time: dag.FormatTime(info.Time), Issuer: info.Issuer,
 			Status: statusPending, ConfirmedIndex: info.ConfirmedIndex,
+			Policies: s.judgedBy(devs, d.ID, info.ID),
 		}
 		switch {
 		case info.Conflicting:

@@ -89,6 +89,7 @@ func TestDeviceByIDAndKey(t *testing.T) {
 		Attributes: map[string]string{"serial": "A-1"}, State: "active", Key: key,
 		Keys:    []device.KeyRecord{{Key: key, Transaction: id}},
 		Control: []device.ControlRecord{}, Transactions: 3, NextSeq: 3, First: &first,
+		Policies: []device.PolicyRef{},
 	}
 	for _, ref := range []string{id.String(), key.String()} {
 		r := dh.get("/v1/devices/" + ref)
@@ -140,9 +141,10 @@ func TestDeviceTransactionsPages(t *testing.T) {
 	p := dh.page(t, "")
 	for i, it := range p.Transactions {
 		tx := dh.sent[i]
-		want := deviceTransaction{ID: tx.ID(), Seq: tx.Seq, Kind: dag.KindData, Time: dag.FormatTime(tx.Time), Issuer: tx.Issuer, Status: statusPending}
-		if it != want {
-			t.Errorf("item %d: %+v, want %+v", i, it, want)
+		want := deviceTransaction{ID: tx.ID(), Seq: tx.Seq, Kind: dag.KindData, Time: dag.FormatTime(tx.Time), Issuer: tx.Issuer, Status: statusPending,
+			Policies: []device.PolicyRef{}}
+		if diff := cmp.Diff(want, it); diff != "" {
+			t.Errorf("item %d (-want +got):\n%s", i, diff)
 		}
 	}
 	// The key names the device too.

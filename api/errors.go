@@ -22,6 +22,9 @@ const (
 	codeMalformed        = "malformed"
 	codeClosed           = "closed"
 	codeInternal         = "internal"
+	// CodeNodeWorkRefused: the node will not solve this transaction's
+	// work on its device's behalf (POST /v1/transactions?work=node).
+	CodeNodeWorkRefused = "node_work_refused"
 )
 
 // statusOf is the contract's table of codes and HTTP statuses. A code that
@@ -64,6 +67,16 @@ var statusOf = map[string]int{
 	device.CodeUnknownDevice:     http.StatusUnprocessableEntity,
 	device.CodeKeyNotCommitted:   http.StatusUnprocessableEntity,
 	device.CodeBadQuarantine:     http.StatusUnprocessableEntity,
+	// Policies: a denial is like a lifecycle refusal (the issuer may not
+	// write this); a policy that cannot be installed is a control
+	// transaction the network cannot process; an old version clashes
+	// with the one in force.
+	device.CodePolicyDenied:    http.StatusForbidden,
+	device.CodePolicyInvalid:   http.StatusUnprocessableEntity,
+	device.CodePolicyTooCostly: http.StatusUnprocessableEntity,
+	device.CodePolicyOutdated:  http.StatusConflict,
+
+	CodeNodeWorkRefused: http.StatusForbidden,
 }
 
 // apiFault is whose fault the API's own rejections are; the ledger's
@@ -72,7 +85,21 @@ var apiFault = map[string]dag.Fault{
 	codeMalformed:        dag.FaultSender,
 	codeBodyTooLarge:     dag.FaultSender,
 	codeUnsupportedMedia: dag.FaultSender,
+	// Asking for work the device's policy does not grant costs the
+	// client like any other refused request.
+	CodeNodeWorkRefused: dag.FaultSender,
 }
+
+// WorkError is a Worker's refusal: code node_work_refused (403), or
+// rate_limited (429) with Retry-After when the device's allowance or the
+// node's solver budget is spent.
+type WorkError struct {
+	Code       string
+	Message    string
+	RetryAfter time.Duration
+}
+
+func (e *WorkError) Error() string { return e.Message }
 
 // Retry-After for the 429s that no limiter times: the ingest queue drains
 // in well under a second, parked transactions wait for peers to deliver
@@ -115,6 +142,12 @@ func errorOf(err error) *apiError {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		return ae
+	}
+	var we *WorkError
+	if errors.As(err, &we) {
+		e := newError(we.Code, we.Message)
+		e.retry = we.RetryAfter
+		return e
 	}
 	code, fault := dag.Code(err), dag.FaultOf(err)
 	if _, ok := statusOf[code]; !ok {

@@ -27,11 +27,10 @@ const (
 // (they restart with a full bucket): the limit turns soft under that attack
 // but memory stays bounded.
 type limiters[K comparable] struct {
+	// limit and burst are a new bucket's, unless takeAs names others.
 	limit rate.Limit
 	burst int
 	max   int
-	// full is how long an unused bucket takes to refill.
-	full time.Duration
 
 	mu struct {
 		sync.Mutex
@@ -41,8 +40,11 @@ type limiters[K comparable] struct {
 }
 
 type limiterEntry struct {
-	lim  *rate.Limiter
-	last time.Time // last use; guarded by limiters.mu
+	lim *rate.Limiter
+	// last use and refill time (see limiters.full); guarded by
+	// limiters.mu.
+	last time.Time
+	full time.Duration
 }
 
 // newLimiters returns nil for a negative perSecond: no limit.
@@ -54,7 +56,6 @@ func newLimiters[K comparable](perSecond float64, burst, maxEntries int) *limite
 		limit: rate.Limit(perSecond),
 		burst: burst,
 		max:   maxEntries,
-		full:  time.Duration(float64(burst) / perSecond * float64(time.Second)),
 	}
 	l.mu.m = make(map[K]*limiterEntry)
 	return l
@@ -66,20 +67,44 @@ func (l *limiters[K]) take(key K, n int, now time.Time) (wait time.Duration, ok 
 	if l == nil {
 		return 0, true
 	}
+	return l.takeAs(key, n, now, l.limit, l.burst)
+}
+
+// takeAs is take from a bucket of its own rate and burst (an issuer under
+// its device's policy). A bucket whose numbers changed since its last use
+// keeps its tokens (up to the new burst) and refills at the new rate, so
+// a policy change takes effect at once without handing out a fresh burst.
+func (l *limiters[K]) takeAs(key K, n int, now time.Time, limit rate.Limit, burst int) (wait time.Duration, ok bool) {
+	if l == nil {
+		return 0, true
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	e := l.entry(key, now)
+	e := l.entry(key, now, limit, burst)
+	if e.lim.Limit() != limit || e.lim.Burst() != burst {
+		e.lim.SetLimitAt(now, limit)
+		e.lim.SetBurstAt(now, burst)
+		e.full = refill(limit, burst)
+	}
 	r := e.lim.ReserveN(now, n)
 	if !r.OK() {
 		// More than the burst can never pass; Config.validate keeps a
 		// full batch within the client burst, so this is defensive.
-		return l.full, false
+		return e.full, false
 	}
 	if d := r.DelayFrom(now); d > 0 {
 		r.CancelAt(now)
 		return d, false
 	}
 	return 0, true
+}
+
+// refill is how long an empty bucket of limit and burst takes to fill.
+func refill(limit rate.Limit, burst int) time.Duration {
+	if limit <= 0 {
+		return time.Duration(1<<63 - 1)
+	}
+	return time.Duration(float64(burst) / float64(limit) * float64(time.Second))
 }
 
 // charge takes n tokens from key's bucket at now whether or not they are
@@ -93,7 +118,7 @@ func (l *limiters[K]) charge(key K, n int, now time.Time) {
 	defer l.mu.Unlock()
 	// A reservation beyond the burst is refused outright, so a larger
 	// debt is taken in burst-sized steps.
-	e := l.entry(key, now)
+	e := l.entry(key, now, l.limit, l.burst)
 	for n > 0 {
 		step := min(n, l.burst)
 		e.lim.ReserveN(now, step)
@@ -115,13 +140,14 @@ func (l *limiters[K]) has(key K, now time.Time) (wait time.Duration, ok bool) {
 		return 0, true
 	}
 	if tokens := e.lim.TokensAt(now); tokens < 1 {
-		return time.Duration((1 - tokens) / float64(l.limit) * float64(time.Second)), false
+		return time.Duration((1 - tokens) / float64(e.lim.Limit()) * float64(time.Second)), false
 	}
 	return 0, true
 }
 
-// entry finds or makes key's entry. Called with l.mu held.
-func (l *limiters[K]) entry(key K, now time.Time) *limiterEntry {
+// entry finds or makes key's entry, a new one with limit and burst.
+// Called with l.mu held.
+func (l *limiters[K]) entry(key K, now time.Time, limit rate.Limit, burst int) *limiterEntry {
 	if e, ok := l.mu.m[key]; ok {
 		e.last = now
 		return e
@@ -129,7 +155,7 @@ func (l *limiters[K]) entry(key K, now time.Time) *limiterEntry {
 	if len(l.mu.m) >= l.max || now.Sub(l.mu.lastSweep) >= sweepEvery {
 		l.sweep(now)
 	}
-	e := &limiterEntry{lim: rate.NewLimiter(l.limit, l.burst), last: now}
+	e := &limiterEntry{lim: rate.NewLimiter(limit, burst), last: now, full: refill(limit, burst)}
 	l.mu.m[key] = e
 	return e
 }
@@ -140,7 +166,7 @@ func (l *limiters[K]) entry(key K, now time.Time) *limiterEntry {
 func (l *limiters[K]) sweep(now time.Time) {
 	l.mu.lastSweep = now
 	for k, e := range l.mu.m {
-		if now.Sub(e.last) >= l.full {
+		if now.Sub(e.last) >= e.full {
 			delete(l.mu.m, k)
 		}
 	}

@@ -15,6 +15,16 @@ type infoBody struct {
 	Node    nodeInfo    `json:"node"`
 	Network networkInfo `json:"network"`
 	Counts  countsInfo  `json:"counts"`
+	// NodeWork is the work this node did on devices' behalf.
+	NodeWork nodeWorkInfo `json:"node_work"`
+}
+
+type nodeWorkInfo struct {
+	Solved  uint64 `json:"solved"`
+	Refused uint64 `json:"refused"`
+	Limited uint64 `json:"rate_limited"`
+	// SolveMillis is the solver's time spent solving: one core's CPU.
+	SolveMillis int64 `json:"solve_ms"`
 }
 
 type nodeInfo struct {
@@ -52,6 +62,11 @@ type countsInfo struct {
 func (s *Server) info(w http.ResponseWriter, _ *http.Request) {
 	id := s.backend.Identity()
 	st := s.ledger.Stats()
+	var work nodeWorkInfo
+	if wk, ok := s.backend.(Worker); ok {
+		ws := wk.WorkStats()
+		work = nodeWorkInfo{Solved: ws.Solved, Refused: ws.Refused, Limited: ws.Limited, SolveMillis: ws.SolveTime.Milliseconds()}
+	}
 	writeJSON(w, http.StatusOK, infoBody{
 		Version: id.Version,
 		Node:    nodeInfo{PublicKey: id.PublicKey, Validator: id.Validator},
@@ -60,6 +75,7 @@ func (s *Server) info(w http.ResponseWriter, _ *http.Request) {
 			Transactions: st.Transactions, Tips: st.Tips, Confirmed: st.Confirmed,
 			Parked: st.Parked, Conflicting: st.Conflicting, Issuers: st.Issuers,
 		},
+		NodeWork: work,
 	})
 }
 
@@ -109,7 +125,13 @@ func (s *Server) tips(w http.ResponseWriter, r *http.Request) {
 		recent = st.Recent
 		body.Issuer = &issuerBody{NextSeq: st.NextSeq, Prev: st.Prev, Recent: st.Recent, Conflicting: st.Conflicting}
 	}
-	body.Difficulty = s.ledger.Required(dag.KindData, payloadSize, recent)
+	if issuer != nil {
+		// Under the issuer's own rate rule: a device policy's free rate
+		// and growth replace the genesis ones.
+		body.Difficulty = s.ledger.RequiredFor(*issuer, dag.KindData, payloadSize, recent)
+	} else {
+		body.Difficulty = s.ledger.Required(dag.KindData, payloadSize, recent)
+	}
 	var trunk, branch dag.ID
 	var err error
 	if issuer != nil {

@@ -141,7 +141,7 @@ func (s *Server) routes() []route {
 		{http.MethodGet, "/v1/openapi.json", s.openAPI, nil},
 		{http.MethodGet, "/v1/info", s.info, nil},
 		{http.MethodGet, "/v1/tips", s.tips, []queryParam{issuer, {name: "payload_size"}}},
-		{http.MethodPost, "/v1/transactions", s.submit, nil},
+		{http.MethodPost, "/v1/transactions", s.submit, []queryParam{{name: "work"}}},
 		{http.MethodPost, "/v1/transactions/batch", s.submitBatch, nil},
 		{http.MethodGet, "/v1/transactions/{id}", s.transaction, nil},
 		{http.MethodGet, "/v1/events", s.events, []queryParam{issuer, {name: "id", repeatable: true}}},
@@ -151,6 +151,7 @@ func (s *Server) routes() []route {
 			{name: "from_seq"}, {name: "to_seq"}, {name: "from_time"}, {name: "to_time"}, {name: "limit"}, {name: "cursor"},
 		}},
 		{http.MethodGet, "/v1/authorities", s.authorities, nil},
+		{http.MethodGet, "/v1/policies", s.policies, []queryParam{{name: "scope"}, {name: "class"}, {name: "device"}, {name: "in_force"}}},
 	}
 }
 

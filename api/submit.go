@@ -8,12 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
 	"net/netip"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/time/rate"
 
 	"github.com/tangled-ledger/tangled/dag"
 )
@@ -124,17 +127,33 @@ func (s *Server) junkDebt(client netip.Addr, now time.Time) *apiError {
 
 // admitIssuer charges an issuer's bucket inside the pipeline, after the
 // transaction's work and signature verified: only what the key signed
-// costs the key.
+// costs the key. An issuer whose device has a policy rate gets a bucket of
+// that rate (IssuerLimiter), never above the configured one.
 func (s *Server) admitIssuer(now time.Time) dag.Admit {
 	if s.issuers == nil {
 		return nil
 	}
 	return func(tx *dag.Transaction) error {
-		if wait, ok := s.issuers.take(tx.Issuer, 1, now); !ok {
+		limit, burst := s.issuerLimit(tx.Issuer)
+		if wait, ok := s.issuers.takeAs(tx.Issuer, 1, now, limit, burst); !ok {
 			return s.rateLimited("issuer "+tx.Issuer.String(), wait)
 		}
 		return nil
 	}
+}
+
+// issuerLimit is the rate and burst of issuer's bucket.
+func (s *Server) issuerLimit(issuer dag.PublicKey) (rate.Limit, int) {
+	limit, burst := rate.Limit(s.cfg.IssuerRate), s.cfg.IssuerBurst
+	il, ok := s.backend.(IssuerLimiter)
+	if !ok {
+		return limit, burst
+	}
+	perSecond, b, ok := il.IssuerLimit(issuer)
+	if !ok || math.IsNaN(perSecond) {
+		return limit, burst
+	}
+	return min(limit, rate.Limit(max(perSecond, 0))), max(min(burst, b), 1)
 }
 
 // refuse answers a whole request with e, charging the client's junk
@@ -153,6 +172,14 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	if aerr != nil {
 		s.refuse(w, client, aerr, now)
 		return
+	}
+	nodeWork := false
+	if v, ok := r.URL.Query()["work"]; ok {
+		if v[0] != "node" {
+			s.refuse(w, client, newError(codeMalformed, fmt.Sprintf("api: work %q; the one value is node (the node solves the proof-of-work)", v[0])), now)
+			return
+		}
+		nodeWork = true
 	}
 	if aerr := s.junkDebt(client, now); aerr != nil {
 		writeError(w, aerr)
@@ -174,6 +201,9 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	if aerr == nil && err != nil {
 		aerr = errorOf(err)
 	}
+	if aerr == nil && nodeWork {
+		aerr = s.workFor(r.Context(), tx)
+	}
 	if aerr != nil {
 		s.refuse(w, client, aerr, now)
 		return
@@ -194,6 +224,18 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusOK
 	}
 	writeJSON(w, status, resultOf(res))
+}
+
+// workFor has the backend solve tx's work on its device's behalf.
+func (s *Server) workFor(ctx context.Context, tx *dag.Transaction) *apiError {
+	wk, ok := s.backend.(Worker)
+	if !ok {
+		return newError(CodeNodeWorkRefused, "api: this node does no work on devices' behalf; solve the nonce and post without work=node")
+	}
+	if err := wk.WorkFor(ctx, tx); err != nil {
+		return errorOf(err)
+	}
+	return nil
 }
 
 // resultOf converts an accepted or rejected dag result.

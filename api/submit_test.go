@@ -122,7 +122,7 @@ func rejections(t *testing.T, h *harness) []rejection {
 			return b
 		}(), 400, "malformed"},
 		{"bad version", mediaBinary, edit(0, 2), 400, "bad_version"},
-		{"bad kind", mediaBinary, edit(1, 10), 400, "bad_kind"},
+		{"bad kind", mediaBinary, edit(1, 200), 400, "bad_kind"},
 		{"trailing bytes", mediaBinary, append(append([]byte(nil), raw...), 0), 400, "trailing_bytes"},
 		{"malformed json", mediaJSON, []byte(`{"version":`), 400, "malformed"},
 		{"json array", mediaJSON, []byte(`[1,2]`), 400, "malformed"},

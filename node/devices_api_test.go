@@ -125,6 +125,15 @@ type deviceTransactions struct {
 		Issuer         dag.PublicKey `json:"issuer"`
 		Status         string        `json:"status"`
 		ConfirmedIndex uint64        `json:"confirmed_index"`
+		Policies       []struct {
+			Transaction dag.ID        `json:"transaction"`
+			Scope       string        `json:"scope"`
+			Class       string        `json:"class"`
+			Device      dag.ID        `json:"device"`
+			Name        string        `json:"name"`
+			Version     uint64        `json:"version"`
+			Authority   dag.PublicKey `json:"authority"`
+		} `json:"policies"`
 	} `json:"transactions"`
 	NextCursor string `json:"next_cursor"`
 }

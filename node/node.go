@@ -155,6 +155,7 @@ type Node struct {
 	pipeline *dag.Pipeline
 	urts     *tipselect.URTS
 	api      *api.Server
+	work     *worker          // solves proof-of-work for devices
 	net      *network.Network // nil when peering is off
 	http     *http.Server
 	listener net.Listener
@@ -221,6 +222,7 @@ func New(cfg Config) (*Node, error) {
 	if apiCfg.Clock == nil {
 		apiCfg.Clock = cfg.Now
 	}
+	n.work = newWorker(n)
 	if n.api, err = api.New(apiBackend{n}, apiCfg); err != nil {
 		return nil, err
 	}
@@ -314,6 +316,32 @@ func (b apiBackend) Devices() api.Devices {
 	return b.registry
 }
 
+// WorkFor solves a device's transaction's work (api.Worker).
+func (b apiBackend) WorkFor(ctx context.Context, tx *dag.Transaction) error {
+	return b.work.WorkFor(ctx, tx)
+}
+
+// WorkStats counts the work done for devices (api.Worker).
+func (b apiBackend) WorkStats() api.WorkStats { return b.work.WorkStats() }
+
+// IssuerLimit is the HTTP rate limit of a device's key under its policy
+// rate (api.IssuerLimiter): its free transactions per window, with a burst
+// of what the work rule counts before its cap (pow.Rules.MaxCounted), so
+// the HTTP limit stops a flood about where the work stops growing. A rule
+// of zero free transactions still refills one per window: the work, not
+// the HTTP limit, is what prices such a device.
+func (n *Node) IssuerLimit(issuer dag.PublicKey) (perSecond float64, burst int, ok bool) {
+	if n.registry == nil {
+		return 0, 0, false
+	}
+	rr, ok := n.registry.CurrentRateRule(issuer)
+	if !ok || rr.Window <= 0 {
+		return 0, 0, false
+	}
+	burst = max(n.ledger.RulesFor(issuer).MaxCounted(), 1)
+	return float64(max(rr.Free, 1)) / rr.Window.Seconds(), burst, true
+}
+
 // Identity describes the node (api.Backend).
 func (n *Node) Identity() api.Identity {
 	return api.Identity{Version: Version, PublicKey: n.publicKey, Validator: n.validator}
@@ -335,9 +363,13 @@ func (n *Node) SelectTips(ctx context.Context) (trunk, branch dag.ID, err error)
 // a registered device the transaction is judged by the control
 // transactions in its past, so when neither the tips nor the device's
 // chain head see the device's newest control transaction (its
-// registration, or its latest lifecycle action: a resume, say) the trunk
-// becomes that transaction itself: an honest device is then always judged
-// by its current state.
+// registration, or its latest lifecycle action: a resume, say) or the
+// newest policies that apply to it, parents are replaced by those
+// transactions themselves: the control transaction first, then the
+// policies. An honest device is then judged by its current state and
+// policies (with three unseen policies and an unseen control transaction,
+// the next transaction, which sees this one through its chain, takes in
+// the rest).
 func (n *Node) SelectTipsFor(ctx context.Context, issuer dag.PublicKey) (trunk, branch dag.ID, err error) {
 	trunk, branch, err = n.SelectTips(ctx)
 	if err != nil || n.registry == nil {
@@ -347,13 +379,57 @@ func (n *Node) SelectTipsFor(ctx context.Context, issuer dag.PublicKey) (trunk, 
 	if !ok {
 		return trunk, branch, nil
 	}
-	if st, known := n.ledger.IssuerState(issuer, n.cfg.Now().UnixNano()); known && n.ledger.Sees(st.Prev, control) {
-		return trunk, branch, nil
+	var head dag.ID
+	if st, known := n.ledger.IssuerState(issuer, n.cfg.Now().UnixNano()); known {
+		head = st.Prev
 	}
-	if !n.ledger.Sees(trunk, control) && !n.ledger.Sees(branch, control) {
-		trunk = control
+	need := append([]dag.ID{control}, n.policiesOf(issuer)...)
+	// score counts what parents see (with the chain head, which every
+	// transaction of the chain has in its past), the control transaction
+	// above any number of policies.
+	score := func(t, b dag.ID) int {
+		total := 0
+		for i, id := range need {
+			if !head.IsZero() && n.ledger.Sees(head, id) || n.ledger.Sees(t, id) || n.ledger.Sees(b, id) {
+				if i == 0 {
+					total += len(need)
+				} else {
+					total++
+				}
+			}
+		}
+		return total
 	}
-	return trunk, branch, nil
+	best := score(trunk, branch)
+	if best == 2*len(need)-1 {
+		return trunk, branch, nil // the usual case: everything seen
+	}
+	// At most four candidates per parent: keep the tip, or take one of
+	// the needed transactions. The first best combination wins, so tips
+	// are kept where they lose nothing.
+	bestT, bestB := trunk, branch
+	for _, t := range append([]dag.ID{trunk}, need...) {
+		for _, b := range append([]dag.ID{branch}, need...) {
+			if sc := score(t, b); sc > best {
+				best, bestT, bestB = sc, t, b
+			}
+		}
+	}
+	return bestT, bestB, nil
+}
+
+// policiesOf are the policy transactions that judge the next transaction
+// of issuer's device when it sees everything attached here.
+func (n *Node) policiesOf(issuer dag.PublicKey) []dag.ID {
+	d, ok := n.registry.DeviceByKey(issuer)
+	if !ok {
+		return nil
+	}
+	ids := make([]dag.ID, len(d.Policies))
+	for i, p := range d.Policies {
+		ids[i] = p.Transaction
+	}
+	return ids
 }
 
 // onEvent feeds tip selection; it runs on the committing goroutine.
@@ -402,6 +478,12 @@ func (n *Node) Run(ctx context.Context) error {
 		go func() { defer beacons.Done(); n.beaconLoop(beaconCtx) }()
 	}
 
+	// The solver serves HTTP handlers, so it stops after them.
+	workCtx, stopWork := context.WithCancel(context.Background())
+	defer stopWork()
+	wg.Add(1)
+	go func() { defer wg.Done(); n.work.Run(workCtx) }()
+
 	netCtx, stopNetwork := context.WithCancel(context.Background())
 	defer stopNetwork()
 	netDone := make(chan struct{})
@@ -444,6 +526,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	// Peers stop before the pipeline, so nothing they deliver is cut off
 	// half-way; what the pipeline already holds is still made durable.
+	stopWork()
 	stopNetwork()
 	<-netDone
 	stopPipeline()

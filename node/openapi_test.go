@@ -1032,7 +1032,7 @@ func openAPICases() []oaCase {
 		{name: "bad_kind binary", reqValid: true, status: 400, code: "bad_kind",
 			build: oaPost("/v1/transactions", oaBinaryType, func(t *testing.T, c *oaNode) []byte {
 				b := c.data(t, "k10").Bytes()
-				b[1] = 10 // 9 is the last kind, quarantine
+				b[1] = 200 // 11 is the last kind, command
 				return b
 			})},
 		{name: "bad_kind JSON", note: "§3", reqValid: false, status: 400, code: "bad_kind",
