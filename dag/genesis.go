@@ -58,6 +58,29 @@ type Genesis struct {
 	// estimated at install and enforced at evaluation; zero means the
 	// device layer's default (1,000, about 50 µs).
 	PolicyCostLimit uint64 `json:"policy_cost_limit,omitempty"`
+	// FirmwareApprovals names, per device class, the approvers whose
+	// co-signatures a firmware release needs before it is active (TUF's
+	// threshold of signatures, held in the root of trust: a manufacturer
+	// key alone cannot lower it). Classes not listed need none.
+	FirmwareApprovals []FirmwareApproval `json:"firmware_approvals,omitempty"`
+}
+
+// FirmwareApproval is one class's k-of-n rule: Threshold of the
+// Approvers (genesis authorities' public keys) must approve a release.
+type FirmwareApproval struct {
+	Class     string      `json:"class"`
+	Approvers []PublicKey `json:"approvers"`
+	Threshold int         `json:"threshold"`
+}
+
+// ApprovalRule returns the class's rule (false when it needs none).
+func (g *Genesis) ApprovalRule(class string) (FirmwareApproval, bool) {
+	for _, r := range g.FirmwareApprovals {
+		if r.Class == class {
+			return r, true
+		}
+	}
+	return FirmwareApproval{}, false
 }
 
 // MaxAuthorities bounds the authorities of a genesis: each transaction
@@ -184,6 +207,27 @@ func (g *Genesis) Validate() error {
 				return fmt.Errorf("%w: authority %s: class %q is malformed or listed twice", ErrGenesis, a.PublicKey, c)
 			}
 			classes[c] = true
+		}
+	}
+	ruled := map[string]bool{}
+	for _, r := range d.FirmwareApprovals {
+		if !ValidClass(r.Class) || ruled[r.Class] {
+			return fmt.Errorf("%w: firmware approvals: class %q is malformed or listed twice", ErrGenesis, r.Class)
+		}
+		ruled[r.Class] = true
+		if r.Threshold < 1 || r.Threshold > len(r.Approvers) {
+			return fmt.Errorf("%w: firmware approvals of %q: threshold %d of %d approvers", ErrGenesis, r.Class, r.Threshold, len(r.Approvers))
+		}
+		seenApprover := map[PublicKey]bool{}
+		for _, k := range r.Approvers {
+			isAuthority := false
+			for _, a := range d.Authorities {
+				isAuthority = isAuthority || a.PublicKey == k
+			}
+			if !isAuthority || seenApprover[k] {
+				return fmt.Errorf("%w: firmware approvals of %q: approver %s is not an authority, or listed twice", ErrGenesis, r.Class, k)
+			}
+			seenApprover[k] = true
 		}
 	}
 	if err := d.Difficulty.Validate(); err != nil {

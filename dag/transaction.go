@@ -51,6 +51,15 @@ const (
 	// target device's ID. The target's policies judge it too, so a lock
 	// can accept commands only from its owner.
 	KindCommand Kind = 11
+	// KindRelease is a manufacturer's firmware release manifest for a
+	// device class (device.Release).
+	KindRelease Kind = 12
+	// KindApproval is an approver's co-signature of a release: the
+	// release activates once a class's threshold of them is in the past.
+	KindApproval Kind = 13
+	// KindInstall is a device's install report (the release, the digest it
+	// measured, ok or failed), in the device's own chain.
+	KindInstall Kind = 14
 )
 
 // KindSpec is what the ledger knows of a kind: one row of a table instead
@@ -99,6 +108,9 @@ var kinds = [...]KindSpec{
 	KindQuarantine: {Name: "quarantine", Data: true, ValidatorsOnly: true, Control: true, RateExempt: true},
 	KindPolicy:     {Name: "policy", Data: true, AuthoritiesOnly: true, Control: true, RateExempt: true},
 	KindCommand:    {Name: "command", Data: true},
+	KindRelease:    {Name: "release", Data: true, AuthoritiesOnly: true, Control: true, RateExempt: true},
+	KindApproval:   {Name: "approval", Data: true, AuthoritiesOnly: true, Control: true, RateExempt: true},
+	KindInstall:    {Name: "install", Data: true},
 }
 
 // RotatePayload is the payload of a KindRotate transaction: the new key,

@@ -52,6 +52,26 @@ const (
 	// A policy whose version is not above the one in force at its scope
 	// in its past.
 	CodePolicyOutdated = "policy_outdated"
+	// A firmware release whose sequence number is not above the newest
+	// release of its class and component in its past.
+	CodeFirmwareRollback = "firmware_rollback"
+	// An approval or install report naming a release that is not in its
+	// past.
+	CodeUnknownRelease = "unknown_release"
+	// An approval by an authority the class's genesis rule does not name.
+	CodeNotApprover = "not_approver"
+	// A second approval of one release by one approver.
+	CodeAlreadyApproved = "already_approved"
+	// An install report of a release for another class.
+	CodeWrongTarget = "wrong_target"
+	// An ok install report whose measured digest is not the release's.
+	CodeDigestMismatch = "digest_mismatch"
+	// An ok install report of a release without its class's approvals in
+	// the report's past.
+	CodeReleaseNotActive = "release_not_active"
+	// An ok install report of a release that requires an earlier one the
+	// device has not reported installing.
+	CodeReleaseRequires = "release_requires"
 )
 
 // Codes lists every code above (the API's table, the docs).
@@ -60,6 +80,8 @@ var Codes = []string{
 	CodeUnknownDevice, CodeNotOwner, CodeClassNotAllowed, CodeDeviceExists,
 	CodeInvalidTransition, CodeKeyNotCommitted, CodeBadQuarantine,
 	CodePolicyDenied, CodePolicyInvalid, CodePolicyTooCostly, CodePolicyOutdated,
+	CodeFirmwareRollback, CodeUnknownRelease, CodeNotApprover, CodeAlreadyApproved,
+	CodeWrongTarget, CodeDigestMismatch, CodeReleaseNotActive, CodeReleaseRequires,
 }
 
 func reject(code, format string, args ...any) error {

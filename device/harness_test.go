@@ -42,6 +42,12 @@ func newWorld(t testing.TB, authorities []string, permissioned bool) *world {
 
 // newWorldLimit is newWorld with the genesis policy cost limit.
 func newWorldLimit(t testing.TB, authorities []string, permissioned bool, costLimit uint64) *world {
+	return newWorldWith(t, authorities, permissioned, func(g *dag.Genesis) { g.PolicyCostLimit = costLimit })
+}
+
+// newWorldWith is newWorld with a last change to the genesis (it sees the
+// authorities).
+func newWorldWith(t testing.TB, authorities []string, permissioned bool, edit func(*dag.Genesis)) *world {
 	w := &world{
 		t: t, auth: map[string]*dagtest.Issuer{}, authKey: map[string]ed25519.PrivateKey{},
 		chains: map[string]*dagtest.Issuer{}, devices: map[string]dag.ID{},
@@ -57,7 +63,7 @@ func newWorldLimit(t testing.TB, authorities []string, permissioned bool, costLi
 			Name: name, PublicKey: dagtest.PublicKey(key), Classes: strings.Split(classes, "+")})
 	}
 	w.net.Genesis.Permissioned = permissioned
-	w.net.Genesis.PolicyCostLimit = costLimit
+	edit(w.net.Genesis)
 	w.registry = device.New(*w.net.Genesis)
 	// The node's clock runs an hour ahead of the script's issuing times
 	// (wait moves both), so nothing is from the future.
@@ -187,6 +193,9 @@ func (w *world) describe(id dag.ID) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "state=%s class=%s owner=%s key=%s txs=%d next_seq=%d\n",
 		d.State, d.Class, w.authorityName(d.Owner), w.keyLabel(d.Key), d.Transactions, d.NextSeq)
+	if d.Firmware != nil {
+		fmt.Fprintf(&b, "firmware %d (%s)\n", *d.Firmware, w.name(*d.FirmwareRelease))
+	}
 	for _, k := range d.Keys {
 		fmt.Fprintf(&b, "key %s since %d by %s committed=%v\n", w.keyLabel(k.Key), k.Since, w.name(k.Transaction), k.NextKeyHash != nil)
 	}

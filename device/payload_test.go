@@ -90,10 +90,10 @@ func FuzzControlPayload(f *testing.F) {
 		}
 		w.issue("t0", w.chain("k1"), dag.KindData, w.last, w.last, nil)
 		before := w.registry.Digest()
-		kinds := []dag.Kind{dag.KindRegister, dag.KindSuspend, dag.KindResume, dag.KindRevoke, dag.KindTransfer, dag.KindRotate, dag.KindPolicy, dag.KindCommand}
+		kinds := []dag.Kind{dag.KindRegister, dag.KindSuspend, dag.KindResume, dag.KindRevoke, dag.KindTransfer, dag.KindRotate, dag.KindPolicy, dag.KindCommand, dag.KindRelease, dag.KindApproval, dag.KindInstall}
 		kind := kinds[int(k)%len(kinds)]
 		is := w.auth["a1"]
-		if kind == dag.KindRotate || kind == dag.KindCommand && k%2 == 0 {
+		if kind == dag.KindRotate || kind == dag.KindInstall || kind == dag.KindCommand && k%2 == 0 {
 			is = w.chain("k1")
 		}
 		tx := is.Build(kind, w.last, w.last, w.now(), payload)
@@ -125,6 +125,28 @@ func FuzzDecodePolicy(f *testing.F) {
 		}
 		if !bytes.Equal(p.Encode(), b) {
 			t.Fatalf("accepted a non-canonical encoding %x (canonical %x)", b, p.Encode())
+		}
+	})
+}
+
+func FuzzDecodeRelease(f *testing.F) {
+	h := device.ImageDigest([]byte("old"))
+	for _, r := range []*device.Release{
+		{Class: "sensor", Component: "main", Seq: 3, Digest: device.ImageDigest([]byte("x")), Size: 1, URIs: []string{"https://a/b"}, Security: true},
+		{Class: "m", Component: "boot", Seq: 9, Size: 7, Precursor: &h, Requires: 8, Expires: 5},
+	} {
+		f.Add(r.Encode())
+	}
+	f.Fuzz(func(t *testing.T, p []byte) {
+		r, err := device.DecodeRelease(p)
+		if err != nil {
+			if !errors.Is(err, device.ErrPayload) {
+				t.Fatalf("untyped error %v", err)
+			}
+			return
+		}
+		if !bytes.Equal(r.Encode(), p) {
+			t.Fatalf("accepted a non-canonical encoding %x", p)
 		}
 	})
 }

@@ -314,10 +314,21 @@ func (r *Registry) input(tx *dag.Transaction, d *device, past dag.PastView, body
 			lastTime = info.Time
 		}
 	}
-	return buildInput(tx, body, target, inputDevice{
+	dev := inputDevice{
 		id: d.id, class: d.class, owner: r.genesis.Authorities[owner].PublicKey,
 		state: state, key: d.keyAt(tx.Seq), attrs: d.attrs,
-	}, lastTime, need)
+	}
+	// The device's install reports are in its own chain, all in the past
+	// of its next transaction. A command is not in its target's chain:
+	// which of the target's reports it sees has no O(1) test, so for a
+	// command the registration's attribute stands in, as it does for a
+	// device that never reported.
+	if tx.Kind != dag.KindCommand {
+		if fw, ok := d.firmwareAt(tx.Seq); ok {
+			dev.firmware = &fw
+		}
+	}
+	return buildInput(tx, body, target, dev, lastTime, need)
 }
 
 // inputDevice is what an Input reads of a device.
@@ -328,6 +339,9 @@ type inputDevice struct {
 	state string
 	key   dag.PublicKey
 	attrs []Attribute
+	// firmware is the release sequence number the device last reported
+	// installing (ok), if any; the firmware attribute stands in otherwise.
+	firmware *uint64
 }
 
 // buildInput is the one place an Input is made, for the registry and for
@@ -362,9 +376,13 @@ func buildInput(tx *dag.Transaction, body []byte, target dag.ID, d inputDevice, 
 		}
 	}
 	if need("device.firmware") {
-		for _, a := range d.attrs {
-			if a.Key == FirmwareAttribute {
-				in.Device.Firmware, _ = strconv.ParseInt(a.Value, 10, 64)
+		if d.firmware != nil {
+			in.Device.Firmware = int64(*d.firmware)
+		} else {
+			for _, a := range d.attrs {
+				if a.Key == FirmwareAttribute {
+					in.Device.Firmware, _ = strconv.ParseInt(a.Value, 10, 64)
+				}
 			}
 		}
 	}

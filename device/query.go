@@ -89,6 +89,11 @@ type Device struct {
 	// Policies are the ones that judge the device's next transaction when
 	// its past holds everything attached here, widest scope first.
 	Policies []PolicyRef `json:"policies"`
+	// Firmware is the release sequence number of the device's newest ok
+	// install report, and FirmwareRelease that release (absent before
+	// its first report).
+	Firmware        *uint64 `json:"firmware,omitempty"`
+	FirmwareRelease *dag.ID `json:"firmware_release,omitempty"`
 }
 
 func hashPtr(h *[32]byte) *Hash {
@@ -160,6 +165,16 @@ func (r *Registry) snapshot(d *device) Device {
 	for _, set := range r.scopesOf(d) {
 		if p := set.newest(); p != nil {
 			out.Policies = append(out.Policies, r.ref(p))
+		}
+	}
+	if fw, ok := d.firmwareAt(^uint64(0)); ok {
+		out.Firmware = &fw
+		for i := len(d.installs) - 1; i >= 0; i-- {
+			if in := d.installs[i]; in.result == InstallOK {
+				id := in.release.id
+				out.FirmwareRelease = &id
+				break
+			}
 		}
 	}
 	if d.started {

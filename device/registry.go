@@ -69,6 +69,7 @@ type history struct {
 	rotations []rotation
 	forks     []fork
 	policies  policySet // device-scope policies
+	installs  []install // install reports, in chain order
 }
 
 // noHistory is every device's history until it has one; never written.
@@ -185,6 +186,9 @@ type Registry struct {
 	classPolicies map[string]policySet
 	policyCount   int
 	limits        policy.Limits
+	// Firmware releases by class and component (lineKey), and by ID.
+	releases    map[string]releaseLine
+	releaseByID map[dag.ID]*release
 	// unnoticed are equivocations of devices waiting for a validator's
 	// quarantine notice (TakeEquivocations).
 	unnoticed []Equivocation
@@ -209,6 +213,8 @@ func New(g dag.Genesis) *Registry {
 		classes:       make(map[string]string),
 		classPolicies: make(map[string]policySet),
 		limits:        limitsOf(g),
+		releases:      make(map[string]releaseLine),
+		releaseByID:   make(map[dag.ID]*release),
 	}
 }
 
@@ -257,7 +263,7 @@ func (r *Registry) deviceOf(tx *dag.Transaction, past dag.PastView) *device {
 // Check implements dag.RuleLayer.
 func (r *Registry) Check(tx *dag.Transaction, past dag.PastView) error {
 	switch tx.Kind {
-	case dag.KindData, dag.KindRotate:
+	case dag.KindData, dag.KindRotate, dag.KindInstall:
 		return r.checkDevice(tx, past)
 	case dag.KindRegister:
 		return r.checkRegister(tx, past)
@@ -269,6 +275,10 @@ func (r *Registry) Check(tx *dag.Transaction, past dag.PastView) error {
 		return r.checkPolicy(tx, past)
 	case dag.KindCommand:
 		return r.checkCommand(tx, past)
+	case dag.KindRelease:
+		return r.checkRelease(tx, past)
+	case dag.KindApproval:
+		return r.checkApproval(tx, past)
 	}
 	return nil
 }
@@ -276,13 +286,18 @@ func (r *Registry) Check(tx *dag.Transaction, past dag.PastView) error {
 func (r *Registry) checkDevice(tx *dag.Transaction, past dag.PastView) error {
 	d := r.deviceOf(tx, past)
 	if d == nil {
-		if r.permissioned {
+		if r.permissioned || tx.Kind == dag.KindInstall {
 			return reject(CodeUnregistered, "no registration of key %s is in this transaction's past", tx.Issuer)
 		}
 		return nil
 	}
 	if err := r.checkState(tx, d, past); err != nil {
 		return err
+	}
+	if tx.Kind == dag.KindInstall {
+		if err := r.checkInstall(tx, d, past); err != nil {
+			return err
+		}
 	}
 	return r.judge(tx, d, past, tx.Payload, dag.ID{})
 }
@@ -438,12 +453,15 @@ func (r *Registry) Apply(tx *dag.Transaction, view dag.ApplyView) dag.Applied {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch tx.Kind {
-	case dag.KindData, dag.KindRotate, dag.KindCommand:
+	case dag.KindData, dag.KindRotate, dag.KindCommand, dag.KindInstall:
 		d := r.deviceOf(tx, view)
 		if d == nil {
 			return dag.Applied{}
 		}
 		d.count++
+		if tx.Kind == dag.KindInstall {
+			r.applyInstall(tx, d)
+		}
 		if tx.Seq == 0 && (!d.started || tx.ID().Compare(d.first) < 0) {
 			d.first = tx.ID()
 		}
@@ -469,6 +487,10 @@ func (r *Registry) Apply(tx *dag.Transaction, view dag.ApplyView) dag.Applied {
 		r.applyLifecycle(tx, view)
 	case dag.KindPolicy:
 		r.applyPolicy(tx)
+	case dag.KindRelease:
+		r.applyRelease(tx)
+	case dag.KindApproval:
+		r.applyApproval(tx)
 	case dag.KindQuarantine:
 		if tag := view.Tag(tx.Trunk); tag > 0 && int(tag) <= len(r.devices) {
 			d := r.devices[tag-1]
@@ -656,6 +678,9 @@ func (r *Registry) Digest() [32]byte {
 		u64(d.headSeq)
 		u64(d.count)
 		buf = appendPolicies(buf, d.policies)
+		for _, in := range d.installs {
+			buf = append(buf, in.id[:]...)
+		}
 		h.Write(buf)
 	}
 	buf = appendPolicies(buf[:0], r.netPolicies)
@@ -668,6 +693,16 @@ func (r *Registry) Digest() [32]byte {
 		buf = append(buf, c...)
 		buf = append(buf, 0)
 		buf = appendPolicies(buf, r.classPolicies[c])
+	}
+	lines := make([]string, 0, len(r.releases))
+	for k := range r.releases {
+		lines = append(lines, k)
+	}
+	slices.Sort(lines)
+	for _, k := range lines {
+		buf = append(buf, k...)
+		buf = append(buf, 0)
+		buf = appendReleases(buf, r.releases[k])
 	}
 	h.Write(buf)
 	var sum [32]byte

@@ -27,6 +27,12 @@ import (
 //	policy by=a1 network|class=sensor|device=d1 [as=p1] [parents=...]
 //	<policy file>                             a policy transaction
 //	wait 10s                                  advance the issuing clock
+//	genesis ... approvals=class:a2+a3/2       a class's k-of-n firmware approvers
+//	release by=a1 class=c seq=N [component=x] [requires=N] [security] [image=text] [as=r1]
+//	approve by=a2 release=r1                  an approver's co-signature
+//	install key=k1 class=c release=r1 [result=failed] [image=text]
+//	                                          an install report (the release's digest unless image=)
+//	firmware c                                the class's releases and rollout
 //	policies [d1]                             the policies in force (for a device: that judge it)
 //	twin key=k1 of=t1 [as=t1b]                a clone: same sequence as t1
 //	rotate key=k1 new=k2 [next=k3] [as=r1] [parents=...]
@@ -60,8 +66,84 @@ func TestScripts(t *testing.T) {
 				if c := arg("cost"); c != "" {
 					fmt.Sscan(c, &limit)
 				}
-				w = newWorldLimit(t, strings.Split(arg("authorities"), ","), d.HasArg("permissioned"), limit)
+				w = newWorldWith(t, strings.Split(arg("authorities"), ","), d.HasArg("permissioned"), func(g *dag.Genesis) {
+					g.PolicyCostLimit = limit
+					// approvals=class:a1+a2/2,...
+					for _, spec := range d.CmdArgs {
+						if spec.Key != "approvals" {
+							continue
+						}
+						for _, rule := range strings.Split(strings.Join(spec.Vals, ","), ",") {
+							class, rest, _ := strings.Cut(rule, ":")
+							names, k, _ := strings.Cut(rest, "/")
+							fa := dag.FirmwareApproval{Class: class}
+							fmt.Sscan(k, &fa.Threshold)
+							for _, n := range strings.Split(names, "+") {
+								fa.Approvers = append(fa.Approvers, dagtest.PublicKey(dagtest.Key("authority-"+n)))
+							}
+							g.FirmwareApprovals = append(g.FirmwareApprovals, fa)
+						}
+					}
+				})
+				if err := w.net.Genesis.Validate(); err != nil {
+					return err.Error()
+				}
 				return "ok"
+			case "release":
+				image := []byte(arg("image"))
+				if len(image) == 0 {
+					image = []byte("image " + arg("seq"))
+				}
+				rel := &device.Release{Class: arg("class"), Component: "main", Digest: device.ImageDigest(image), Size: uint64(len(image)),
+					URIs: []string{"https://updates.example/" + arg("seq")}, Security: d.HasArg("security")}
+				if c := arg("component"); c != "" {
+					rel.Component = c
+				}
+				fmt.Sscan(arg("seq"), &rel.Seq)
+				if r := arg("requires"); r != "" {
+					fmt.Sscan(r, &rel.Requires)
+				}
+				trunk, branch := w.parents(arg("parents"))
+				out := w.issue(arg("as"), w.auth[arg("by")], dag.KindRelease, trunk, branch, rel.Encode())
+				if !strings.HasPrefix(out, "accepted") {
+					out += ": " + w.lastErr
+				}
+				return out
+			case "approve":
+				trunk, branch := w.parents(arg("parents"))
+				out := w.issue(arg("as"), w.auth[arg("by")], dag.KindApproval, trunk, branch, device.ApprovalPayload(w.txs[arg("release")]))
+				if !strings.HasPrefix(out, "accepted") {
+					out += ": " + w.lastErr
+				}
+				return out
+			case "install":
+				rel := w.txs[arg("release")]
+				digest := device.ImageDigest([]byte(arg("image")))
+				if arg("image") == "" {
+					for _, r := range w.registry.Firmware(arg("class"), nil).Releases {
+						if r.ID == rel {
+							digest = [32]byte(r.Digest)
+						}
+					}
+				}
+				result := device.InstallOK
+				if arg("result") == "failed" {
+					result = device.InstallFailed
+				}
+				trunk, branch := w.parents(arg("parents"))
+				out := w.issue(arg("as"), w.chain(arg("key")), dag.KindInstall, trunk, branch, device.InstallPayload(rel, digest, result))
+				if !strings.HasPrefix(out, "accepted") && !strings.Contains(out, ":") {
+					out += ": " + w.lastErr
+				}
+				return out
+			case "firmware":
+				st := w.registry.Firmware(d.CmdArgs[0].Key, nil)
+				var b strings.Builder
+				for _, r := range st.Releases {
+					fmt.Fprintf(&b, "%s %s/%s seq %d approvals %d/%d active=%v security=%v\n", w.name(r.ID), r.Class, r.Component, r.Seq, len(r.Approvals), r.Threshold, r.Active, r.Security)
+				}
+				fmt.Fprintf(&b, "installed %v failed %v\n", st.Installed, st.Failed)
+				return b.String()
 			case "register":
 				reg := &device.Registration{Key: devicePublicKey(arg("key")), Class: arg("class")}
 				if next := arg("next"); next != "" {
