@@ -78,6 +78,9 @@ const (
 	// EngineDAG for k = 2 by TestEnginesAgree. Chosen automatically for
 	// k ≠ 2.
 	EngineModel Engine = "model"
+	// EngineNetwork is the network model (Config.Network): nodes with
+	// their own views, each drawing as the model engine does.
+	EngineNetwork Engine = "network"
 )
 
 // Config describes one simulation. Zero values mean the defaults below.
@@ -134,6 +137,9 @@ type Config struct {
 	// Confirm is the confirmation rule. The zero value means a cumulative
 	// weight threshold of DefaultCWThreshold.
 	Confirm Confirm
+	// Network, when set, simulates nodes with their own views instead of
+	// one global view (see Network). Delay is then the network's latency.
+	Network *Network
 	// SampleEvery is the time step of the CSV time series. Zero means h.
 	SampleEvery time.Duration
 	// Progress, if set, is called every few tens of thousands of issued
@@ -168,11 +174,17 @@ const (
 	DefaultStartAgeFactor = 30
 	// MaxParents bounds k: the simulator keeps parents in fixed arrays.
 	MaxParents = 8
-	// MaxIssuers is the width of the issuer bitset of approval weight.
-	MaxIssuers = 64
+	// MaxIssuers bounds the issuers of approval weight; each tracked
+	// transaction holds a bitset of the issuers seen approving it.
+	MaxIssuers = 100_000
 )
 
 func (c Config) withDefaults() Config {
+	if c.Network != nil {
+		n := *c.Network
+		n.withDefaults(&c)
+		c.Network = &n
+	}
 	if c.Delay == nil {
 		c.Delay = ConstantDelay(DefaultDelay)
 	}
@@ -255,8 +267,10 @@ func (c *Config) validate() error {
 		return bad("sample interval is %v, must not be negative", c.SampleEvery)
 	case c.Model != Continuous && c.Model != Discrete:
 		return bad("model %q, want %q or %q", c.Model, Continuous, Discrete)
-	case c.Engine != EngineDAG && c.Engine != EngineModel:
+	case c.Engine != EngineDAG && c.Engine != EngineModel && c.Engine != EngineNetwork:
 		return bad("engine %q, want %q or %q", c.Engine, EngineDAG, EngineModel)
+	case (c.Engine == EngineNetwork) != (c.Network != nil):
+		return bad("the network engine runs the network model (nodes) only")
 	case c.Engine == EngineDAG && c.Parents != 2:
 		return bad("the dag engine approves exactly 2 parents (trunk, branch); k = %d needs the model engine", c.Parents)
 	case c.Engine == EngineModel && (c.TipSelection != URTS || c.Retention != 0):
@@ -274,6 +288,9 @@ func (c *Config) validate() error {
 		if !(w > 0) || math.IsInf(w, 0) {
 			return bad("issuer %d has weight %v, must be positive", i, w)
 		}
+	}
+	if c.Network != nil {
+		return c.Network.validate(c)
 	}
 	return nil
 }

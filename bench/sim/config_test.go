@@ -88,7 +88,7 @@ func TestParseConfirm(t *testing.T) {
 		{"aw:0.5", "5,3,2", Confirm{Quorum: 0.5, Issuers: []float64{5, 3, 2}}, true},
 		{"cw:0", "", Confirm{}, false},
 		{"aw:1", "3", Confirm{}, false},
-		{"aw:0.5", "65", Confirm{}, false},
+		{"aw:0.5", "100001", Confirm{}, false},
 		{"aw:0.5", "1,-1", Confirm{}, false},
 		{"weight:3", "", Confirm{}, false},
 	} {

@@ -226,7 +226,7 @@ func (e *dagEngine) lane(t int64) *lane {
 	return ln
 }
 
-func (e *dagEngine) tips() int { return e.ledger.Stats().Tips }
+func (e *dagEngine) tips() float64 { return float64(e.ledger.Stats().Tips) }
 
 func (e *dagEngine) overflowed() bool { return e.poolFull }
 

@@ -17,8 +17,9 @@ type engine interface {
 	attach(issued, now int64, parents []int32) error
 	// tips is the number of visible tips: visible transactions that no
 	// visible transaction approves, the genesis root included until it is
-	// approved. With a tip expiry, expired tips no longer count.
-	tips() int
+	// approved. With a tip expiry, expired tips no longer count; in the
+	// network model, the mean over the nodes' views.
+	tips() float64
 	// overflowed reports whether a bounded tip pool ever dropped a tip, which
 	// would make the selection no longer uniform over all tips.
 	overflowed() bool

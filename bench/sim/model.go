@@ -35,26 +35,34 @@ func newModelEngine(cfg *Config, rng *rand.Rand) *modelEngine {
 
 func (m *modelEngine) choose(now int64, _ int, dst []int32) ([]int32, error) {
 	m.expire(now)
-	n := len(m.pool)
-	if m.replacement && n > 0 {
-		// k independent draws; a repeat adds no second approval.
-		for range m.k {
-			if p := m.pool[m.rng.IntN(n)]; !dup(dst, p) {
+	dst, m.chosenBufs = drawTips(m.rng, m.pool, m.k, m.replacement, m.chosenBufs, dst)
+	return dst, nil
+}
+
+// drawTips appends k parents drawn uniformly from pool to dst: distinct
+// ones, or with replacement (a repeat adds no second approval). chosen is
+// a reusable buffer, returned for the next call. The network model's nodes
+// draw with it too, so that equal views give equal draws.
+func drawTips(rng *rand.Rand, pool []int32, k int, replacement bool, chosen []int, dst []int32) ([]int32, []int) {
+	n := len(pool)
+	if replacement && n > 0 {
+		for range k {
+			if p := pool[rng.IntN(n)]; !dup(dst, p) {
 				dst = append(dst, p)
 			}
 		}
-		return dst, nil
+		return dst, chosen
 	}
-	if n < m.k {
-		return m.chooseFew(dst), nil
+	if n < k {
+		return chooseFew(rng, pool, k, dst), chosen
 	}
 	// Draw k distinct positions: the m-th draw is uniform over the n−m
 	// positions not drawn yet, mapped past the drawn ones in ascending
 	// order. For k = 2 this is URTS's i = IntN(n), j = IntN(n−1), j++ if
 	// j ≥ i.
-	chosen := m.chosenBufs[:0] // drawn positions, ascending
-	for d := range m.k {
-		r := m.rng.IntN(n - d)
+	chosen = chosen[:0] // drawn positions, ascending
+	for d := range k {
+		r := rng.IntN(n - d)
 		at := 0
 		for _, c := range chosen {
 			if r < c {
@@ -66,31 +74,30 @@ func (m *modelEngine) choose(now int64, _ int, dst []int32) ([]int32, error) {
 		chosen = append(chosen, 0)
 		copy(chosen[at+1:], chosen[at:])
 		chosen[at] = r
-		dst = append(dst, m.pool[r])
+		dst = append(dst, pool[r])
 	}
-	m.chosenBufs = chosen
-	return dst, nil
+	return dst, chosen
 }
 
 // chooseFew mirrors URTS's fallback when fewer than k tips are pooled:
 // take what there is, then the root (the newest confirmed transaction,
 // which is all the dag engine ever confirms), the root twice only when
 // nothing else exists.
-func (m *modelEngine) chooseFew(dst []int32) []int32 {
-	n := len(m.pool)
+func chooseFew(rng *rand.Rand, pool []int32, k int, dst []int32) []int32 {
+	n := len(pool)
 	switch n {
 	case 0:
-		if m.k == 2 {
+		if k == 2 {
 			return append(dst, root, root)
 		}
 		return append(dst, root)
 	case 1:
-		dst = append(dst, m.pool[m.rng.IntN(1)])
+		dst = append(dst, pool[rng.IntN(1)])
 		return append(dst, root)
 	}
 	// 2 ≤ n < k (k > 2 only): every pooled tip and the root.
 	for i := range n {
-		dst = append(dst, m.pool[i])
+		dst = append(dst, pool[i])
 	}
 	return append(dst, root)
 }
@@ -141,11 +148,11 @@ func (m *modelEngine) expire(now int64) {
 	}
 }
 
-func (m *modelEngine) tips() int {
+func (m *modelEngine) tips() float64 {
 	if m.rootIsTip {
-		return len(m.pool) + 1
+		return float64(len(m.pool) + 1)
 	}
-	return len(m.pool)
+	return float64(len(m.pool))
 }
 
 func (m *modelEngine) overflowed() bool { return false }

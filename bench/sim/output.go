@@ -80,7 +80,7 @@ func ftoa(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
 func (r *Result) writeSeries(w io.Writer) error {
 	fmt.Fprintln(w, "time_s,tips,visible_tips,in_flight,issued,visible")
 	for _, s := range r.Series {
-		fmt.Fprintf(w, "%s,%d,%d,%d,%d,%d\n", ftoa(s.Time), s.Tips, s.VisTips, s.InFlight, s.Issued, s.Visible)
+		fmt.Fprintf(w, "%s,%d,%s,%d,%d,%d\n", ftoa(s.Time), s.Tips, ftoa(s.VisTips), s.InFlight, s.Issued, s.Visible)
 	}
 	return nil
 }
@@ -127,6 +127,16 @@ func (r *Result) WriteTable(out io.Writer) error {
 	}
 	row("cumulative weight", "%s", cw)
 	row("confirmation ("+s.Confirm+")", "%d tracked, %.4f confirmed within %gs; latency p50 %.3fs p90 %.3fs p99 %.3fs", s.Tracked, s.ConfirmedFraction, s.MaxTrackedAgeSeconds, s.ConfirmationLatency.P50, s.ConfirmationLatency.P90, s.ConfirmationLatency.P99)
+	if n := s.Network; n != nil {
+		row("network", "%d nodes, %s (mean degree %.1f), latency %ss, loss %g, weights %s, theta %g: %d heaviest issuers pass it",
+			n.Nodes, n.Topology, n.MeanDegree, n.Latency, n.Loss, n.Weights, n.Theta, n.IssuersToThreshold)
+		row("confirmation per node", "%d tracked, %.4f confirmed at every node; all nodes p50 %.3fs p90 %.3fs p99 %.3fs; nodes' p50 from %.3fs to %.3fs",
+			n.Tracked, n.ConfirmedEverywhere, n.ConfirmationLatency.P50, n.ConfirmationLatency.P90, n.ConfirmationLatency.P99, n.NodeP50.P50, n.NodeP50.P99)
+		row("first/last node", "first p50 %.3fs, last p50 %.3fs p99 %.3fs; spread p50 %.3fs p99 %.3fs",
+			n.FirstNode.P50, n.LastNode.P50, n.LastNode.P99, n.Spread.P50, n.Spread.P99)
+		row("tips per node", "mean %.2f (across nodes p50 %.2f, p99 %.2f); %d orphans; %d messages, %d lost, %d requests",
+			n.TipsPerNode.Mean, n.TipsPerNode.P50, n.TipsPerNode.P99, n.Orphans, n.Messages, n.Lost, n.Requests)
+	}
 	if s.PoolOverflow {
 		row("WARNING", "the URTS pool reached its bound: selection was not uniform")
 	}

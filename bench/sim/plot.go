@@ -3,6 +3,8 @@ package sim
 import (
 	"fmt"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -94,4 +96,77 @@ func addLine(p *plot.Plot, name string, pts plotter.XYs, color int) error {
 	p.Add(l)
 	p.Legend.Add(name, l)
 	return nil
+}
+
+// PlotSweep is the file name (.png and .svg) of a sweep's plot.
+const PlotSweep = "sweep"
+
+// WriteSweepPlot plots confirmation latency against the swept value: the
+// network model's p50 and p90 over all nodes and the last node's p50, or
+// the single view's p50 and p99. A value that is not a number is placed
+// by its number after the last colon (zipf:1.2 at 1.2; uniform at 0) or
+// else by its position.
+func WriteSweepPlot(dir string, sw Sweep, results []*Result) error {
+	p := plot.New()
+	p.Title.Text = "Confirmation latency against " + sw.Param
+	p.X.Label.Text = sw.Param
+	p.Y.Label.Text = "latency from issue (s)"
+	p.Legend.Top, p.Legend.Left = true, true
+	var a, b, c plotter.XYs
+	for i, r := range results {
+		x := sweepX(sw.Values[i], i)
+		if n := r.Summary.Network; n != nil {
+			a = append(a, plotter.XY{X: x, Y: n.ConfirmationLatency.P50})
+			b = append(b, plotter.XY{X: x, Y: n.ConfirmationLatency.P90})
+			c = append(c, plotter.XY{X: x, Y: n.LastNode.P50})
+			continue
+		}
+		a = append(a, plotter.XY{X: x, Y: r.Summary.ConfirmationLatency.P50})
+		b = append(b, plotter.XY{X: x, Y: r.Summary.ConfirmationLatency.P99})
+	}
+	names := []string{"p50", "p99"}
+	if len(c) > 0 {
+		names = []string{"p50 (all nodes)", "p90 (all nodes)", "last node to confirm, p50"}
+	}
+	for i, pts := range []plotter.XYs{a, b, c} {
+		if len(pts) == 0 {
+			continue
+		}
+		l, s, err := plotter.NewLinePoints(pts)
+		if err != nil {
+			return fmt.Errorf("sim: plot: %w", err)
+		}
+		l.Color, s.Color = plotutil.Color(i), plotutil.Color(i)
+		p.Add(l, s)
+		p.Legend.Add(names[i], l, s)
+	}
+	if sw.Param == "nodes" {
+		p.X.Scale = plot.LogScale{}
+		p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	}
+	for _, ext := range []string{".png", ".svg"} {
+		path := filepath.Join(dir, PlotSweep+ext)
+		if err := p.Save(20*vg.Centimeter, 12*vg.Centimeter, path); err != nil {
+			return fmt.Errorf("sim: plot %s: %w", path, err)
+		}
+	}
+	return nil
+}
+
+func sweepX(v string, i int) float64 {
+	if f, err := strconv.ParseFloat(v, 64); err == nil {
+		return f
+	}
+	if d, err := ParseDelay(v); err == nil {
+		return d.Mean().Seconds()
+	}
+	if _, arg, ok := strings.Cut(v, ":"); ok {
+		if f, err := strconv.ParseFloat(arg, 64); err == nil {
+			return f
+		}
+	}
+	if v == "uniform" {
+		return 0
+	}
+	return float64(i)
 }

@@ -84,6 +84,11 @@ type Summary struct {
 	// tips behind that no cone will ever hold).
 	WalkStartUncovered int `json:"walk_start_uncovered,omitempty"`
 
+	// Network is the network model's report (Config.Network); the fields
+	// above then describe the global tangle, and confirmation_latency is
+	// judged by the issuers' views.
+	Network *NetSummary `json:"network,omitempty"`
+
 	WallSeconds     float64 `json:"wall_seconds,omitempty"`
 	TxPerWallSecond float64 `json:"tx_per_wall_second,omitempty"`
 }
@@ -119,7 +124,7 @@ type Result struct {
 type Sample struct {
 	Time     float64 // virtual seconds since genesis
 	Tips     int     // L(t), hidden tips included
-	VisTips  int     // visible tips
+	VisTips  float64 // visible tips (network: the mean over the nodes)
 	InFlight int     // issued, not yet visible
 	Issued   int
 	Visible  int
@@ -227,6 +232,9 @@ func (s *sim) result() (*Result, error) {
 	for _, x := range s.series {
 		res.Series = append(res.Series, Sample{Time: x.t, Tips: x.tips, VisTips: x.visTips, InFlight: x.inFlight, Issued: x.issued, Visible: x.visible})
 	}
+	if s.net != nil {
+		sum.Network = s.net.summary(cfg, hist[0])
+	}
 	res.Summary = sum
 	return res, nil
 }
@@ -251,6 +259,9 @@ func percentiles(xs []float64) Pcts {
 func (c Confirm) String() string {
 	if len(c.Issuers) == 0 {
 		return fmt.Sprintf("cw:%d", c.CWThreshold)
+	}
+	if len(c.Issuers) > 8 {
+		return fmt.Sprintf("aw:%g:%d issuers", c.Quorum, len(c.Issuers))
 	}
 	ws := make([]string, len(c.Issuers))
 	for i, w := range c.Issuers {

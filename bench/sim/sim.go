@@ -94,6 +94,7 @@ func Run(cfg Config) (*Result, error) {
 type sim struct {
 	cfg      *Config
 	eng      engine
+	net      *netEngine // the network model's engine, also eng
 	track    *tracker
 	arrivals *rand.Rand
 	delays   *rand.Rand
@@ -106,6 +107,7 @@ type sim struct {
 	records []record
 	issued  int
 	lastIss int64
+	lastVis int64 // time of the last visibility (issuer attach, network)
 	parBuf  []int32
 
 	// tip statistics over the measurement window, sampled at issues
@@ -117,7 +119,7 @@ type sim struct {
 	// L and the visible tip count as each arrival finds them, kept until
 	// the end of the run places the measurement window.
 	tipSample []int32
-	visSample []int32
+	visSample []float32
 
 	series []sample
 	nextS  int64
@@ -127,7 +129,7 @@ type sim struct {
 type sample struct {
 	t        float64 // virtual seconds since genesis
 	tips     int
-	visTips  int
+	visTips  float64
 	inFlight int
 	issued   int
 	visible  int
@@ -146,23 +148,26 @@ func newSim(cfg *Config) (*sim, error) {
 	s.now = s.start
 	s.nextS = s.start
 	tips := newRand(cfg.Seed, streamTips)
+	s.track = newTracker(cfg)
 	var err error
 	switch cfg.Engine {
 	case EngineDAG:
 		s.eng, err = newDAGEngine(cfg, &s.now, tips)
 	case EngineModel:
 		s.eng = newModelEngine(cfg, tips)
+	case EngineNetwork:
+		s.net, err = newNetEngine(cfg, tips, s.track)
+		s.eng = s.net
 	}
 	if err != nil {
 		return nil, err
 	}
-	s.track = newTracker(cfg)
 	if n := cfg.Count; n > 0 {
 		// Growing these by appending would copy them over and over: at
 		// millions of transactions that was a fifth of the run time.
 		s.records = make([]record, 0, n)
 		s.tipSample = make([]int32, 0, n)
-		s.visSample = make([]int32, 0, n)
+		s.visSample = make([]float32, 0, n)
 		s.track.masks = make([]uint64, 0, n)
 		if e, ok := s.eng.(*dagEngine); ok {
 			e.ids = make([]dag.ID, 0, n)
@@ -215,12 +220,33 @@ func (s *sim) run() error {
 	arrival := next()
 	for {
 		more := (s.cfg.Count == 0 || s.issued < s.cfg.Count) && s.issueTime(arrival, h) <= horizon
-		if !more && len(s.flights) == 0 {
+		// The network's deliveries and the issuers' own attaches are
+		// visibility events too; between the two, at equal times, the
+		// earlier issued transaction goes first, so that every node
+		// attaches in issue order as the single view does.
+		netAt, netTx, netOK := int64(0), int32(0), false
+		if s.net != nil {
+			netAt, netTx, netOK = s.net.next()
+		}
+		if !more && len(s.flights) == 0 && !netOK {
 			break
 		}
+		if netOK && (!more || netAt <= s.issueTime(arrival, h)) &&
+			(len(s.flights) == 0 || netAt < s.flights[0].visible || netAt == s.flights[0].visible && uint64(netTx) < s.flights[0].seq) {
+			if more || len(s.flights) > 0 {
+				s.advance(netAt)
+			} else {
+				s.now = netAt // past the last visibility: no more series rows
+			}
+			s.net.deliver()
+			continue
+		}
 		if len(s.flights) > 0 && (!more || s.flights[0].visible <= s.issueTime(arrival, h)) {
+			// Advance first: a series row due before this event must
+			// still count the transaction as in flight.
+			s.advance(s.flights[0].visible)
 			f := heap.Pop(&s.flights).(inFlight)
-			s.advance(f.visible)
+			s.lastVis = f.visible
 			if err := s.attach(&f, warmup); err != nil {
 				return err
 			}
@@ -233,7 +259,9 @@ func (s *sim) run() error {
 		}
 		arrival = next()
 	}
-	s.flushSeries(s.now + 1)
+	// The series ends with the last visibility, where the single view
+	// ends; the network's last deliveries come after it.
+	s.flushSeries(s.lastVis + 1)
 	return nil
 }
 
@@ -256,6 +284,9 @@ func (s *sim) advance(t int64) {
 func (s *sim) flushSeries(t int64) {
 	step := int64(s.cfg.SampleEvery)
 	for s.nextS < t {
+		if s.net != nil && s.nextS >= s.warmupAt {
+			s.net.sampleTips()
+		}
 		s.series = append(s.series, sample{
 			t:        float64(s.nextS-s.start) / 1e9,
 			tips:     s.tips,
@@ -275,7 +306,7 @@ func (s *sim) issue(t, h int64, warmup int) error {
 	// Tips as seen by this arrival; Poisson arrivals see time averages, so
 	// the mean over arrivals is the time average of the tip count.
 	s.tipSample = append(s.tipSample, int32(s.tips))
-	s.visSample = append(s.visSample, int32(s.eng.tips()))
+	s.visSample = append(s.visSample, float32(s.eng.tips()))
 	var issuer int
 	if s.cumW != nil {
 		u := s.issuers.Float64() * s.cumW[len(s.cumW)-1]
@@ -311,9 +342,13 @@ func (s *sim) issue(t, h int64, warmup int) error {
 		r.approvers++
 	}
 	s.tips++
-	if s.cfg.Model == Discrete {
+	switch {
+	case s.net != nil:
+		f.visible = t + int64(s.cfg.Network.SelfDelay)
+		s.net.issue(int32(f.seq), t, issuer, parents)
+	case s.cfg.Model == Discrete:
 		f.visible = t + h
-	} else {
+	default:
 		f.visible = t + int64(s.cfg.Delay.Draw(s.delays))
 	}
 	heap.Push(&s.flights, f)
@@ -328,13 +363,12 @@ func (s *sim) issue(t, h int64, warmup int) error {
 func (s *sim) attach(f *inFlight, warmup int) error {
 	parents := f.parents[:f.nParents]
 	idx := int32(len(s.records))
-	if err := s.eng.attach(f.issued, f.visible, parents); err != nil {
-		return err
-	}
 	s.records = append(s.records, record{issued: f.issued, visible: f.visible, first: -1, parents: f.nParents})
 	measured := f.seq >= uint64(warmup)
+	// The tracker first: the network engine judges confirmation at the
+	// issuer's view with the mask the tracker has just computed.
 	s.track.attach(idx, f.issued, f.visible, parents, int(f.issuer), measured)
-	return nil
+	return s.eng.attach(f.issued, f.visible, parents)
 }
 
 // errTooShort reports a run with nothing left to measure.

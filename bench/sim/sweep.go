@@ -16,7 +16,8 @@ type Sweep struct {
 
 // SweepParams are the parameters a sweep may vary, by flag name.
 // ("expiry" is the old name of "retention" and still accepted.)
-var SweepParams = []string{"lambda", "delay", "alpha", "parents", "retention", "tip-expiry", "seed", "count"}
+var SweepParams = []string{"lambda", "delay", "alpha", "parents", "retention", "tip-expiry", "seed", "count",
+	"nodes", "latency", "theta", "weights", "loss"}
 
 // ParseSweep reads "PARAM=V1,V2,...", for example "lambda=10,20,50".
 func ParseSweep(s string) (Sweep, error) {
@@ -60,6 +61,26 @@ func (sw Sweep) Apply(cfg Config, v string) (Config, error) {
 		cfg.Retention, err = ParseSeconds(v)
 	case "tip-expiry":
 		cfg.TipExpiry, err = ParseSeconds(v)
+	case "nodes", "latency", "weights", "loss":
+		n := Network{}
+		if cfg.Network != nil {
+			n = *cfg.Network
+		}
+		switch sw.Param {
+		case "nodes":
+			n.Nodes, err = strconv.Atoi(v)
+		case "latency":
+			n.Latency, err = ParseDelay(v)
+		case "weights":
+			n.Weights, err = ParseWeights(v)
+		case "loss":
+			n.Loss, err = strconv.ParseFloat(v, 64)
+		}
+		cfg.Network = &n
+		// The issuers are the nodes: their weights follow from the sweep.
+		cfg.Confirm.Issuers = nil
+	case "theta":
+		cfg.Confirm.Quorum, err = strconv.ParseFloat(v, 64)
 	default:
 		return cfg, fmt.Errorf("%w: cannot sweep %q; one of %s", ErrConfig, sw.Param, strings.Join(SweepParams, ", "))
 	}
@@ -72,6 +93,16 @@ func (sw Sweep) Apply(cfg Config, v string) (Config, error) {
 // WriteSweepTable prints one row per run of a sweep.
 func WriteSweepTable(out io.Writer, sw Sweep, results []*Result) error {
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	if len(results) > 0 && results[0].Summary.Network != nil {
+		fmt.Fprintf(w, "%s\tnodes\tlambda*h\tL/(lambda*h)\ttips/node\tissuers to theta\tconf p50\tconf p90\tconf p99\tlast node p50\tspread p50\tspread p99\tconfirmed everywhere\tleft behind\t\n", sw.Param)
+		for i, r := range results {
+			s, n := &r.Summary, r.Summary.Network
+			fmt.Fprintf(w, "%s\t%d\t%g\t%.4f\t%.2f\t%d\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.4f\t%.6f\t\n", sw.Values[i], n.Nodes, s.LambdaH,
+				s.MeanTipsOverLambdaH, n.TipsPerNode.Mean, n.IssuersToThreshold, n.ConfirmationLatency.P50, n.ConfirmationLatency.P90,
+				n.ConfirmationLatency.P99, n.LastNode.P50, n.Spread.P50, n.Spread.P99, n.ConfirmedEverywhere, s.LeftBehindFraction)
+		}
+		return w.Flush()
+	}
 	fmt.Fprintf(w, "%s\tlambda*h\tL\tL/(lambda*h)\ttheory\tfirst appr (issue)\tfirst appr (visible)\tapprovers\tleft behind\tconf p50\tconf p99\t\n", sw.Param)
 	for i, r := range results {
 		s := &r.Summary
@@ -84,6 +115,16 @@ func WriteSweepTable(out io.Writer, sw Sweep, results []*Result) error {
 
 // WriteSweepCSV writes the same rows as CSV, without wall-clock columns.
 func WriteSweepCSV(out io.Writer, sw Sweep, results []*Result) error {
+	if len(results) > 0 && results[0].Summary.Network != nil {
+		fmt.Fprintf(out, "%s,nodes,lambda_h,mean_tips_over_lambda_h,tips_per_node,issuers_to_threshold,confirmation_p50,confirmation_p90,confirmation_p99,last_node_p50,spread_p50,spread_p99,confirmed_everywhere,left_behind_fraction\n", sw.Param)
+		for i, r := range results {
+			s, n := &r.Summary, r.Summary.Network
+			fmt.Fprintf(out, "%s,%d,%s,%s,%s,%d,%s,%s,%s,%s,%s,%s,%s,%s\n", sw.Values[i], n.Nodes, ftoa(s.LambdaH), ftoa(s.MeanTipsOverLambdaH),
+				ftoa(n.TipsPerNode.Mean), n.IssuersToThreshold, ftoa(n.ConfirmationLatency.P50), ftoa(n.ConfirmationLatency.P90),
+				ftoa(n.ConfirmationLatency.P99), ftoa(n.LastNode.P50), ftoa(n.Spread.P50), ftoa(n.Spread.P99), ftoa(n.ConfirmedEverywhere), ftoa(s.LeftBehindFraction))
+		}
+		return nil
+	}
 	fmt.Fprintf(out, "%s,lambda_h,mean_tips,mean_tips_over_lambda_h,theory_tips,first_approval_mean_from_issue,first_approval_mean_from_visible,mean_direct_approvers,left_behind_fraction,confirmation_p50,confirmation_p99\n", sw.Param)
 	for i, r := range results {
 		s := &r.Summary

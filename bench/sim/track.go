@@ -1,6 +1,10 @@
 package sim
 
-import "math/bits"
+import (
+	"cmp"
+	"math/bits"
+	"slices"
+)
 
 // growthBins is the resolution of the cumulative-weight-by-age curve.
 const growthBins = 100
@@ -33,13 +37,21 @@ type tracker struct {
 	unconfirmed int
 	growth      [growthBins]float64 // summed CW increments by age bin
 	completed   int
+
+	// words is the length of a slot's issuer bitset; issuerBits holds
+	// them, slot b's at [b*words, (b+1)*words).
+	words      int
+	issuerBits []uint64
+
+	// views, in the network model, judges the same tracked transactions
+	// by each node's own view (network.go).
+	views *nodeConfirm
 }
 
 type slot struct {
 	start     int32 // index of the tracked transaction
 	issued    int64
 	cw        int64
-	issuers   uint64
 	weight    float64
 	confirmed int64 // -1 until confirmed
 	incr      [growthBins]uint32
@@ -61,10 +73,13 @@ func newTracker(cfg *Config) *tracker {
 		for _, w := range ws {
 			t.total += w
 		}
-		for _, w := range ws {
-			minShare = min(minShare, w/t.total)
-		}
+		// The issuers needed are the heaviest ones up to the quorum; the
+		// lightest of those appears at rate λ·share. With equal weights
+		// this is the smallest share, as before.
+		minShare = marginalShare(ws, cfg.Confirm.Quorum)
 		age = 30*h + 10/(cfg.Lambda*minShare)
+		t.words = (len(ws) + 63) / 64
+		t.issuerBits = make([]uint64, 64*t.words)
 	}
 	t.maxAge = int64(age * 1e9)
 	t.binW = max(t.maxAge/growthBins, 1)
@@ -90,10 +105,11 @@ func (t *tracker) attach(idx int32, issued, now int64, parents []int32, issuer i
 		}
 	}
 	for rest := m; rest != 0; rest &= rest - 1 {
-		s := &t.slots[bits.TrailingZeros64(rest)]
+		b := bits.TrailingZeros64(rest)
+		s := &t.slots[b]
 		s.cw++
 		s.incr[min((now-s.issued)/t.binW, growthBins-1)]++
-		t.count(s, issuer, now)
+		t.count(b, issuer, now)
 	}
 	if measured {
 		t.counter++
@@ -101,7 +117,11 @@ func (t *tracker) attach(idx int32, issued, now int64, parents []int32, issuer i
 			b := bits.TrailingZeros64(^t.active)
 			t.active |= 1 << b
 			t.slots[b] = slot{start: idx, issued: issued, cw: 1, confirmed: -1}
-			t.count(&t.slots[b], issuer, now)
+			clear(t.issuerBits[b*t.words : (b+1)*t.words])
+			if t.views != nil {
+				t.views.reset(b)
+			}
+			t.count(b, issuer, now)
 			m |= 1 << b
 			t.retire = min(t.retire, issued+t.maxAge)
 		}
@@ -123,13 +143,14 @@ func (t *tracker) newerThan(p int32, pm uint64) uint64 {
 }
 
 // count adds issuer's weight (approval weight rule) and checks the rule.
-func (t *tracker) count(s *slot, issuer int, now int64) {
+func (t *tracker) count(b, issuer int, now int64) {
+	s := &t.slots[b]
 	if s.confirmed >= 0 {
 		return
 	}
 	if t.weights != nil {
-		if bit := uint64(1) << issuer; s.issuers&bit == 0 {
-			s.issuers |= bit
+		if w, bit := &t.issuerBits[b*t.words+issuer/64], uint64(1)<<(issuer%64); *w&bit == 0 {
+			*w |= bit
 			s.weight += t.weights[issuer]
 		}
 		if s.weight > t.rule.Quorum*t.total {
@@ -160,7 +181,46 @@ func (t *tracker) retireOld(now int64) {
 		for i, n := range s.incr {
 			t.growth[i] += float64(n)
 		}
+		if t.views != nil {
+			t.views.retire(b, s.issued)
+		}
 		t.completed++
 		t.active &^= 1 << b
 	}
+}
+
+// marginalShare is the weight share of the lightest issuer among the
+// heaviest ones that together pass the quorum.
+func marginalShare(ws []float64, quorum float64) float64 {
+	sorted := slices.Clone(ws)
+	slices.SortFunc(sorted, func(a, b float64) int { return cmp.Compare(b, a) })
+	var total, acc float64
+	for _, w := range sorted {
+		total += w
+	}
+	for _, w := range sorted {
+		acc += w
+		if acc > quorum*total {
+			return w / total
+		}
+	}
+	return sorted[len(sorted)-1] / total
+}
+
+// IssuersToThreshold is the number of heaviest issuers whose weights
+// together pass the quorum: the fewest whose approval confirms.
+func IssuersToThreshold(ws []float64, quorum float64) int {
+	sorted := slices.Clone(ws)
+	slices.SortFunc(sorted, func(a, b float64) int { return cmp.Compare(b, a) })
+	var total, acc float64
+	for _, w := range sorted {
+		total += w
+	}
+	for i, w := range sorted {
+		acc += w
+		if acc > quorum*total {
+			return i + 1
+		}
+	}
+	return len(sorted)
 }

@@ -51,6 +51,12 @@ func simCommand() *cli.Command {
 			&cli.StringFlag{Name: "engine", EnvVars: env("SIM_ENGINE"), Usage: "dag (real ledger and tipselect) or model (own code, any k); default dag for k = 2"},
 			&cli.StringFlag{Name: "confirm", Value: fmt.Sprintf("cw:%d", sim.DefaultCWThreshold), EnvVars: env("SIM_CONFIRM"), Usage: "confirmation rule: cw:N (cumulative weight ≥ N) or aw:Q (approval weight > Q of the issuers' total)"},
 			&cli.StringFlag{Name: "issuers", Value: "10", EnvVars: env("SIM_ISSUERS"), Usage: "for aw: N equal issuers or weights W1,W2,..."},
+			&cli.IntFlag{Name: "nodes", EnvVars: env("SIM_NODES"), Usage: "network model: N nodes with their own views (0: one global view)"},
+			&cli.StringFlag{Name: "topology", Value: "regular:8", EnvVars: env("SIM_TOPOLOGY"), Usage: "network: complete, regular:D, smallworld:K,P or file:PATH (edges \"A B\" per line)"},
+			&cli.StringFlag{Name: "latency", EnvVars: env("SIM_LATENCY"), Usage: "network: per-message link delay, as --delay (default --delay)"},
+			&cli.Float64Flag{Name: "loss", EnvVars: env("SIM_LOSS"), Usage: "network: probability that a gossip message is lost"},
+			&cli.StringFlag{Name: "weights", Value: "uniform", EnvVars: env("SIM_WEIGHTS"), Usage: "network: issuer weights, uniform or zipf:S"},
+			&cli.StringFlag{Name: "self-delay", EnvVars: env("SIM_SELF_DELAY"), Usage: "network: delay before an issuer attaches its own transaction (0; at most the latency's minimum)"},
 			&cli.StringFlag{Name: "sample-every", EnvVars: env("SIM_SAMPLE_EVERY"), Usage: "time step of the CSV series (default h)"},
 			&cli.StringFlag{Name: "sweep", EnvVars: env("SIM_SWEEP"), Usage: "run once per value, e.g. lambda=10,20,50 (" + strings.Join(sim.SweepParams, ", ") + ")"},
 			&cli.StringFlag{Name: "out", EnvVars: env("SIM_OUT"), Usage: "directory for CSV series and plots"},
@@ -107,6 +113,30 @@ func simConfig(c *cli.Context) (sim.Config, error) {
 	}
 	if cfg.Confirm, err = sim.ParseConfirm(c.String("confirm"), c.String("issuers")); err != nil {
 		return cfg, fmt.Errorf("--confirm: %w", err)
+	}
+	if n := c.Int("nodes"); n != 0 || c.String("sweep") != "" && strings.HasPrefix(c.String("sweep"), "nodes=") {
+		net := &sim.Network{Nodes: n}
+		if net.Topology, err = sim.ParseTopology(c.String("topology"), os.ReadFile); err != nil {
+			return cfg, fmt.Errorf("--topology: %w", err)
+		}
+		if v := c.String("latency"); v != "" {
+			if net.Latency, err = sim.ParseDelay(v); err != nil {
+				return cfg, fmt.Errorf("--latency: %w", err)
+			}
+		}
+		if net.Weights, err = sim.ParseWeights(c.String("weights")); err != nil {
+			return cfg, fmt.Errorf("--weights: %w", err)
+		}
+		if v := c.String("self-delay"); v != "" {
+			if net.SelfDelay, err = sim.ParseSeconds(v); err != nil {
+				return cfg, fmt.Errorf("--self-delay: %w", err)
+			}
+		}
+		net.Loss = c.Float64("loss")
+		// The issuers are the nodes; --confirm aw:θ sets θ (cw rules do
+		// not apply to a network).
+		cfg.Confirm = sim.Confirm{Quorum: cfg.Confirm.Quorum}
+		cfg.Network = net
 	}
 	return cfg, nil
 }
@@ -166,6 +196,9 @@ func runSweep(c *cli.Context, cfg sim.Config) error {
 			err = cerr
 		}
 		if err != nil {
+			return err
+		}
+		if err := sim.WriteSweepPlot(dir, sw, results); err != nil {
 			return err
 		}
 	}
