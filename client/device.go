@@ -140,7 +140,7 @@ func (d *Device) Pending() *dag.Transaction {
 // A rotation goes through Rotate, which switches the Device to the new
 // key; Send refuses KindRotate.
 func (d *Device) Send(ctx context.Context, kind dag.Kind, payload []byte) (dag.ID, error) {
-	return d.send(ctx, kind, payload, dag.ID{}, nil)
+	return d.send(ctx, kind, payload, parents{}, nil)
 }
 
 // SendWithTrunk is Send with the trunk chosen by the caller rather than
@@ -151,7 +151,7 @@ func (d *Device) SendWithTrunk(ctx context.Context, kind dag.Kind, payload []byt
 	if trunk.IsZero() {
 		return dag.ID{}, errors.New("client: send: zero trunk")
 	}
-	return d.send(ctx, kind, payload, trunk, nil)
+	return d.send(ctx, kind, payload, parents{trunk: trunk}, nil)
 }
 
 // Rotate replaces the device's key: it sends a KindRotate transaction
@@ -170,11 +170,14 @@ func (d *Device) Rotate(ctx context.Context, newKey ed25519.PrivateKey, nextHash
 		return dag.ID{}, err
 	}
 	next := newIdentity(newKey)
-	return d.send(ctx, dag.KindRotate, dag.RotatePayload(next.pub, nextHash), dag.ID{}, next)
+	return d.send(ctx, dag.KindRotate, dag.RotatePayload(next.pub, nextHash), parents{}, next)
 }
 
-// send is Send, SendWithTrunk and Rotate: trunk zero takes the node's.
-func (d *Device) send(ctx context.Context, kind dag.Kind, payload []byte, trunk dag.ID, rotateTo *identity) (dag.ID, error) {
+// parents are the caller's choice of parents; a zero one is the node's.
+type parents struct{ trunk, branch dag.ID }
+
+// send is Send, SendWithTrunk and Rotate.
+func (d *Device) send(ctx context.Context, kind dag.Kind, payload []byte, par parents, rotateTo *identity) (dag.ID, error) {
 	if d.keyErr != nil {
 		return dag.ID{}, d.keyErr
 	}
@@ -196,7 +199,7 @@ func (d *Device) send(ctx context.Context, kind dag.Kind, payload []byte, trunk 
 			return dag.ID{}, fmt.Errorf("%w (delivering the earlier transaction %s)", err, p.tx.ID())
 		}
 	}
-	tx, err := d.prepare(ctx, kind, payload, trunk)
+	tx, err := d.prepare(ctx, kind, payload, par)
 	if err != nil {
 		return dag.ID{}, err
 	}
@@ -224,12 +227,12 @@ func (d *Device) Prepare(ctx context.Context, kind dag.Kind, payload []byte) (*d
 		return nil, fmt.Errorf("client: prepare: %w", context.Cause(ctx))
 	}
 	defer func() { <-d.turn }()
-	return d.prepare(ctx, kind, payload, dag.ID{})
+	return d.prepare(ctx, kind, payload, parents{})
 }
 
-// prepare is Prepare with the turn held; a non-zero trunk replaces the
+// prepare is Prepare with the turn held; non-zero parents replace the
 // node's.
-func (d *Device) prepare(ctx context.Context, kind dag.Kind, payload []byte, trunk dag.ID) (*dag.Transaction, error) {
+func (d *Device) prepare(ctx context.Context, kind dag.Kind, payload []byte, par parents) (*dag.Transaction, error) {
 	if d.rules == nil {
 		info, err := retry(ctx, d.c, func() (*Info, error) { return d.c.Info(ctx) })
 		if err != nil {
@@ -245,8 +248,11 @@ func (d *Device) prepare(ctx context.Context, kind dag.Kind, payload []byte, tru
 	if err != nil {
 		return nil, err
 	}
-	if !trunk.IsZero() {
-		tips.Trunk = trunk
+	if !par.trunk.IsZero() {
+		tips.Trunk = par.trunk
+	}
+	if !par.branch.IsZero() {
+		tips.Branch = par.branch
 	}
 	tx, bits, err := d.build(kind, payload, tips)
 	if err != nil {

@@ -46,11 +46,15 @@ func ParseScope(name string) (Scope, error) {
 // before anything is signed, so a typo costs no sequence number; the node
 // compiles it again with the network's own cost limit.
 //
-// The version must be above the one in force at the scope
-// (policy_outdated otherwise). A device policy must have the device's
-// registration and its newest lifecycle action in its past, since only
-// the device's owner as of that past may set it: its trunk is that
-// transaction, as for Suspend.
+// The version must be above the one in force at the scope in the
+// transaction's past (policy_outdated otherwise), so the policy it
+// replaces is put in that past: the trunk is the policy in force at the
+// scope as the node lists it (GET /v1/policies; a node without that
+// endpoint leaves the parents to its tips). A device policy must also have
+// the device's registration and newest lifecycle action in its past,
+// since only the device's owner as of that past may set it: its trunk is
+// that transaction, as for Suspend, and its branch the device policy in
+// force, if any.
 func (a *Authority) SetPolicy(ctx context.Context, p PolicyPayload) (dag.ID, error) {
 	if p.Source == nil {
 		return dag.ID{}, fmt.Errorf("client: set policy: no source")
@@ -64,25 +68,41 @@ func (a *Authority) SetPolicy(ctx context.Context, p PolicyPayload) (dag.ID, err
 	if _, err := policy.Compile(p.Source, policy.Limits{}); err != nil && !policy.IsCode(err, device.CodePolicyTooCostly) {
 		return dag.ID{}, fmt.Errorf("client: set policy: %w", err)
 	}
+	var par parents
 	switch p.Scope {
-	case ScopeNetwork:
-		p.Class, p.Device = "", dag.ID{}
-	case ScopeClass:
-		if !dag.ValidClass(p.Class) {
+	case ScopeNetwork, ScopeClass:
+		if p.Scope == ScopeNetwork {
+			p.Class = ""
+		} else if !dag.ValidClass(p.Class) {
 			return dag.ID{}, fmt.Errorf("client: set policy: class %q (1 to 64 of a-z 0-9 . _ -)", p.Class)
 		}
 		p.Device = dag.ID{}
+		scope := p.Scope
+		cur, err := retry(ctx, a.c, func() ([]PolicyInfo, error) {
+			return a.c.Policies(ctx, PolicyQuery{Scope: &scope, Class: p.Class, InForce: true})
+		})
+		switch {
+		case err == nil && len(cur) > 0:
+			par.trunk = cur[len(cur)-1].Transaction
+		case err != nil && !isCode(err, "not_found"):
+			return dag.ID{}, fmt.Errorf("%w (looking up the %s policy in force)", err, scope)
+		}
 	case ScopeDevice:
 		d, err := retry(ctx, a.c, func() (*device.Device, error) { return a.c.Device(ctx, p.Device.String()) })
 		if err != nil {
 			return dag.ID{}, fmt.Errorf("%w (looking up device %s to set its policy)", err, p.Device.Short())
 		}
 		p.Device, p.Class = d.ID, ""
-		return a.dev.SendWithTrunk(ctx, dag.KindPolicy, p.Encode(), newestControl(d))
+		par.trunk = newestControl(d)
+		for _, ref := range d.Policies {
+			if ref.Scope == ScopeDevice {
+				par.branch = ref.Transaction
+			}
+		}
 	default:
 		return dag.ID{}, fmt.Errorf("client: set policy: unknown scope %d", p.Scope)
 	}
-	return a.dev.Send(ctx, dag.KindPolicy, p.Encode())
+	return a.dev.send(ctx, dag.KindPolicy, p.Encode(), par, nil)
 }
 
 // Command sends a command to the device target (a KindCommand
