@@ -120,8 +120,11 @@ func (w *worker) WorkFor(ctx context.Context, tx *dag.Transaction) error {
 		return w.refuse("issuer %s is not a registered device whose policies grant a node-work allowance", tx.Issuer)
 	}
 	id := tx.ID()
-	if _, attached := n.ledger.Info(id); attached || n.ledger.IsParked(id) {
-		return nil // a duplicate: the pipeline answers it without work
+	if stored, err := n.ledger.Transaction(id); err == nil {
+		// A duplicate: the node solved it already (or someone did), and
+		// the work is checked before the duplicate is answered.
+		tx.Nonce = stored.Nonce
+		return nil
 	}
 	if !dag.VerifySignature(tx) {
 		w.refused.Add(1)
