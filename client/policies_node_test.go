@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -167,11 +168,102 @@ tx.kind != "command" || tx.target != device.id || tx.issuer == device.owner
 		t.Fatalf("the command on the node: %+v", st.Transaction)
 	}
 
+	inForce, err := c.Policies(ctx, client.PolicyQuery{InForce: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inForce) != 2 || inForce[0].Transaction != netID || inForce[0].Scope != client.ScopeNetwork || !inForce[0].InForce ||
+		inForce[1].Transaction != lockPolicyID || inForce[1].Scope != client.ScopeDevice || *inForce[1].Device != lockID ||
+		inForce[1].Authority != owner.PublicKey() || inForce[1].Version != 1 || inForce[1].Name != "lock" {
+		t.Fatalf("policies in force: %+v", inForce)
+	}
 	d, err := c.Device(ctx, lockID.String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(d.Policies) != 2 || d.Policies[0].Transaction != netID || d.Policies[1].Transaction != lockPolicyID {
 		t.Fatalf("the lock's policies: %+v", d.Policies)
+	}
+	// Each transaction of the lock's chain names the policies that
+	// judged it: its reading saw both.
+	h, err := c.DeviceHistory(ctx, lockID, client.HistoryQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(h.Transactions); n != 1 || len(h.Transactions[0].Policies) != 2 || h.Transactions[0].Policies[1].Transaction != lockPolicyID {
+		t.Fatalf("the lock's history: %+v", h.Transactions)
+	}
+	all, err := c.Policies(ctx, client.PolicyQuery{})
+	if err != nil || len(all) != 2 {
+		t.Fatalf("all policies: %+v, %v", all, err)
+	}
+}
+
+// TestNodeWorkThroughNode: a device whose policy grants node-work posts
+// with DeviceOptions.NodeWork and never solves; the node counts what it
+// solved; beyond the allowance the node answers rate_limited and the
+// transaction stays pending; a device without an allowance is refused
+// (node_work_refused), which is no verdict: the transaction stays pending.
+func TestNodeWorkThroughNode(t *testing.T) {
+	_, c, auths := policyNode(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	mcuKey, otherKey := newTestKey(t), newTestKey(t)
+	mcuID, err := auths[0].Register(ctx, client.Registration{Key: pubOf(mcuKey), Class: "sensor"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auths[0].Register(ctx, client.Registration{Key: pubOf(otherKey), Class: "sensor"}); err != nil {
+		t.Fatal(err)
+	}
+	grant := mustParse(t, "// name: mcu\n// version: 1\n// reads: tx\n// node-work: 2/1h\ntrue\n")
+	if _, err := auths[0].SetPolicy(ctx, client.PolicyPayload{Scope: client.ScopeDevice, Device: mcuID, Source: grant}); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 20*time.Second, "the node-work policy in force", func() bool {
+		d, err := c.Device(ctx, mcuID.String())
+		return err == nil && len(d.Policies) == 1
+	})
+
+	// Work the microcontroller could never do: if it solved, Send would
+	// not return. (The node only does the base work.)
+	mcu := client.NewDeviceWithOptions(c, mcuKey, client.DeviceOptions{NodeWork: true})
+	var ids []dag.ID
+	for i := range 2 {
+		id, err := mcu.Send(ctx, dag.KindData, []byte{byte(i)})
+		if err != nil {
+			t.Fatalf("node-work send %d: %v", i, err)
+		}
+		ids = append(ids, id)
+	}
+	info, err := c.Info(ctx)
+	if err != nil || info.NodeWork.Solved != 2 {
+		t.Fatalf("node_work after two: %+v, %v", info.NodeWork, err)
+	}
+	for _, id := range ids {
+		st, err := c.Transaction(ctx, id)
+		if err != nil || st.Transaction.Issuer != pubOf(mcuKey) {
+			t.Fatalf("%s: %+v, %v", id.Short(), st, err)
+		}
+	}
+	short, stop := context.WithTimeout(ctx, 500*time.Millisecond)
+	_, err = mcu.Send(short, dag.KindData, []byte("third"))
+	stop()
+	if err == nil || !strings.Contains(err.Error(), "rate_limited") || mcu.Pending() == nil {
+		t.Fatalf("beyond the allowance: %v (pending %v), want rate_limited and the transaction pending", err, mcu.Pending())
+	}
+
+	other := client.NewDeviceWithOptions(c, otherKey, client.DeviceOptions{NodeWork: true})
+	if _, err := other.Send(ctx, dag.KindData, []byte("x")); codeOf(err) != client.CodeNodeWorkRefused || other.Pending() == nil {
+		t.Fatalf("no allowance: %v (pending %v), want %s and the transaction pending", err, other.Pending(), client.CodeNodeWorkRefused)
+	}
+	// A gateway may do the work instead: the pending transaction is valid.
+	tx := *other.Pending()
+	bits := info.Network.Difficulty.Required(len(tx.Payload), 0)
+	if err := c.Solve(ctx, &tx, bits); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Post(ctx, &tx); err != nil {
+		t.Fatalf("the pending transaction solved by a gateway: %v", err)
 	}
 }

@@ -19,6 +19,18 @@ type Info struct {
 	Node    NodeInfo    `json:"node"`
 	Network NetworkInfo `json:"network"`
 	Counts  Counts      `json:"counts"`
+	// NodeWork is the work the node did on devices' behalf since it
+	// started (Client.PostNodeWork).
+	NodeWork NodeWorkCounts `json:"node_work"`
+}
+
+// NodeWorkCounts are what a node solved for devices and what it refused.
+type NodeWorkCounts struct {
+	Solved      uint64 `json:"solved"`
+	Refused     uint64 `json:"refused"`
+	RateLimited uint64 `json:"rate_limited"`
+	// SolveMillis is the time its one solver spent solving.
+	SolveMillis int64 `json:"solve_ms"`
 }
 
 // NodeInfo describes the node that answered.
