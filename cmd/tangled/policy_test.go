@@ -171,7 +171,66 @@ func TestCLIPolicies(t *testing.T) {
 		t.Fatalf("firmware 3 under floor 3: %v", err)
 	}
 
-	// The device names both versions' scope among those that judge it.
+	show := func(args ...string) string {
+		t.Helper()
+		out, err := run(t, append([]string{"authority", "policy", "show", "--node", url}, args...)...)
+		if err != nil {
+			t.Fatalf("policy show %v: %v", args, err)
+		}
+		return out
+	}
+	out = show()
+	for _, want := range []string{"# class camera: firmware-floor v2 (in force)", "# transaction " + v2.String(),
+		"# authority authority-1 " + publicKeyOf(t, auth).String(), "// version: 2", "device.firmware >= 3"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("policy show lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, v1.String()) {
+		t.Errorf("policy show lists the superseded version:\n%s", out)
+	}
+	out = show("--all", "--class", "camera")
+	if i, j := strings.Index(out, "firmware-floor v1 (superseded)"), strings.Index(out, "firmware-floor v2 (in force)"); i < 0 || j < i {
+		t.Errorf("policy show --all: want v1 superseded, then v2 in force:\n%s", out)
+	}
+	if out := show("--network"); strings.TrimSpace(out) != "# no policies" {
+		t.Errorf("policy show --network: %q", out)
+	}
+	var listed struct {
+		Policies []json.RawMessage `json:"policies"`
+	}
+	if err := json.Unmarshal([]byte(show("--json", "--all")), &listed); err != nil || len(listed.Policies) != 2 {
+		t.Errorf("policy show --json --all: %+v, %v", listed, err)
+	}
+	if _, err := run(t, "authority", "policy", "show", "--node", url, "--class", "camera", "--network"); exitCode(err) != 2 {
+		t.Errorf("show with two scopes: %v", err)
+	}
+
+	// A device policy with a node-work allowance: device send --node-work.
+	mcu := filepath.Join(dir, "mcu.key")
+	if _, err := run(t, "device", "keygen", "--out", mcu); err != nil {
+		t.Fatal(err)
+	}
+	out, err = run(t, "authority", "register", "--node", url, "--key", auth, "--device-key", mcu, "--class", "meter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mcuID, _, _ := strings.Cut(out, "\n")
+	grant := writeFile(t, filepath.Join(dir, "grant.cel"), "// name: mcu\n// version: 1\n// reads: tx\n// node-work: 5/1h\ntx.size <= 64\n")
+	if _, err := set("--device", mcuID, "--file", grant, "--wait"); err != nil {
+		t.Fatalf("device policy: %v", err)
+	}
+	if out := show("--device", mcuID); !strings.Contains(out, "# device "+mcuID+": mcu v1 (in force)") || !strings.Contains(out, "// node-work: 5/1h0m0s") {
+		t.Errorf("policy show --device:\n%s", out)
+	}
+	if _, err := run(t, "device", "send", "--node", url, "--key", mcu, "--data", "reading", "--node-work", "--timeout", "20s"); err != nil {
+		t.Fatalf("send --node-work: %v", err)
+	}
+	if _, err := run(t, "device", "send", "--node", url, "--key", cam, "--data", "x", "--node-work", "--timeout", "20s"); err == nil || !strings.Contains(err.Error(), client.CodeNodeWorkRefused) {
+		t.Fatalf("send --node-work without an allowance: %v", err)
+	}
+
+	// The device lists the policy that judges it now: v2.
 	out, err = run(t, "device", "status", "--node", url, camID)
 	if err != nil {
 		t.Fatal(err)
