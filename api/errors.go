@@ -76,6 +76,19 @@ var statusOf = map[string]int{
 	device.CodePolicyTooCostly: http.StatusUnprocessableEntity,
 	device.CodePolicyOutdated:  http.StatusConflict,
 
+	// Firmware releases (issue 12), in the same spirit: a key that may
+	// not approve is 403; a release that does not go forward or a second
+	// approval clashes (409); a report or approval whose past lacks what
+	// it names, or that contradicts it, is 422.
+	device.CodeNotApprover:      http.StatusForbidden,
+	device.CodeFirmwareRollback: http.StatusConflict,
+	device.CodeAlreadyApproved:  http.StatusConflict,
+	device.CodeUnknownRelease:   http.StatusUnprocessableEntity,
+	device.CodeWrongTarget:      http.StatusUnprocessableEntity,
+	device.CodeDigestMismatch:   http.StatusUnprocessableEntity,
+	device.CodeReleaseNotActive: http.StatusUnprocessableEntity,
+	device.CodeReleaseRequires:  http.StatusUnprocessableEntity,
+
 	CodeNodeWorkRefused: http.StatusForbidden,
 }
 
