@@ -279,9 +279,14 @@ func policyTest(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("--tx %s: %v", c.String("tx"), err), 2)
 	}
-	dev, hist, err := readDeviceState(c.String("device"))
+	dev, hist, hasHistory, err := readDeviceState(c.String("device"))
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("--device %s: %v", c.String("device"), err), 2)
+	}
+	if !hasHistory && src.Reads&policy.ReadHistory != 0 {
+		// A node reads these from the chain; a silent default could
+		// allow what the node denies.
+		fmt.Fprintf(c.App.ErrWriter, "tangled: %s has no \"history\": count is the transaction's seq, last_time and in_window 0\n", c.String("device"))
 	}
 	in, err := device.PolicyInput(tx, *dev, hist)
 	if err != nil {
@@ -325,15 +330,15 @@ func readTransactionJSON(path string) (*dag.Transaction, error) {
 // readDeviceState reads a device as GET /v1/devices/{id} writes it, and
 // its optional "history" object: count, last_time (unix nanoseconds or an
 // RFC 3339 time) and in_window.
-func readDeviceState(path string) (*device.Device, policy.History, error) {
+func readDeviceState(path string) (*device.Device, policy.History, bool, error) {
 	var hist policy.History
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, hist, err
+		return nil, hist, false, err
 	}
 	dev, err := client.DecodeDevice(data)
 	if err != nil {
-		return nil, hist, err
+		return nil, hist, false, err
 	}
 	var extra struct {
 		History *struct {
@@ -343,15 +348,16 @@ func readDeviceState(path string) (*device.Device, policy.History, error) {
 		} `json:"history"`
 	}
 	if err := json.Unmarshal(data, &extra); err != nil {
-		return nil, hist, err
+		return nil, hist, false, err
 	}
-	if h := extra.History; h != nil {
+	h := extra.History
+	if h != nil {
 		hist.Count, hist.InWindow = h.Count, h.InWindow
 		if hist.LastTime, err = parseLastTime(h.LastTime); err != nil {
-			return nil, hist, err
+			return nil, hist, false, err
 		}
 	}
-	return dev, hist, nil
+	return dev, hist, h != nil, nil
 }
 
 func parseLastTime(v json.RawMessage) (int64, error) {
