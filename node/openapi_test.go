@@ -986,6 +986,18 @@ func openAPICases() []oaCase {
 					t.Fatalf("authorities %s, want none", res.body)
 				}
 			}},
+		{name: "policies without authorities", build: oaGet("/v1/policies?in_force=true"), reqValid: true, status: 200,
+			check: func(t *testing.T, c *oaNode, res *oaResult) {
+				if string(res.body) != `{"policies":[]}`+"\n" {
+					t.Fatalf("policies %s, want none", res.body)
+				}
+			}},
+		{name: "node_work_refused without authorities", reqValid: true, status: 403, code: "node_work_refused",
+			build: oaPost("/v1/transactions?work=node", oaBinaryType, func(t *testing.T, c *oaNode) []byte {
+				return c.unsolved(t, c.data(t, "do my work")).Bytes()
+			})},
+		{name: "work other than node", reqValid: false, status: 400, code: "malformed",
+			build: oaPost("/v1/transactions?work=gpu", oaBinaryType, func(t *testing.T, c *oaNode) []byte { return c.data(t, "gpu").Bytes() })},
 		{name: "device without authorities", reqValid: true, status: 404, code: "not_found",
 			build: func(*testing.T, *oaNode) oaRequest {
 				return oaRequest{method: "GET", target: "/v1/devices/" + oaRandomID().String()}
@@ -1478,8 +1490,145 @@ func oaWantDevice(state string, control int) func(*testing.T, *oaNode, *oaResult
 	}
 }
 
+// unsolved gives tx a nonce that misses the network's work, for the
+// node to solve (work=node).
+func (c *oaNode) unsolved(t *testing.T, tx *dag.Transaction) *dag.Transaction {
+	t.Helper()
+	bits := testRules.Required(len(tx.Payload), 0)
+	for tx.Nonce = 0; pow.Verify(tx.ID(), tx.Nonce, bits); tx.Nonce++ {
+	}
+	return tx
+}
+
+// devicePolicyTx builds the authority's policy for d without posting it;
+// its trunk is see (d's registration when zero), so its past holds what
+// the policy's rights and version are judged by.
+func (c *oaNode) devicePolicyTx(t *testing.T, d *oaDevice, see dag.ID, text string) *dag.Transaction {
+	t.Helper()
+	if see.IsZero() {
+		see = d.reg.ID()
+	}
+	payload := device.PolicyPayload{Scope: device.ScopeDevice, Device: d.reg.ID(), Source: mustSource(t, text)}
+	return c.controlTx(t, c.fleet, dag.KindPolicy, see, payload.Encode())
+}
+
+// policyDevice registers a device and attaches a device policy to it.
+func (c *oaNode) policyDevice(t *testing.T, readings int, text string) (*oaDevice, *dag.Transaction) {
+	t.Helper()
+	d := c.device(t, readings)
+	return d, c.attach(t, c.devicePolicyTx(t, d, dag.ID{}, text))
+}
+
+const oaNodeWorkPolicy = "// name: helped\n// version: 1\n// reads: tx\n// rate: 10/1m growth 1\n// node-work: 1/1h\ntrue\n"
+
+func oaWantPolicies(want func(c *oaNode) int) func(*testing.T, *oaNode, *oaResult) {
+	return func(t *testing.T, c *oaNode, res *oaResult) {
+		var l policyList
+		if res.json(t, &l); len(l.Policies) != want(c) {
+			t.Fatalf("%d policies, want %d: %s", len(l.Policies), want(c), res.body)
+		}
+	}
+}
+
 func openAPIDeviceCases() []oaCase {
+	var policyCount atomic.Int64 // policies the cases installed
+	counted := func(t *testing.T, c *oaNode, readings int, text string) (*oaDevice, *dag.Transaction) {
+		policyCount.Add(1)
+		return c.policyDevice(t, readings, text)
+	}
 	return []oaCase{
+		{name: "policies", reqValid: true, status: 200,
+			build: func(t *testing.T, c *oaNode) oaRequest {
+				counted(t, c, 0, oaNodeWorkPolicy)
+				return oaRequest{method: "GET", target: "/v1/policies"}
+			},
+			check: func(t *testing.T, c *oaNode, res *oaResult) {
+				var l policyList
+				res.json(t, &l)
+				if int64(len(l.Policies)) != policyCount.Load() || l.Policies[0].NodeWork != "1/1h0m0s" || l.Policies[0].Rate != "10/1m0s growth 1" || !l.Policies[0].InForce {
+					t.Fatalf("%s, want the %d installed, the first with its rate and node work", res.body, policyCount.Load())
+				}
+			}},
+		{name: "policies of a device in force", reqValid: true, status: 200, check: oaWantPolicies(func(*oaNode) int { return 1 }),
+			build: func(t *testing.T, c *oaNode) oaRequest {
+				d, _ := counted(t, c, 0, "// name: one\n// version: 1\n// reads: tx\ntrue\n")
+				return oaRequest{method: "GET", target: "/v1/policies?scope=device&in_force=true&device=" + d.reg.ID().String()}
+			}},
+		{name: "policies of a class", reqValid: true, status: 200, check: oaWantPolicies(func(*oaNode) int { return 0 }),
+			build: oaGet("/v1/policies?scope=class&class=sensor&in_force=false")},
+		{name: "policies unknown scope", reqValid: false, status: 400, code: "malformed", build: oaGet("/v1/policies?scope=world")},
+		{name: "policies in_force not a boolean", reqValid: false, status: 400, code: "malformed", build: oaGet("/v1/policies?in_force=yes")},
+		{name: "policies malformed device", reqValid: false, status: 400, code: "malformed", build: oaGet("/v1/policies?device=sensor-1")},
+		{name: "policies class with another scope", reqValid: true, status: 400, code: "malformed", build: oaGet("/v1/policies?scope=device&class=sensor")},
+		{name: "policies unknown parameter", reqValid: false, status: 400, code: "malformed", build: oaGet("/v1/policies?name=helped")},
+		{name: "method_not_allowed POST policies", reqValid: false, status: 405, code: "method_not_allowed", check: oaWantAllow("GET, HEAD"),
+			build: func(*testing.T, *oaNode) oaRequest {
+				return oaRequest{method: "POST", target: "/v1/policies", body: []byte{}, docMethod: "GET"}
+			}},
+		{name: "device with a policy", reqValid: true, status: 200,
+			build: func(t *testing.T, c *oaNode) oaRequest {
+				d, _ := counted(t, c, 1, "// name: one\n// version: 1\n// reads: tx\ntrue\n")
+				return oaRequest{method: "GET", target: d.path("")}
+			},
+			check: func(t *testing.T, c *oaNode, res *oaResult) {
+				d, err := client.DecodeDevice(res.body)
+				if err != nil || len(d.Policies) != 1 || d.Policies[0].Scope != device.ScopeDevice || d.Policies[0].Name != "one" {
+					t.Fatalf("%s (%v), want its one device policy", res.body, err)
+				}
+			}},
+		{name: "device transactions judged by a policy", reqValid: true, status: 200,
+			build: func(t *testing.T, c *oaNode) oaRequest {
+				d, _ := counted(t, c, 1, "// name: one\n// version: 1\n// reads: tx\ntrue\n")
+				d.sent = append(d.sent, c.attach(t, c.reading(t, d, "judged")))
+				return oaRequest{method: "GET", target: d.path("/transactions")}
+			},
+			check: func(t *testing.T, c *oaNode, res *oaResult) {
+				var p deviceTransactions
+				if res.json(t, &p); len(p.Transactions) != 2 || len(p.Transactions[0].Policies) != 0 ||
+					len(p.Transactions[1].Policies) != 1 || p.Transactions[1].Policies[0].Scope != "device" {
+					t.Fatalf("%s, want the second reading judged by the device policy and the first by none", res.body)
+				}
+			}},
+		{name: "policy_denied", reqValid: true, status: 403, code: device.CodePolicyDenied,
+			build: oaPost("/v1/transactions", oaBinaryType, func(t *testing.T, c *oaNode) []byte {
+				d, _ := counted(t, c, 0, "// name: tiny\n// version: 1\n// reads: tx\ntx.size <= 4\n")
+				return c.reading(t, d, "too long").Bytes()
+			})},
+		{name: "policy_outdated", reqValid: true, status: 409, code: device.CodePolicyOutdated,
+			build: oaPost("/v1/transactions", oaBinaryType, func(t *testing.T, c *oaNode) []byte {
+				d, first := counted(t, c, 0, "// name: one\n// version: 1\n// reads: tx\ntrue\n")
+				return c.devicePolicyTx(t, d, first.ID(), "// name: again\n// version: 1\n// reads: tx\ntrue\n").Bytes()
+			})},
+		{name: "policy_invalid", reqValid: true, status: 422, code: device.CodePolicyInvalid,
+			build: oaPost("/v1/transactions", oaJSONType, func(t *testing.T, c *oaNode) []byte {
+				return oaJSON(t, c.devicePolicyTx(t, c.device(t, 0), dag.ID{}, "// name: broken\n// version: 1\n// reads: tx\ntx.size <= \"x\"\n"))
+			})},
+		{name: "policy_too_costly", reqValid: true, status: 422, code: device.CodePolicyTooCostly,
+			build: oaPost("/v1/transactions", oaBinaryType, func(t *testing.T, c *oaNode) []byte {
+				expr := strings.Repeat("string(tx.payload) + ", 8) + "string(tx.payload) == \"\""
+				return c.devicePolicyTx(t, c.device(t, 0), dag.ID{}, "// name: costly\n// version: 1\n// reads: tx\n"+expr+"\n").Bytes()
+			})},
+		{name: "node work JSON", reqValid: true, status: 202, check: oaWantSubmit(client.StatusAttached),
+			build: oaPost("/v1/transactions?work=node", oaJSONType, func(t *testing.T, c *oaNode) []byte {
+				d, _ := counted(t, c, 0, oaNodeWorkPolicy)
+				return oaJSON(t, c.unsolved(t, c.reading(t, d, "solve me")))
+			})},
+		{name: "node work over the allowance", reqValid: true, status: 429, code: "rate_limited", check: oaRetryAfter,
+			build: oaPost("/v1/transactions?work=node", oaBinaryType, func(t *testing.T, c *oaNode) []byte {
+				d, _ := counted(t, c, 0, oaNodeWorkPolicy)
+				first := c.unsolved(t, c.reading(t, d, "first"))
+				if res, err := c.fix.PostNodeWork(t.Context(), first); err != nil || res.Status != client.StatusAttached {
+					t.Fatalf("the first under the allowance: %+v, %v", res, err)
+				}
+				d.sent = append(d.sent, first)
+				return c.unsolved(t, c.reading(t, d, "second")).Bytes()
+			})},
+		{name: "node_work_refused", reqValid: true, status: 403, code: "node_work_refused",
+			build: oaPost("/v1/transactions?work=node", oaBinaryType, func(t *testing.T, c *oaNode) []byte {
+				d := c.device(t, 0)
+				return c.unsolved(t, c.reading(t, d, "no allowance")).Bytes()
+			})},
+
 		{name: "device by id", reqValid: true, status: 200, check: oaWantDevice("active", 0),
 			build: func(t *testing.T, c *oaNode) oaRequest {
 				return oaRequest{method: "GET", target: c.device(t, 2).path("")}
