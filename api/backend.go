@@ -10,7 +10,8 @@ import (
 
 // Backend is what the API needs from a node. The node package implements
 // it over its ledger, ingest pipeline and tip selection; tests can build
-// the same parts directly.
+// the same parts directly. A backend may also be an IssuerLimiter and a
+// Worker.
 type Backend interface {
 	// Submit hands transactions decoded with dag.Decode to the ingest
 	// pipeline and returns, in order, once each is durable or rejected

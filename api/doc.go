@@ -3,11 +3,15 @@
 // or a batch), ask for a transaction's status and stream ledger events
 // (server-sent events); in a network with authorities anyone reads the
 // device registry (a device, its chain's transactions page by page, the
-// authorities). docs/api-contract.md is the contract; the server
+// authorities, the access policies). docs/api-contract.md is the contract; the server
 // serves its OpenAPI 3.1 description at /v1/openapi.json.
 //
 // A Server is an http.Handler over a Backend (the node's ledger, ingest
-// pipeline, tip selection and device registry). It never owns a listener, so the caller
+// pipeline, tip selection and device registry). A Backend that also
+// implements IssuerLimiter sets per-issuer rate limits from its devices'
+// policies, and one that implements Worker solves the proof-of-work of a
+// device's signed transaction (POST /v1/transactions?work=node); others
+// keep the configured limits and refuse such work. It never owns a listener, so the caller
 // chooses the address, TLS and the http.Server timeouts:
 //
 //	srv, err := api.New(backend, api.Config{})
