@@ -75,6 +75,7 @@ func TestNetworkReducesToSingleView(t *testing.T) {
 // fraction of a second at λ = 50 once weight grows at about λ per second):
 // the medians agree within 5 %.
 func TestManyIssuers(t *testing.T) {
+	statistical(t)
 	n := 200
 	want := math.Log(1-101.0/float64(n)) / math.Log(1-1/float64(n))
 	base := Config{Lambda: 50, Delay: ConstantDelay(time.Second), Engine: EngineModel, Count: scaled(60_000), Seed: 31}
@@ -101,6 +102,7 @@ func withEngine(c Config, e Engine) Config {
 // (missing parents are requested). Each run is checked against bounds
 // that follow from the model, not from its output.
 func TestNetworkLatency(t *testing.T) {
+	statistical(t)
 	run := func(lat time.Duration, loss float64) *NetSummary {
 		s := run(t, Config{Lambda: 40, Count: scaled(16_000), Seed: 29, Confirm: Confirm{Quorum: 0.5},
 			Network: &Network{Nodes: 50, Topology: Topology{Kind: "regular", Degree: 4}, Latency: ConstantDelay(lat), Loss: loss}})

@@ -2,6 +2,6 @@
 
 package sim
 
-// raceEnabled shrinks the theory tests' runs: the race detector slows the
-// simulator about tenfold.
+// raceEnabled shrinks the remaining runs and skips the statistical tests
+// (see statistical): the race detector slows the simulator about tenfold.
 const raceEnabled = true

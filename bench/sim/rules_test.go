@@ -39,6 +39,7 @@ func expiryTheory(lambda, h, d float64) (pool, orphans float64) {
 // moves E[1/n] by about 1/n, 1 % at n = 100. Sampling error as in
 // TestTipsTheory; 4 % on both.
 func TestTipExpiry(t *testing.T) {
+	statistical(t)
 	const lambda, h = 50.0, 2.0
 	for _, d := range []float64{3, 4, 6, 10} {
 		t.Run(time.Duration(d*float64(time.Second)).String(), func(t *testing.T) {
@@ -69,6 +70,7 @@ func TestTipExpiry(t *testing.T) {
 // with distinct draws it is 2. At low load (λh = 2, n of a few) the
 // difference is large; at high load both give L ≈ 2λh.
 func TestDrawReplacement(t *testing.T) {
+	statistical(t)
 	cfg := Config{Lambda: 2, Delay: ConstantDelay(time.Second), Draw: DrawReplacement, Count: scaled(80_000), Seed: 19}
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
@@ -154,6 +156,7 @@ func TestStartsCover(t *testing.T) {
 // orphans about 1 in 10⁴ and every orphan stays a tip (issue 15; the
 // before/after numbers are in docs/bench/sim.md).
 func TestWalkLeavesNothingBehind(t *testing.T) {
+	statistical(t)
 	cfg := Config{Lambda: 10, Delay: ConstantDelay(time.Second), TipSelection: MCMC, Count: scaled(40_000), Seed: 2, SampleEvery: 10 * time.Second}
 	res, err := Run(cfg)
 	if err != nil {
@@ -178,5 +181,29 @@ func TestWalkLeavesNothingBehind(t *testing.T) {
 	within(t, "L late / L early", late/early, 1, 0.08)
 	if s.WalkStartUncovered != 0 {
 		t.Errorf("%d selections started where some tip was out of reach, want 0", s.WalkStartUncovered)
+	}
+}
+
+// TestMCMCSameSeed drives the dag engine's walk under each start rule
+// (with the race detector too, where the statistical tests are skipped):
+// one seed gives one result, and the rules differ.
+func TestMCMCSameSeed(t *testing.T) {
+	got := map[StartRule]Summary{}
+	for _, start := range []StartRule{StartCover, StartAged, StartGenesis} {
+		// Weights (α > 0) from the genesis are exact over all history,
+		// a cone walk per attach: too slow under the race detector.
+		alpha := 0.05
+		if start == StartGenesis {
+			alpha = 0
+		}
+		cfg := Config{Lambda: 10, Delay: ConstantDelay(time.Second), TipSelection: MCMC, Alpha: alpha, Start: start, Count: 2000, Seed: 8}
+		a, b := run(t, cfg), run(t, cfg)
+		if diff := cmp.Diff(a.Deterministic(), b.Deterministic()); diff != "" {
+			t.Errorf("start %s: two runs with one seed differ:\n%s", start, diff)
+		}
+		got[start] = a
+	}
+	if got[StartCover].MeanTips == got[StartGenesis].MeanTips && got[StartCover].MeanTips == got[StartAged].MeanTips {
+		t.Errorf("the three start rules gave the same L = %v", got[StartCover].MeanTips)
 	}
 }

@@ -16,6 +16,20 @@ func scaled(n int) int {
 	return n
 }
 
+// statistical skips a test under the race detector. The statistical tests
+// need runs of tens of thousands of transactions to hold their
+// tolerances, the race detector slows the simulator about tenfold, and
+// the simulator's event loop is one goroutine: CI runs them at full size
+// in its plain `go test ./...` pass, and the race pass keeps the exact
+// tests (TestEnginesAgree, TestNetworkReducesToSingleView, ...) that drive
+// the concurrent dag.Ledger.
+func statistical(t *testing.T) {
+	t.Helper()
+	if raceEnabled {
+		t.Skip("statistical test: run without -race")
+	}
+}
+
 func run(t *testing.T, cfg Config) Summary {
 	t.Helper()
 	res, err := Run(cfg)
@@ -50,6 +64,7 @@ const tipsTolerance = 0.03
 // TestTipsTheory: under uniform random tip selection L ≈ k/(k−1)·λh (2λh
 // for k = 2), on the real dag and tipselect (k = 2) and the model engine.
 func TestTipsTheory(t *testing.T) {
+	statistical(t)
 	h := 2 * time.Second
 	for _, tc := range []struct {
 		name    string
@@ -85,6 +100,7 @@ func TestTipsTheory(t *testing.T) {
 // independent, so the ratio's relative error is about √2 times that of
 // one L.
 func TestTipsScaleWithDelay(t *testing.T) {
+	statistical(t)
 	n := scaled(400_000)
 	one := run(t, Config{Lambda: 50, Delay: ConstantDelay(time.Second), Engine: EngineModel, Count: n, Seed: 3})
 	two := run(t, Config{Lambda: 50, Delay: ConstantDelay(2 * time.Second), Engine: EngineModel, Count: n, Seed: 3})
@@ -99,6 +115,7 @@ func TestTipsScaleWithDelay(t *testing.T) {
 // measured, which is below 0.5 % here; 1 % allows for it. It holds for a
 // random delay too.
 func TestLittlesLaw(t *testing.T) {
+	statistical(t)
 	for _, tc := range []struct {
 		name  string
 		delay Delay
@@ -123,6 +140,7 @@ func TestLittlesLaw(t *testing.T) {
 // so N/L = x solves 1 − e^(−2x) = x: x = 0.7968, L = 1.2550·λh. Sampling
 // error as in TestTipsTheory.
 func TestDiscreteModel(t *testing.T) {
+	statistical(t)
 	s := run(t, Config{Lambda: 50, Delay: ConstantDelay(2 * time.Second), Model: Discrete, Count: scaled(200_000), Seed: 5})
 	within(t, "visible tips", s.MeanVisibleTips, 1.2550*100, tipsTolerance)
 }
@@ -134,6 +152,7 @@ func TestDiscreteModel(t *testing.T) {
 // (α = 0: L/(λh) ≈ 2.09, left behind < 10⁻⁴; α = 0.5: left behind ≈ 0.3
 // at λh = 100), so they test the direction, not the decimals.
 func TestMCMCAlpha(t *testing.T) {
+	statistical(t)
 	n := scaled(60_000)
 	base := Config{Lambda: 50, Delay: ConstantDelay(2 * time.Second), TipSelection: MCMC, Count: n, Seed: 13}
 	unbiased := run(t, base)

@@ -59,13 +59,54 @@ func TestBenchSim(t *testing.T) {
 		{[]string{"--draw", "replacement"}, "draw", "replacement"},
 		{[]string{"--tipsel", "mcmc", "--start", "genesis"}, "start", "genesis"},
 	} {
-		out, err := run(t, append(append(append([]string{}, small...), tc.args...), "--json")...)
+		quick := []string{"bench", "sim", "--lambda", "20", "--delay", "1", "--count", "1500", "--seed", "3", "--json"}
+		out, err := run(t, append(quick, tc.args...)...)
 		if err != nil {
 			t.Fatalf("%v: %v", tc.args, err)
 		}
 		var got map[string]any
 		if err := json.Unmarshal([]byte(out), &got); err != nil || got[tc.key] != tc.want {
 			t.Errorf("%v: %s = %v (%v), want %v", tc.args, tc.key, got[tc.key], err, tc.want)
+		}
+	}
+
+	// The network model: its JSON section, a topology file, and a sweep
+	// over N with its plot.
+	topo := filepath.Join(t.TempDir(), "ring.txt")
+	if err := os.WriteFile(topo, []byte("# a ring of four\n0 1\n1 2\n2 3\n3 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	netArgs := []string{"bench", "sim", "--lambda", "20", "--latency", "0.2", "--count", "1500", "--confirm", "aw:0.5", "--json"}
+	for _, tc := range []struct {
+		args     []string
+		nodes    float64
+		topology string
+		issuers  float64
+	}{
+		{[]string{"--nodes", "16", "--topology", "regular:4", "--weights", "zipf:1"}, 16, "regular:4", 3}, // H(2) < H(16)/2 < H(3)
+		{[]string{"--nodes", "4", "--topology", "file:" + topo}, 4, "file:" + topo, 3},
+	} {
+		out, err := run(t, append(append([]string{}, netArgs...), tc.args...)...)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		var got struct {
+			Network map[string]any `json:"network"`
+		}
+		if err := json.Unmarshal([]byte(out), &got); err != nil || got.Network == nil {
+			t.Fatalf("%v: %q, %v", tc.args, out, err)
+		}
+		if got.Network["nodes"] != tc.nodes || got.Network["topology"] != tc.topology || got.Network["issuers_to_threshold"] != tc.issuers {
+			t.Errorf("%v: network %v", tc.args, got.Network)
+		}
+	}
+	netDir := t.TempDir()
+	if _, err := run(t, append(append([]string{}, netArgs...), "--topology", "regular:4", "--sweep", "nodes=8,16", "--out", netDir)...); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"sweep.csv", "sweep.png", "sweep.svg", "nodes=8/summary.json"} {
+		if _, err := os.Stat(filepath.Join(netDir, name)); err != nil {
+			t.Error(err)
 		}
 	}
 
@@ -103,6 +144,12 @@ func TestBenchSim(t *testing.T) {
 		{[]string{"--tipsel", "mcmc", "--start", "middle"}, "start"},
 		{[]string{"--tip-expiry", "-1"}, "--tip-expiry"},
 		{[]string{"--retention", "soon"}, "--retention"},
+		{[]string{"--nodes", "1"}, "nodes"},
+		{[]string{"--nodes", "10", "--topology", "star"}, "--topology"},
+		{[]string{"--nodes", "9", "--topology", "regular:3"}, "regular"},
+		{[]string{"--nodes", "10", "--weights", "zipf:-1"}, "--weights"},
+		{[]string{"--nodes", "10", "--loss", "1"}, "loss"},
+		{[]string{"--nodes", "10", "--topology", "file:/nonexistent"}, "--topology"},
 	} {
 		_, err := run(t, append(append([]string{}, small...), tc.args...)...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
