@@ -25,7 +25,8 @@ type Backend interface {
 	SelectTips(ctx context.Context) (trunk, branch dag.ID, err error)
 	// SelectTipsFor returns two parents for a new transaction of issuer:
 	// for a device's key they see the device's newest control
-	// transaction, so the device is judged by its current state.
+	// transaction and the newest policies that apply to it, so the device
+	// is judged by its current state and policies.
 	SelectTipsFor(ctx context.Context, issuer dag.PublicKey) (trunk, branch dag.ID, err error)
 	// Devices is the device registry; nil in a network without
 	// authorities (the device endpoints then answer not_found).
