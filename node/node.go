@@ -404,9 +404,10 @@ func (n *Node) SelectTipsFor(ctx context.Context, issuer dag.PublicKey) (trunk, 
 	if best == 2*len(need)-1 {
 		return trunk, branch, nil // the usual case: everything seen
 	}
-	// At most four candidates per parent: keep the tip, or take one of
-	// the needed transactions. The first best combination wins, so tips
-	// are kept where they lose nothing.
+	// Each parent keeps its tip or takes one of the needed transactions
+	// (at most five candidates, 25 pairs, and only when something is
+	// unseen). The first best pair wins, so tips are kept where they lose
+	// nothing.
 	bestT, bestB := trunk, branch
 	for _, t := range append([]dag.ID{trunk}, need...) {
 		for _, b := range append([]dag.ID{branch}, need...) {
