@@ -31,11 +31,11 @@ var allowed = map[string][]string{
 	// CEL policies: compile and evaluate, knowing nothing of the ledger.
 	"device/policy": {},
 	// RFC 6962 Merkle trees and proofs for the audit log: pure.
-	"merkle": {},
-	"client":        {"dag", "pow", "device", "device/policy"},
-	"node":          {"*"},
-	"bench":         {"dag", "dag/dagtest", "tipselect", "pow", "storage", "node", "client"},
-	"bench/sim":     {"dag", "dag/dagtest", "tipselect", "pow"},
+	"merkle":    {},
+	"client":    {"dag", "pow", "device", "device/policy"},
+	"node":      {"*"},
+	"bench":     {"dag", "dag/dagtest", "tipselect", "pow", "storage", "node", "client"},
+	"bench/sim": {"dag", "dag/dagtest", "tipselect", "pow"},
 	// The CLI also names dag's types (IDs, kinds) in flags and output.
 	"cmd/tangled": {"node", "bench", "bench/sim", "client", "dag", "device", "device/policy"},
 }
