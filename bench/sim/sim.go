@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"container/heap"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -35,22 +34,55 @@ type inFlight struct {
 	nParents        uint8
 }
 
+// flightHeap orders the transactions in flight by visibility, then issue
+// order (a total order, so any heap pops the same sequence). It is typed
+// rather than a container/heap: the interface boxing of Push allocated
+// once per transaction.
 type flightHeap []inFlight
 
-func (h flightHeap) Len() int { return len(h) }
-func (h flightHeap) Less(i, j int) bool {
+func (h flightHeap) less(i, j int) bool {
 	if h[i].visible != h[j].visible {
 		return h[i].visible < h[j].visible
 	}
 	return h[i].seq < h[j].seq
 }
-func (h flightHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *flightHeap) Push(x any)   { *h = append(*h, x.(inFlight)) }
-func (h *flightHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+
+func (h *flightHeap) push(f inFlight) {
+	*h = append(*h, f)
+	s := *h
+	for j := len(s) - 1; j > 0; {
+		i := (j - 1) / 2
+		if !s.less(j, i) {
+			break
+		}
+		s[i], s[j] = s[j], s[i]
+		j = i
+	}
+}
+
+func (h *flightHeap) pop() inFlight {
+	s := *h
+	top := s[0]
+	last := len(s) - 1
+	s[0] = s[last]
+	s = s[:last]
+	for i := 0; ; {
+		l := 2*i + 1
+		if l >= len(s) {
+			break
+		}
+		j := l
+		if r := l + 1; r < len(s) && s.less(r, l) {
+			j = r
+		}
+		if !s.less(j, i) {
+			break
+		}
+		s[i], s[j] = s[j], s[i]
+		i = j
+	}
+	*h = s
+	return top
 }
 
 // record is what the statistics need of a visible transaction.
@@ -245,7 +277,7 @@ func (s *sim) run() error {
 			// Advance first: a series row due before this event must
 			// still count the transaction as in flight.
 			s.advance(s.flights[0].visible)
-			f := heap.Pop(&s.flights).(inFlight)
+			f := s.flights.pop()
 			s.lastVis = f.visible
 			if err := s.attach(&f, warmup); err != nil {
 				return err
@@ -351,7 +383,7 @@ func (s *sim) issue(t, h int64, warmup int) error {
 	default:
 		f.visible = t + int64(s.cfg.Delay.Draw(s.delays))
 	}
-	heap.Push(&s.flights, f)
+	s.flights.push(f)
 	s.issued++
 	s.lastIss = t
 	if s.cfg.Progress != nil && s.issued%progressEvery == 0 {
