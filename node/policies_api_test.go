@@ -370,6 +370,33 @@ func TestPoliciesAPI(t *testing.T) {
 		t.Errorf("tips without an issuer: %+v, %v", lockTips, err)
 	}
 
+	// What this network serves (authorities of class "*", policies of
+	// every scope with rates and node work) matches the document, strictly.
+	spec := oaLoad(t, p.do(http.MethodGet, "/v1/openapi.json", "", nil).body)
+	for _, target := range []string{
+		"/v1/authorities", "/v1/policies", "/v1/policies?scope=class&in_force=true", "/v1/info",
+		"/v1/devices/" + thID.String(), "/v1/devices/" + lockID.String(), "/v1/devices/" + thID.String() + "/transactions",
+		"/v1/tips?issuer=" + pub.String(),
+	} {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.base+target, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		if ok, errs := spec.v.ValidateHttpResponse(req, resp); !ok {
+			t.Errorf("GET %s: the answer does not match the document:\n%s", target, oaErrors(errs))
+		}
+	}
+
 	// Refusals, each with the status of its code.
 	for _, c := range []struct {
 		name   string
