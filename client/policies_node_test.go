@@ -2,8 +2,13 @@ package client_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
 	"io"
+	"log"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -266,4 +271,76 @@ func TestNodeWorkThroughNode(t *testing.T) {
 	if _, err := c.Post(ctx, &tx); err != nil {
 		t.Fatalf("the pending transaction solved by a gateway: %v", err)
 	}
+}
+
+// An authority attaches a firmware floor to its meters: a meter below it
+// may not post, and a new version of the policy that lowers the floor lets
+// it.
+func ExampleAuthority_SetPolicy() {
+	dir, err := os.MkdirTemp("", "tangled-example-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	nodeURL, stop, err := authorityNode(dir, nil) // writes dir/authority-1.key
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer stop()
+	c, err := client.New(nodeURL, client.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	authorityKey, err := client.LoadKey(filepath.Join(dir, "authority-1.key"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	authority := client.NewAuthority(c, authorityKey)
+	meterKey, err := client.GenerateKey()
+	if err != nil {
+		log.Fatal(err)
+	}
+	var pub dag.PublicKey
+	copy(pub[:], meterKey.Public().(ed25519.PublicKey))
+	if _, err := authority.Register(ctx, client.Registration{
+		Key: pub, Class: "meter", Attributes: []client.Attribute{{Key: "firmware", Value: "3"}},
+	}); err != nil {
+		log.Fatal(err)
+	}
+
+	floor := func(version, min int) *policy.Source {
+		src, err := policy.ParseFile(fmt.Appendf(nil, "// name: floor\n// version: %d\n// reads: device\ndevice.firmware >= %d\n", version, min))
+		if err != nil {
+			log.Fatal(err)
+		}
+		return src
+	}
+	if _, err := authority.SetPolicy(ctx, client.PolicyPayload{Scope: client.ScopeClass, Class: "meter", Source: floor(1, 4)}); err != nil {
+		log.Fatal(err)
+	}
+	meter := client.NewDevice(c, meterKey)
+	_, err = meter.Send(ctx, dag.KindData, []byte("kwh=12.5"))
+	var apiErr *client.APIError
+	if errors.As(err, &apiErr) {
+		fmt.Println(apiErr.Code)
+	}
+
+	if _, err := authority.SetPolicy(ctx, client.PolicyPayload{Scope: client.ScopeClass, Class: "meter", Source: floor(2, 3)}); err != nil {
+		log.Fatal(err)
+	}
+	if _, err := meter.Send(ctx, dag.KindData, []byte("kwh=12.5")); err != nil {
+		log.Fatal(err)
+	}
+	inForce, err := c.Policies(ctx, client.PolicyQuery{InForce: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, p := range inForce {
+		fmt.Println(p.Scope, p.Class, p.Name, p.Version, p.Expression)
+	}
+	// Output:
+	// policy_denied
+	// class meter floor 2 device.firmware >= 3
 }
