@@ -71,17 +71,14 @@ func newDAGEngine(cfg *Config, clock *int64, rng *rand.Rand) (*dagEngine, error)
 		// The walk compares the cumulative weights of approvers at most
 		// StartAge (plus a few delays) old; ancestors further back than
 		// that are never compared, so the window can stop there. A cover
-		// start is at most StartAge plus the candidate spacing old, unless
-		// the younger candidates miss a tip (then, at α > 0, usually for
-		// good, and the rule falls back to the age rule's start); the rare
-		// older start compares a few weights frozen at the window's edge.
-		// Doubling the window for it doubled the run time at α = 0.5. A
-		// genesis start compares weights of all history.
+		// start is at most coverMaxAgeBiased·StartAge old when α > 0 (and
+		// only early in a run, before a candidate is that old, a younger
+		// one). A genesis start compares weights of all history.
 		switch cfg.Start {
 		case StartAged:
 			lcfg.CumulativeWeightWindow = cfg.StartAge + 4*h
 		case StartCover:
-			lcfg.CumulativeWeightWindow = cfg.StartAge + time.Duration(coverSpacing(int64(cfg.StartAge), int64(h))) + 4*h
+			lcfg.CumulativeWeightWindow = coverMaxAgeBiased*cfg.StartAge + 4*h
 		case StartGenesis:
 			lcfg.CumulativeWeightWindow = math.MaxInt64
 		}
@@ -115,7 +112,11 @@ func newDAGEngine(cfg *Config, clock *int64, rng *rand.Rand) (*dagEngine, error)
 		e.startRule = cfg.Start
 		e.startAge = int64(cfg.StartAge)
 		if cfg.Start == StartCover {
-			e.cover = newStarts(e.startAge, int64(h))
+			var maxAge int64
+			if cfg.Alpha != 0 {
+				maxAge = coverMaxAgeBiased * e.startAge
+			}
+			e.cover = newStarts(e.startAge, maxAge, int64(h))
 		}
 		e.mcmc, err = tipselect.NewMCMC(tipselect.MCMCConfig{Alpha: cfg.Alpha, StartDepth: -1}, e.view)
 	}

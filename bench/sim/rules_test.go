@@ -113,7 +113,7 @@ func TestDrawReplacement(t *testing.T) {
 // TestStartsCover follows the cover start rule on a hand-built tangle in
 // which every transaction is a candidate start.
 func TestStartsCover(t *testing.T) {
-	c := newStarts(0, 1)
+	c := newStarts(0, 0, 1)
 	c.every = 1
 	for i, step := range []struct {
 		parents  []int32
@@ -122,9 +122,9 @@ func TestStartsCover(t *testing.T) {
 	}{
 		{[]int32{root, root}, 0, 0}, // tx 0, the only tip, covers itself
 		{[]int32{root}, 10, root},   // tx 1 also approves the root: tips 0 and 1, no cone holds both, no candidate is old: the root
-		{[]int32{0, 1}, 0, 2},       // tx 2 joins them: every candidate covers, the newest wins
+		{[]int32{0, 1}, 0, 0},       // tx 2 joins them: every candidate covers, the oldest wins
 		{[]int32{0}, 0, 0},          // tx 3 approves 0 only (it was in flight): only 0's cone holds 2 and 3
-		{[]int32{2, 3}, 0, 4},       // tx 4 joins them again
+		{[]int32{2, 3}, 0, 0},       // tx 4 joins them again: 0 covers and is the oldest
 	} {
 		c.attach(int32(i), int64(i+1), step.parents)
 		c.startAge = step.startAge
