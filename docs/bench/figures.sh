@@ -84,3 +84,22 @@ figure network-zipf 'sweep.*' 'weights=*/summary.json' -- \
   "${net[@]}" --nodes 100 --count 20000 --sweep weights=uniform,zipf:0.5,zipf:1,zipf:1.5,zipf:2
 figure network-loss 'sweep.*' 'loss=*/summary.json' -- \
   "${net[@]}" --nodes 100 --count 20000 --sweep loss=0,0.1,0.3
+
+# Quote each output.txt in the documents, between
+# <!-- output:NAME --> and <!-- /output --> markers.
+for md in "$docs/sim.md" "$docs/network.md"; do
+  [ -f "$md" ] || continue
+  awk -v docs="$docs" '
+    /^<!-- output:[^ ]* -->$/ {
+      print; name = $2; sub(/^output:/, "", name)
+      print "```"
+      file = docs "/" name "/output.txt"
+      while ((getline line < file) > 0) print line
+      close(file)
+      print "```"
+      skip = 1; next
+    }
+    /^<!-- \/output -->$/ { skip = 0 }
+    !skip { print }
+  ' "$md" > "$md.new" && mv "$md.new" "$md"
+done
