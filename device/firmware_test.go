@@ -10,6 +10,7 @@ import (
 	"github.com/tangled-ledger/tangled/dag"
 	"github.com/tangled-ledger/tangled/dag/dagtest"
 	"github.com/tangled-ledger/tangled/device"
+	"github.com/tangled-ledger/tangled/device/policy"
 )
 
 // TestFirmwareShuffled: releases (some rollbacks), approvals (some by
@@ -127,5 +128,74 @@ func TestFirmwareShuffled(t *testing.T) {
 		if got := status(l, reg); !slices.Equal(got, wantStatus) {
 			t.Fatalf("ledger %d: firmware status at the points differs", k)
 		}
+	}
+}
+
+// TestPolicyInputMatchesNode: the offline input (device.PolicyInput, what
+// `tangled policy test` evaluates) of a device with attributes and an
+// install report judges a transaction as the node did.
+func TestPolicyInputMatchesNode(t *testing.T) {
+	w := newWorld(t, []string{"a1:sensor"}, true)
+	reg := device.Registration{Key: devicePublicKey("pk"), Class: "sensor", Attributes: []device.Attribute{{Key: "firmware", Value: "1"}, {Key: "site", Value: "north"}}}
+	if out := w.issue("d", w.auth["a1"], dag.KindRegister, w.last, w.last, reg.Encode()); out != "accepted" {
+		t.Fatal(out)
+	}
+	image := []byte("v7")
+	rel := &device.Release{Class: "sensor", Component: "main", Seq: 7, Digest: device.ImageDigest(image), Size: 2}
+	if out := w.issue("r7", w.auth["a1"], dag.KindRelease, w.last, w.last, rel.Encode()); out != "accepted" {
+		t.Fatal(out)
+	}
+	is := w.chain("pk")
+	if out := w.issue("i", is, dag.KindInstall, w.last, w.last, device.InstallPayload(w.txs["r7"], rel.Digest, device.InstallOK)); out != "accepted" {
+		t.Fatal(out)
+	}
+	id := w.devices["d"]
+	if id == (dag.ID{}) {
+		id = w.txs["d"]
+	}
+	src, err := policy.ParseFile([]byte(fmt.Sprintf(`// name: all
+// version: 1
+// reads: tx, device, history
+device.id == %q && device.class == "sensor" && device.owner == %q && device.state == "active" &&
+  device.key == tx.issuer && device.firmware == 7 && device.attributes["site"] == "north" &&
+  history.count == tx.seq && history.last_time < tx.time && tx.kind == "data"
+`, id, dagtest.PublicKey(w.authKey["a1"]))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &device.PolicyPayload{Scope: device.ScopeDevice, Device: id, Source: src}
+	if out := w.issue("p", w.auth["a1"], dag.KindPolicy, w.last, w.last, p.Encode()); out != "accepted" {
+		t.Fatal(out, w.lastErr)
+	}
+	saved := *is
+	tx := is.Issue(dag.KindData, w.last, w.last, w.now(), []byte("x"))
+	*is = saved
+	snap, _ := w.registry.Device(id)
+	prevInfo, _ := w.ledger.Info(tx.Prev)
+	in, err := device.PolicyInput(tx, snap, policy.History{LastTime: prevInfo.Time})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog, err := policy.Compile(src, policy.Limits{MaxPayload: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	offline := prog.Eval(in)
+	if out := w.submit("t", tx); out != "accepted" || !offline.Allow {
+		t.Fatalf("node: %s %s; offline: %+v", out, w.lastErr, offline)
+	}
+}
+
+func TestScopeText(t *testing.T) {
+	for _, s := range []device.Scope{device.ScopeNetwork, device.ScopeClass, device.ScopeDevice} {
+		text, _ := s.MarshalText()
+		var back device.Scope
+		if err := back.UnmarshalText(text); err != nil || back != s {
+			t.Errorf("%s: %v %v", text, back, err)
+		}
+	}
+	var s device.Scope
+	if err := s.UnmarshalText([]byte("planet")); err == nil {
+		t.Error("planet is a scope")
 	}
 }

@@ -35,6 +35,21 @@ func (s Scope) String() string {
 // MarshalText encodes the scope's name.
 func (s Scope) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// UnmarshalText decodes network, class or device.
+func (s *Scope) UnmarshalText(text []byte) error {
+	switch string(text) {
+	case "network":
+		*s = ScopeNetwork
+	case "class":
+		*s = ScopeClass
+	case "device":
+		*s = ScopeDevice
+	default:
+		return fmt.Errorf("device: scope %q is not network, class or device", text)
+	}
+	return nil
+}
+
 // PolicyPayload is the payload of a KindPolicy transaction: the scope,
 // its target (a class or a device ID) and the policy source.
 type PolicyPayload struct {
@@ -257,10 +272,34 @@ func (r *Registry) applyPolicy(tx *dag.Transaction) {
 // reads (a command's bytes after its target), target the commanded
 // device (zero for other kinds).
 func (r *Registry) judge(tx *dag.Transaction, d *device, past dag.PastView, body []byte, target dag.ID) error {
+	return r.evaluate(tx, d, past, body, target, func(s policySet) *installed { return s.inForce(past) })
+}
+
+// staleDenied reports whether a newer policy than the one that judged tx
+// (at some scope covering d) is attached here and would deny it: a
+// transaction built on parents older than a policy change is valid on
+// every node, but this node's state rules it out (dag.Applied.RuleOut),
+// as for a revocation its past does not show, so honest tip selection
+// never approves it and it does not confirm.
+func (r *Registry) staleDenied(tx *dag.Transaction, d *device, past dag.PastView, body []byte, target dag.ID) bool {
+	stale := false
+	err := r.evaluate(tx, d, past, body, target, func(s policySet) *installed {
+		if newest := s.newest(); newest != nil && newest != s.inForce(past) {
+			stale = true
+			return newest
+		}
+		return nil
+	})
+	return stale && err != nil
+}
+
+// evaluate runs, for each scope covering d, the policy pick chooses; all
+// must admit tx.
+func (r *Registry) evaluate(tx *dag.Transaction, d *device, past dag.PastView, body []byte, target dag.ID, pick func(policySet) *installed) error {
 	var progs [3]*installed
 	n := 0
 	for _, set := range r.scopesOf(d) {
-		if p := set.inForce(past); p != nil {
+		if p := pick(set); p != nil {
 			if p.prog == nil {
 				return reject(CodePolicyDenied, "policy %s does not compile on this node: %v", p.id, p.err)
 			}
@@ -316,7 +355,14 @@ func (r *Registry) input(tx *dag.Transaction, d *device, past dag.PastView, body
 	}
 	dev := inputDevice{
 		id: d.id, class: d.class, owner: r.genesis.Authorities[owner].PublicKey,
-		state: state, key: d.keyAt(tx.Seq), attrs: d.attrs,
+		state: state, attrs: d.attrs,
+	}
+	if tx.Kind != dag.KindCommand {
+		// The key signing the device's chain at tx. A command's target's
+		// key is not known from the command's past in O(1) (the target's
+		// rotations are in its own chain): device.key is empty then.
+		key := d.keyAt(tx.Seq)
+		dev.key = &key
 	}
 	// The device's install reports are in its own chain, all in the past
 	// of its next transaction. A command is not in its target's chain:
@@ -337,7 +383,7 @@ type inputDevice struct {
 	class string
 	owner dag.PublicKey
 	state string
-	key   dag.PublicKey
+	key   *dag.PublicKey
 	attrs []Attribute
 	// firmware is the release sequence number the device last reported
 	// installing (ok), if any; the firmware attribute stands in otherwise.
@@ -366,7 +412,7 @@ func buildInput(tx *dag.Transaction, body []byte, target dag.ID, d inputDevice, 
 	if need("device.owner") {
 		in.Device.Owner = d.owner.String()
 	}
-	if need("device.key") {
+	if need("device.key") && d.key != nil {
 		in.Device.Key = d.key.String()
 	}
 	if need("device.attributes") {
@@ -396,11 +442,12 @@ func all(string) bool { return true }
 const FirmwareAttribute = "firmware"
 
 // PolicyInput builds the Input a node evaluates for tx, offline: the
-// device as GET /v1/devices/{id} shows it (its state as of the
-// transaction's past) and the chain aggregates (history.in_window as
+// device as GET /v1/devices/{id} shows it (its state and firmware as of
+// the transaction's past) and the chain aggregates (history.in_window as
 // given; count is tx.Seq). A command's target is read from its payload,
-// and the target is then the device judged (dev must be the target).
-// `tangled policy test` uses it.
+// and the target is then the device judged (dev must be the target); as
+// on a node, device.key is then empty and device.firmware the
+// registration's attribute. `tangled policy test` uses it.
 func PolicyInput(tx *dag.Transaction, dev Device, hist policy.History) (*policy.Input, error) {
 	body, target := tx.Payload, dag.ID{}
 	if tx.Kind == dag.KindCommand {
@@ -414,13 +461,13 @@ func PolicyInput(tx *dag.Transaction, dev Device, hist policy.History) (*policy.
 		attrs = append(attrs, Attribute{Key: k, Value: v})
 	}
 	SortAttributes(attrs)
-	key := dev.Key
+	d := inputDevice{id: dev.ID, class: dev.Class, owner: dev.Owner, state: dev.State, attrs: attrs}
 	if tx.Kind != dag.KindCommand {
-		key = tx.Issuer // the key signing the chain at tx.Seq
+		key := tx.Issuer // the key signing the chain at tx.Seq
+		d.key = &key
+		d.firmware = dev.Firmware // the newest ok install report's, as the node has it
 	}
-	in := buildInput(tx, body, target, inputDevice{
-		id: dev.ID, class: dev.Class, owner: dev.Owner, state: dev.State, key: key, attrs: attrs,
-	}, hist.LastTime, all)
+	in := buildInput(tx, body, target, d, hist.LastTime, all)
 	in.History.InWindow = hist.InWindow
 	if hist.Count != 0 {
 		in.History.Count = hist.Count

@@ -456,6 +456,14 @@ func (r *Registry) Apply(tx *dag.Transaction, view dag.ApplyView) dag.Applied {
 	case dag.KindData, dag.KindRotate, dag.KindCommand, dag.KindInstall:
 		d := r.deviceOf(tx, view)
 		if d == nil {
+			if tx.Kind == dag.KindCommand && r.policyCount > 0 {
+				// An authority's command: its target's newer policies.
+				if target, body, err := DecodeCommand(tx.Payload); err == nil {
+					if t := r.byID[target]; t != nil {
+						return dag.Applied{RuleOut: r.staleDenied(tx, t, view, body, target)}
+					}
+				}
+			}
 			return dag.Applied{}
 		}
 		d.count++
@@ -480,7 +488,11 @@ func (r *Registry) Apply(tx *dag.Transaction, view dag.ApplyView) dag.Applied {
 			r.rotatedTo[key] = d
 		}
 		life, _ := d.current()
-		return dag.Applied{Tag: d.tag, RuleOut: life != Active || len(d.forks) > 0}
+		out := dag.Applied{Tag: d.tag, RuleOut: life != Active || len(d.forks) > 0}
+		if !out.RuleOut && r.policyCount > 0 {
+			out.RuleOut = r.ruledOutByNewerPolicy(tx, d, view)
+		}
+		return out
 	case dag.KindRegister:
 		r.applyRegister(tx)
 	case dag.KindSuspend, dag.KindResume, dag.KindRevoke, dag.KindTransfer:
@@ -500,6 +512,22 @@ func (r *Registry) Apply(tx *dag.Transaction, view dag.ApplyView) dag.Applied {
 		}
 	}
 	return dag.Applied{}
+}
+
+// ruledOutByNewerPolicy: d's transaction (or a command d sends, for its
+// target too) would be denied by a policy newer than its past shows.
+func (r *Registry) ruledOutByNewerPolicy(tx *dag.Transaction, d *device, past dag.PastView) bool {
+	body, target := tx.Payload, dag.ID{}
+	if tx.Kind == dag.KindCommand {
+		var err error
+		if target, body, err = DecodeCommand(tx.Payload); err != nil {
+			return false
+		}
+		if t := r.byID[target]; t != nil && r.staleDenied(tx, t, past, body, target) {
+			return true
+		}
+	}
+	return r.staleDenied(tx, d, past, body, target)
 }
 
 func (r *Registry) applyRegister(tx *dag.Transaction) {

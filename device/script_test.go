@@ -27,6 +27,7 @@ import (
 //	policy by=a1 network|class=sensor|device=d1 [as=p1] [parents=...]
 //	<policy file>                             a policy transaction
 //	wait 10s                                  advance the issuing clock
+//	ruledout t1                               whether this node rules t1 out of tip selection
 //	genesis ... approvals=class:a2+a3/2       a class's k-of-n firmware approvers
 //	release by=a1 class=c seq=N [component=x] [requires=N] [security] [image=text] [as=r1]
 //	approve by=a2 release=r1                  an approver's co-signature
@@ -201,6 +202,9 @@ func TestScripts(t *testing.T) {
 					out += ": " + w.lastErr
 				}
 				return out
+			case "ruledout":
+				info, ok := w.ledger.Info(w.txs[d.CmdArgs[0].Key])
+				return fmt.Sprint(ok && info.RuledOut)
 			case "wait":
 				dur, err := time.ParseDuration(d.CmdArgs[0].Key)
 				if err != nil {
