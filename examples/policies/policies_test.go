@@ -231,8 +231,9 @@ func TestLock(t *testing.T) {
 
 // TestFirmwareFloor: a class's devices whose firmware is below the floor
 // (or unknown) are refused, data and commands to them alike; the others
-// post; another class is not affected; raising the floor is a new version,
-// and an old version cannot be replayed over it.
+// post; another class is not affected; a device that reports installing a
+// release above the floor posts again; raising the floor is a new
+// version, and an old version cannot be replayed over it.
 func TestFirmwareFloor(t *testing.T) {
 	w := newLedger(t)
 	src := shipped(t, "firmware-floor.cel")
@@ -248,6 +249,13 @@ func TestFirmwareFloor(t *testing.T) {
 	w.must("firmware v5 (not a number)", denied, unknown, dag.KindData, []byte("frame"), -1)
 	w.must("a command to firmware 3", denied, w.auth["maker"], dag.KindCommand, device.CommandPayload(oldID, []byte("reboot")), -1)
 	w.must("another class at firmware 1", "accepted", thermo, dag.KindData, []byte("20C"), -1)
+
+	// The outdated camera installs release 5 and reports it: it may post.
+	image := []byte("camera firmware 5")
+	rel := &device.Release{Class: "camera", Component: "main", Seq: 5, Digest: device.ImageDigest(image), Size: uint64(len(image))}
+	w.must("release 5", "accepted", w.auth["maker"], dag.KindRelease, rel.Encode(), -1)
+	w.must("the install report of firmware 5", "accepted", old, dag.KindInstall, device.InstallPayload(w.last, rel.Digest, device.InstallOK), -1)
+	w.must("firmware 5 after its install report", "accepted", old, dag.KindData, []byte("frame"), -1)
 
 	raised := *src
 	raised.Version = 2
