@@ -48,6 +48,9 @@ type GenesisOptions struct {
 	// Permissioned: only registered, active devices may write. It needs
 	// an authority.
 	Permissioned bool
+	// PolicyCostLimit is the access policies' cost limit (zero: the
+	// device layer's default).
+	PolicyCostLimit uint64
 }
 
 // NewGenesis writes dir/genesis.json, one key file per validator
@@ -87,7 +90,8 @@ func NewGenesis(dir string, opts GenesisOptions) (*dag.Genesis, error) {
 	if _, err := os.Stat(path); err == nil {
 		return nil, fmt.Errorf("node: %s already exists", path)
 	}
-	g := &dag.Genesis{NetworkID: opts.NetworkID, Time: opts.Time.UTC(), Difficulty: rules, Permissioned: opts.Permissioned}
+	g := &dag.Genesis{NetworkID: opts.NetworkID, Time: opts.Time.UTC(), Difficulty: rules, Permissioned: opts.Permissioned,
+		PolicyCostLimit: opts.PolicyCostLimit}
 	newKey := func() (ed25519.PrivateKey, dag.PublicKey, error) {
 		key, err := client.GenerateKey()
 		var pk dag.PublicKey

@@ -116,20 +116,19 @@ func genesisCommand() *cli.Command {
 
 func genesisNew(c *cli.Context) error {
 	dir := c.String("out")
+	if c.IsSet("policy-cost-limit") && c.Uint64("policy-cost-limit") == 0 {
+		return cli.Exit("--policy-cost-limit must be at least 1", 2)
+	}
 	g, err := node.NewGenesis(dir, node.GenesisOptions{
-		Validators:   c.Int("validators"),
-		NetworkID:    c.String("network-id"),
-		Authorities:  c.Int("authorities"),
-		Classes:      c.StringSlice("classes"),
-		Permissioned: c.Bool("permissioned"),
+		Validators:      c.Int("validators"),
+		NetworkID:       c.String("network-id"),
+		Authorities:     c.Int("authorities"),
+		Classes:         c.StringSlice("classes"),
+		Permissioned:    c.Bool("permissioned"),
+		PolicyCostLimit: c.Uint64("policy-cost-limit"),
 	})
 	if err != nil {
 		return err
-	}
-	if c.IsSet("policy-cost-limit") {
-		if g, err = setPolicyCostLimit(dir, c.Uint64("policy-cost-limit")); err != nil {
-			return err
-		}
 	}
 	mode := "open"
 	if g.Permissioned {
@@ -146,33 +145,6 @@ func genesisNew(c *cli.Context) error {
 		fmt.Fprintf(w, "  %s  %s %s classes %s\n", filepath.Join(dir, node.AuthorityKeyFile(i+1)), a.Name, a.PublicKey, strings.Join(a.Classes, ","))
 	}
 	return nil
-}
-
-// setPolicyCostLimit rewrites the genesis NewGenesis just wrote with the
-// limit (node.GenesisOptions has no field for it), atomically as it was
-// written.
-func setPolicyCostLimit(dir string, limit uint64) (*dag.Genesis, error) {
-	if limit == 0 {
-		return nil, cli.Exit("--policy-cost-limit must be at least 1", 2)
-	}
-	path := filepath.Join(dir, node.GenesisFile)
-	g, err := dag.LoadGenesis(path)
-	if err != nil {
-		return nil, err
-	}
-	g.PolicyCostLimit = limit
-	data, err := json.MarshalIndent(g, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	if _, err := dag.ParseGenesis(data); err != nil {
-		return nil, err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
-		return nil, err
-	}
-	return g, os.Rename(tmp, path)
 }
 
 func deviceCommand() *cli.Command {
