@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
@@ -121,12 +120,8 @@ func (c *Client) Device(ctx context.Context, idOrKey string) (*device.Device, er
 	if err != nil {
 		return nil, fmt.Errorf("client: device %q: %w", idOrKey, err)
 	}
-	var j deviceJSON
-	if err := c.call(ctx, request{method: http.MethodGet, path: "/v1/devices/" + ref.String()}, &j); err != nil {
-		return nil, err
-	}
-	d, err := j.device()
-	if err != nil {
+	d := &device.Device{}
+	if err := c.call(ctx, request{method: http.MethodGet, path: "/v1/devices/" + ref.String()}, d); err != nil {
 		return nil, err
 	}
 	if d.ID != ref && !hasKey(d, dag.PublicKey(ref)) {
@@ -220,28 +215,6 @@ type DeviceTransaction struct {
 	// Policies are the ones that judged the transaction: those in force
 	// in its past, widest scope first.
 	Policies []PolicyRef `json:"policies,omitempty"`
-}
-
-// UnmarshalJSON reads the policies' scopes by name.
-func (t *DeviceTransaction) UnmarshalJSON(data []byte) error {
-	type plain DeviceTransaction
-	var j struct {
-		plain
-		Policies []policyRefJSON `json:"policies"`
-	}
-	if err := json.Unmarshal(data, &j); err != nil {
-		return err
-	}
-	*t = DeviceTransaction(j.plain)
-	t.Policies = nil
-	for i, p := range j.Policies {
-		r, err := p.ref()
-		if err != nil {
-			return fmt.Errorf("client: history item %s: policy %d: %w", t.ID.Short(), i, err)
-		}
-		t.Policies = append(t.Policies, r)
-	}
-	return nil
 }
 
 // DeviceHistory returns one page of a device's chain transactions in

@@ -32,12 +32,11 @@ const (
 // ParseScope reads a scope's name as the API writes it: network, class or
 // device.
 func ParseScope(name string) (Scope, error) {
-	for _, s := range []Scope{ScopeNetwork, ScopeClass, ScopeDevice} {
-		if s.String() == name {
-			return s, nil
-		}
+	var s Scope
+	if err := s.UnmarshalText([]byte(name)); err != nil {
+		return 0, fmt.Errorf("client: %w", err)
 	}
-	return 0, fmt.Errorf("client: scope %q: want network, class or device", name)
+	return s, nil
 }
 
 // SetPolicy attaches a policy to the network, a class or one device (a
@@ -142,84 +141,19 @@ func policyQueryValues(q PolicyQuery) url.Values {
 // a transaction that sees everything the node holds is judged by).
 func (c *Client) Policies(ctx context.Context, q PolicyQuery) ([]PolicyInfo, error) {
 	var out struct {
-		Policies []policyInfoJSON `json:"policies"`
+		Policies []PolicyInfo `json:"policies"`
 	}
 	if err := c.call(ctx, request{method: http.MethodGet, path: "/v1/policies", query: policyQueryValues(q)}, &out); err != nil {
 		return nil, err
 	}
-	infos := make([]PolicyInfo, len(out.Policies))
-	for i, p := range out.Policies {
-		info, err := p.info()
-		if err != nil {
-			return nil, err
-		}
-		infos[i] = info
-	}
-	return infos, nil
+	return out.Policies, nil
 }
 
-// device.Scope marshals as its name but has no UnmarshalText, so the
-// JSON the node writes is read through these: the outer "scope" field
-// shadows the embedded one.
-type policyRefJSON struct {
-	device.PolicyRef
-	Scope string `json:"scope"`
-}
-
-func (p policyRefJSON) ref() (PolicyRef, error) {
-	s, err := ParseScope(p.Scope)
-	if err != nil {
-		return PolicyRef{}, err
-	}
-	r := p.PolicyRef
-	r.Scope = s
-	return r, nil
-}
-
-type policyInfoJSON struct {
-	device.PolicyInfo
-	Scope string `json:"scope"`
-}
-
-func (p policyInfoJSON) info() (PolicyInfo, error) {
-	s, err := ParseScope(p.Scope)
-	if err != nil {
-		return PolicyInfo{}, err
-	}
-	info := p.PolicyInfo
-	info.Scope = s
-	return info, nil
-}
-
-// deviceJSON reads GET /v1/devices/{id}, whose policies carry scopes by
-// name.
-type deviceJSON struct {
-	device.Device
-	Policies []policyRefJSON `json:"policies"`
-}
-
-// DecodeDevice reads a device as GET /v1/devices/{id} writes it (the
-// policies' scopes by name).
+// DecodeDevice reads a device as GET /v1/devices/{id} writes it.
 func DecodeDevice(data []byte) (*device.Device, error) {
-	var j deviceJSON
-	if err := json.Unmarshal(data, &j); err != nil {
+	var d device.Device
+	if err := json.Unmarshal(data, &d); err != nil {
 		return nil, fmt.Errorf("client: device: %w", err)
-	}
-	return j.device()
-}
-
-func (j *deviceJSON) device() (*device.Device, error) {
-	d := j.Device
-	d.Policies = nil
-	if j.Policies != nil {
-		d.Policies = make([]PolicyRef, len(j.Policies))
-	}
-	for i, p := range j.Policies {
-		r, err := p.ref()
-		if err != nil {
-			return nil, fmt.Errorf("client: device %s: policy %d: %w", d.ID.Short(), i, err)
-		}
-		d.Policies[i] = r
 	}
 	return &d, nil
 }
