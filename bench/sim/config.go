@@ -273,8 +273,10 @@ func (c *Config) validate() error {
 		return bad("the network engine runs the network model (nodes) only")
 	case c.Engine == EngineDAG && c.Parents != 2:
 		return bad("the dag engine approves exactly 2 parents (trunk, branch); k = %d needs the model engine", c.Parents)
-	case c.Engine == EngineModel && (c.TipSelection != URTS || c.Retention != 0):
-		return bad("the model engine implements URTS without retention only; use the dag engine (k = 2) for %s or --retention", c.TipSelection)
+	case c.Engine == EngineModel && c.Retention != 0:
+		return bad("the model engine has no retention; use the dag engine (k = 2) for --retention")
+	case c.Engine == EngineModel && c.TipSelection == MCMC && (c.Alpha != 0 || c.Start == StartAged || c.Parents != 2 || c.TipExpiry != 0 || c.Draw != DrawDistinct):
+		return bad("the model engine walks only unbiased (α = 0), with two parents, from the cover or genesis start; use the dag engine for %s with α = %g, start %s", c.TipSelection, c.Alpha, c.Start)
 	case c.Engine == EngineDAG && (c.TipExpiry != 0 || c.Draw != DrawDistinct):
 		return bad("tip expiry and draws with replacement run on the model engine only")
 	case c.Confirm.CWThreshold < 0:

@@ -24,16 +24,26 @@ type modelEngine struct {
 	// come up.
 	expiry   int64
 	expiring timeHeap
+
+	// walk, when set, selects by the unbiased random walk instead.
+	walk *indexWalk
 }
 
 func newModelEngine(cfg *Config, rng *rand.Rand) *modelEngine {
-	return &modelEngine{
+	m := &modelEngine{
 		k: cfg.Parents, replacement: cfg.Draw == DrawReplacement, rng: rng, rootIsTip: true,
 		expiry: int64(cfg.TipExpiry),
 	}
+	if cfg.TipSelection == MCMC {
+		m.walk = newIndexWalk(cfg, rng)
+	}
+	return m
 }
 
 func (m *modelEngine) choose(now int64, _ int, dst []int32) ([]int32, error) {
+	if m.walk != nil {
+		return m.walk.choose(now, dst), nil
+	}
 	m.expire(now)
 	dst, m.chosenBufs = drawTips(m.rng, m.pool, m.k, m.replacement, m.chosenBufs, dst)
 	return dst, nil
@@ -105,6 +115,9 @@ func chooseFew(rng *rand.Rand, pool []int32, k int, dst []int32) []int32 {
 func (m *modelEngine) attach(issued, now int64, parents []int32) error {
 	m.expire(now)
 	idx := int32(len(m.pos))
+	if m.walk != nil {
+		m.walk.attach(idx, now, parents)
+	}
 	for i, p := range parents {
 		if p == root {
 			m.rootIsTip = false

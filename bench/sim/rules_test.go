@@ -207,3 +207,24 @@ func TestMCMCSameSeed(t *testing.T) {
 		t.Errorf("the three start rules gave the same L = %v", got[StartCover].MeanTips)
 	}
 }
+
+// TestIndexWalk: the model engine's unbiased walk over integer adjacency is
+// the dag engine's walk in distribution (its draws differ: the dag engine
+// orders approvers by ID). At λh = 10, α = 0, the two give the same L
+// within the sampling error (3 %, as TestTipsTheory's at a similar number
+// of independent values) and leave nothing behind, from the cover start and
+// from the genesis.
+func TestIndexWalk(t *testing.T) {
+	statistical(t)
+	base := Config{Lambda: 10, Delay: ConstantDelay(time.Second), TipSelection: MCMC, Count: 30_000, Seed: 12}
+	dag := run(t, withEngine(base, EngineDAG))
+	for _, start := range []StartRule{StartCover, StartGenesis} {
+		cfg := withEngine(base, EngineModel)
+		cfg.Start = start
+		s := run(t, cfg)
+		within(t, "L, model walk from "+string(start)+" / dag walk from cover", s.MeanTips/dag.MeanTips, 1, tipsTolerance)
+		if s.LeftBehindFraction != 0 || dag.LeftBehindFraction != 0 {
+			t.Errorf("start %s: left behind %v (dag %v), want 0", start, s.LeftBehindFraction, dag.LeftBehindFraction)
+		}
+	}
+}
