@@ -374,7 +374,9 @@ func (r *Registry) input(tx *dag.Transaction, d *device, past dag.PastView, body
 			dev.firmware = &fw
 		}
 	}
-	return buildInput(tx, body, target, dev, lastTime, need)
+	// One Input serves every evaluation: they all run on the attaching
+	// goroutine, one at a time, and nothing keeps it past Eval.
+	return buildInput(&r.scratch, tx, body, target, dev, lastTime, need)
 }
 
 // inputDevice is what an Input reads of a device.
@@ -394,8 +396,8 @@ type inputDevice struct {
 // offline tests (PolicyInput) alike, so both judge the same way. Fields
 // no policy reads (need) are left zero: they cannot change a verdict.
 // history.in_window is filled per policy, since each names its window.
-func buildInput(tx *dag.Transaction, body []byte, target dag.ID, d inputDevice, lastTime int64, need func(string) bool) *policy.Input {
-	in := &policy.Input{
+func buildInput(in *policy.Input, tx *dag.Transaction, body []byte, target dag.ID, d inputDevice, lastTime int64, need func(string) bool) *policy.Input {
+	*in = policy.Input{
 		Tx:      policy.Tx{Kind: tx.Kind.String(), Seq: tx.Seq, Time: tx.Time, Payload: body},
 		Device:  policy.Device{Class: d.class, State: d.state},
 		History: policy.History{Count: tx.Seq, LastTime: lastTime},
@@ -467,7 +469,7 @@ func PolicyInput(tx *dag.Transaction, dev Device, hist policy.History) (*policy.
 		d.key = &key
 		d.firmware = dev.Firmware // the newest ok install report's, as the node has it
 	}
-	in := buildInput(tx, body, target, d, hist.LastTime, all)
+	in := buildInput(&policy.Input{}, tx, body, target, d, hist.LastTime, all)
 	in.History.InWindow = hist.InWindow
 	if hist.Count != 0 {
 		in.History.Count = hist.Count

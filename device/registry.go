@@ -186,6 +186,7 @@ type Registry struct {
 	classPolicies map[string]policySet
 	policyCount   int
 	limits        policy.Limits
+	scratch       policy.Input // the attaching goroutine's evaluation input
 	// Firmware releases by class and component (lineKey), and by ID.
 	releases    map[string]releaseLine
 	releaseByID map[dag.ID]*release
