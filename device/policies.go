@@ -3,6 +3,7 @@ package device
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 
@@ -631,12 +632,7 @@ func (r *Registry) Policies(q PolicyQuery) []PolicyInfo {
 		}
 	}
 	add(r.netPolicies)
-	classes := make([]string, 0, len(r.classPolicies))
-	for c := range r.classPolicies {
-		classes = append(classes, c)
-	}
-	slices.Sort(classes)
-	for _, c := range classes {
+	for _, c := range slices.Sorted(maps.Keys(r.classPolicies)) {
 		add(r.classPolicies[c])
 	}
 	var devs []*device

@@ -3,6 +3,7 @@ package device
 import (
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"sync"
@@ -713,22 +714,12 @@ func (r *Registry) Digest() [32]byte {
 		h.Write(buf)
 	}
 	buf = appendPolicies(buf[:0], r.netPolicies)
-	classes := make([]string, 0, len(r.classPolicies))
-	for c := range r.classPolicies {
-		classes = append(classes, c)
-	}
-	slices.Sort(classes)
-	for _, c := range classes {
+	for _, c := range slices.Sorted(maps.Keys(r.classPolicies)) {
 		buf = append(buf, c...)
 		buf = append(buf, 0)
 		buf = appendPolicies(buf, r.classPolicies[c])
 	}
-	lines := make([]string, 0, len(r.releases))
-	for k := range r.releases {
-		lines = append(lines, k)
-	}
-	slices.Sort(lines)
-	for _, k := range lines {
+	for _, k := range slices.Sorted(maps.Keys(r.releases)) {
 		buf = append(buf, k...)
 		buf = append(buf, 0)
 		buf = appendReleases(buf, r.releases[k])
