@@ -93,6 +93,9 @@ type Ledger interface {
 	// HorizonOf is an attached transaction's horizon, from which the
 	// registry recomputes the policies that judged it.
 	HorizonOf(id dag.ID) ([]uint64, bool)
+	// ConfirmedFrontier is the newest transaction of the confirmed order
+	// (the root before any) and its issuing time.
+	ConfirmedFrontier() (dag.ID, int64)
 	// Successor is the first transaction seen that continues id's issuer
 	// chain; with Info it is the device.ChainReader a device's history
 	// is read through.
@@ -122,6 +125,9 @@ type Devices interface {
 	// JudgedBy lists the policies in force in the past of a device's
 	// transaction whose horizon is horizon.
 	JudgedBy(id dag.ID, horizon []uint64) []device.PolicyRef
+	// Firmware is a class's releases and rollout, which release is
+	// active decided as of the horizon.
+	Firmware(class string, horizon []uint64) device.FirmwareStatus
 }
 
 var _ Devices = (*device.Registry)(nil)

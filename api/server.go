@@ -152,6 +152,7 @@ func (s *Server) routes() []route {
 		}},
 		{http.MethodGet, "/v1/authorities", s.authorities, nil},
 		{http.MethodGet, "/v1/policies", s.policies, []queryParam{{name: "scope"}, {name: "class"}, {name: "device"}, {name: "in_force"}}},
+		{http.MethodGet, "/v1/firmware/{class}", s.firmware, nil},
 	}
 }
 

@@ -986,6 +986,13 @@ func openAPICases() []oaCase {
 					t.Fatalf("authorities %s, want none", res.body)
 				}
 			}},
+		{name: "firmware without authorities", build: oaGet("/v1/firmware/sensor"), reqValid: true, status: 200,
+			check: func(t *testing.T, c *oaNode, res *oaResult) {
+				var f device.FirmwareStatus
+				if res.json(t, &f); f.Class != "sensor" || len(f.Releases) != 0 {
+					t.Fatalf("%s, want no releases", res.body)
+				}
+			}},
 		{name: "policies without authorities", build: oaGet("/v1/policies?in_force=true"), reqValid: true, status: 200,
 			check: func(t *testing.T, c *oaNode, res *oaResult) {
 				if string(res.body) != `{"policies":[]}`+"\n" {
@@ -1561,6 +1568,50 @@ func openAPIDeviceCases() []oaCase {
 		{name: "policies malformed device", reqValid: false, status: 400, code: "malformed", build: oaGet("/v1/policies?device=sensor-1")},
 		{name: "policies class with another scope", reqValid: true, status: 400, code: "malformed", build: oaGet("/v1/policies?scope=device&class=sensor")},
 		{name: "policies unknown parameter", reqValid: false, status: 400, code: "malformed", build: oaGet("/v1/policies?name=helped")},
+		{name: "firmware of a class", reqValid: true, status: 200,
+			build: func(t *testing.T, c *oaNode) oaRequest {
+				// A release, confirmed, and a device's ok install report.
+				d := c.device(t, 0)
+				image := []byte("sensor firmware 3")
+				rel := &device.Release{Class: "sensor", Component: "main", Seq: 3, Digest: device.ImageDigest(image),
+					Size: uint64(len(image)), URIs: []string{"https://updates.example/3"}, Security: true}
+				r := c.control(t, dag.KindRelease, d.reg.ID(), rel.Encode())
+				if _, err := c.fix.WaitConfirmed(t.Context(), r.ID()); err != nil {
+					t.Fatal(err)
+				}
+				report := c.tx(t, d.key, dag.KindInstall, 0, dag.ZeroID, device.InstallPayload(r.ID(), rel.Digest, device.InstallOK), time.Time{})
+				d.sent = append(d.sent, c.attach(t, report))
+				return oaRequest{method: "GET", target: "/v1/firmware/sensor"}
+			},
+			check: func(t *testing.T, c *oaNode, res *oaResult) {
+				var f device.FirmwareStatus
+				res.json(t, &f)
+				if len(f.Releases) != 1 || !f.Releases[0].Active || f.Releases[0].Seq != 3 || f.Installed[3] != 1 {
+					t.Fatalf("%s, want release 3 active and installed once", res.body)
+				}
+			}},
+		{name: "device with firmware", reqValid: true, status: 200,
+			build: func(t *testing.T, c *oaNode) oaRequest {
+				d := c.device(t, 0)
+				image := []byte("sensor firmware 4")
+				rel := &device.Release{Class: "sensor", Component: "main", Seq: 4, Digest: device.ImageDigest(image), Size: uint64(len(image))}
+				r := c.control(t, dag.KindRelease, d.reg.ID(), rel.Encode())
+				c.attach(t, c.tx(t, d.key, dag.KindInstall, 0, dag.ZeroID, device.InstallPayload(r.ID(), rel.Digest, device.InstallOK), time.Time{}))
+				return oaRequest{method: "GET", target: d.path("")}
+			},
+			check: func(t *testing.T, c *oaNode, res *oaResult) {
+				var d device.Device
+				if res.json(t, &d); d.Firmware == nil || *d.Firmware != 4 || d.FirmwareRelease == nil {
+					t.Fatalf("%s, want firmware 4", res.body)
+				}
+			}},
+		{name: "firmware rollback", reqValid: true, status: 409, code: device.CodeFirmwareRollback,
+			build: func(t *testing.T, c *oaNode) oaRequest {
+				rel := &device.Release{Class: "sensor", Component: "main", Seq: 2, Digest: device.ImageDigest([]byte("old")), Size: 3}
+				r := c.controlTx(t, c.fleet, dag.KindRelease, dag.ID{}, rel.Encode())
+				return oaRequest{method: "POST", target: "/v1/transactions", ctype: "application/json", body: oaJSON(t, r)}
+			}},
+		{name: "firmware malformed class", reqValid: true, status: 400, code: "malformed", build: oaGet("/v1/firmware/Sensor")},
 		{name: "method_not_allowed POST policies", reqValid: false, status: 405, code: "method_not_allowed", check: oaWantAllow("GET, HEAD"),
 			build: func(*testing.T, *oaNode) oaRequest {
 				return oaRequest{method: "POST", target: "/v1/policies", body: []byte{}, docMethod: "GET"}

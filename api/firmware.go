@@ -1,0 +1,42 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/tangled-ledger/tangled/dag"
+	"github.com/tangled-ledger/tangled/device"
+)
+
+// firmwareBody is the contract's Firmware: a class's releases and rollout
+// as of this node's newest confirmed transaction.
+type firmwareBody struct {
+	device.FirmwareStatus
+	// AsOf is the confirmed transaction whose past decided which release
+	// is active (the genesis root before anything is confirmed), and
+	// AsOfTime its issuing time: every node that confirmed it answers
+	// the same active release.
+	AsOf     dag.ID `json:"as_of"`
+	AsOfTime string `json:"as_of_time"`
+}
+
+func (s *Server) firmware(w http.ResponseWriter, r *http.Request) {
+	class := r.PathValue("class")
+	if !dag.ValidClass(class) {
+		writeError(w, errorOf(fmt.Errorf("%w: class %q must be 1 to 64 of a-z 0-9 . _ -", dag.ErrMalformed, class)))
+		return
+	}
+	point, at := s.ledger.ConfirmedFrontier()
+	body := firmwareBody{
+		FirmwareStatus: device.FirmwareStatus{Class: class, Releases: []device.ReleaseInfo{}, Installed: map[uint64]int{}, Failed: map[uint64]int{}},
+		AsOf:           point, AsOfTime: dag.FormatTime(at),
+	}
+	if devs := s.backend.Devices(); devs != nil {
+		horizon, ok := s.ledger.HorizonOf(point)
+		if !ok {
+			horizon = []uint64{} // the root: nothing is in its past
+		}
+		body.FirmwareStatus = devs.Firmware(class, horizon)
+	}
+	writeJSON(w, http.StatusOK, body)
+}
