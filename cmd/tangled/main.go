@@ -52,6 +52,7 @@ func newApp(out io.Writer) *cli.App {
 			deviceCommand(),
 			authorityCommand(),
 			policyCommand(),
+			firmwareCommand(),
 			txCommand(),
 			benchCommand(),
 		},
