@@ -643,7 +643,12 @@ func (l *Ledger) checkSolid(b *batch, tx *Transaction) (prev *node, err error) {
 	if b.replaying {
 		return prev, nil
 	}
-	view := pastView{l: l, b: b, near: [3]*node{l.mu.nodes[tx.Trunk], l.mu.nodes[tx.Branch], prev}}
+	// The rule layer's view; an open network (no layer) skips the two
+	// parent lookups it costs.
+	var view pastView
+	if l.cfg.Rules != nil {
+		view = pastView{l: l, b: b, near: [3]*node{l.mu.nodes[tx.Trunk], l.mu.nodes[tx.Branch], prev}}
+	}
 	rules := l.rules
 	recent := 0
 	if !tx.Kind.Spec().RateExempt {

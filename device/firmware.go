@@ -302,8 +302,10 @@ func (r *Registry) checkInstall(tx *dag.Transaction, d *device, past dag.PastVie
 		// ok report of anything else would let it claim a version it may
 		// not run (and pass a policy's security floor). A failed report
 		// stays allowed: it is evidence.
-		if rule, ok := r.genesis.ApprovalRule(d.class); ok && rel.approvedIn(past) < rule.Threshold {
-			return reject(CodeReleaseNotActive, "release %s has %d of the %d approvals its class needs in this transaction's past", id, rel.approvedIn(past), rule.Threshold)
+		if rule, ok := r.genesis.ApprovalRule(d.class); ok {
+			if have := rel.approvedIn(past); have < rule.Threshold {
+				return reject(CodeReleaseNotActive, "release %s has %d of the %d approvals its class needs in this transaction's past", id, have, rule.Threshold)
+			}
 		}
 	}
 	return nil

@@ -458,13 +458,9 @@ func (r *Registry) Apply(tx *dag.Transaction, view dag.ApplyView) dag.Applied {
 	case dag.KindData, dag.KindRotate, dag.KindCommand, dag.KindInstall:
 		d := r.deviceOf(tx, view)
 		if d == nil {
+			// An authority's command: its target's newer policies.
 			if tx.Kind == dag.KindCommand && r.policyCount > 0 {
-				// An authority's command: its target's newer policies.
-				if target, body, err := DecodeCommand(tx.Payload); err == nil {
-					if t := r.byID[target]; t != nil {
-						return dag.Applied{RuleOut: r.staleDenied(tx, t, view, body, target)}
-					}
-				}
+				return dag.Applied{RuleOut: r.ruledOutByNewerPolicy(tx, nil, view)}
 			}
 			return dag.Applied{}
 		}
@@ -517,7 +513,9 @@ func (r *Registry) Apply(tx *dag.Transaction, view dag.ApplyView) dag.Applied {
 }
 
 // ruledOutByNewerPolicy: d's transaction (or a command d sends, for its
-// target too) would be denied by a policy newer than its past shows.
+// target too) would be denied by a policy newer than its past shows. d is
+// nil for a command of no device's chain (an authority's): only its
+// target is judged.
 func (r *Registry) ruledOutByNewerPolicy(tx *dag.Transaction, d *device, past dag.PastView) bool {
 	body, target := tx.Payload, dag.ID{}
 	if tx.Kind == dag.KindCommand {
@@ -529,7 +527,7 @@ func (r *Registry) ruledOutByNewerPolicy(tx *dag.Transaction, d *device, past da
 			return true
 		}
 	}
-	return r.staleDenied(tx, d, past, body, target)
+	return d != nil && r.staleDenied(tx, d, past, body, target)
 }
 
 func (r *Registry) applyRegister(tx *dag.Transaction) {

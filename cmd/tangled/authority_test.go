@@ -1,16 +1,12 @@
 package main
 
 import (
-	"context"
 	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tangled-ledger/tangled/client"
 	"github.com/tangled-ledger/tangled/dag"
@@ -22,20 +18,8 @@ import (
 // returns its URL.
 func startNode(t *testing.T, dir string) string {
 	t.Helper()
-	n, err := node.New(node.Config{
-		DataDir: filepath.Join(dir, "data"), HTTPAddr: "127.0.0.1:0",
-		GenesisFile: filepath.Join(dir, node.GenesisFile), KeyFile: filepath.Join(dir, node.ValidatorKeyFile(1)),
-		BeaconInterval: 20 * time.Millisecond,
-		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return "http://" + n.HTTPAddr()
+	_, url := startPolicyNode(t, dir)
+	return url
 }
 
 func publicKeyOf(t *testing.T, path string) dag.PublicKey {

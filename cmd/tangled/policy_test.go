@@ -23,8 +23,8 @@ import (
 	"github.com/tangled-ledger/tangled/node"
 )
 
-// startPolicyNode is startNode that also returns the node, whose tips the
-// test watches.
+// startPolicyNode runs a node of the genesis in dir as its first
+// validator and returns it (the policy tests watch its tips) and its URL.
 func startPolicyNode(t *testing.T, dir string) (*node.Node, string) {
 	t.Helper()
 	n, err := node.New(node.Config{
