@@ -57,6 +57,7 @@ type countsInfo struct {
 	Parked       int    `json:"parked"`
 	Conflicting  int    `json:"conflicting"`
 	Issuers      int    `json:"issuers"`
+	Beacons      int    `json:"beacons"`
 }
 
 func (s *Server) info(w http.ResponseWriter, _ *http.Request) {
@@ -74,6 +75,7 @@ func (s *Server) info(w http.ResponseWriter, _ *http.Request) {
 		Counts: countsInfo{
 			Transactions: st.Transactions, Tips: st.Tips, Confirmed: st.Confirmed,
 			Parked: st.Parked, Conflicting: st.Conflicting, Issuers: st.Issuers,
+			Beacons: st.Beacons,
 		},
 		NodeWork: work,
 	})

@@ -70,7 +70,7 @@ func TestInfo(t *testing.T) {
 	want.Network.Threshold = dag.DefaultThreshold
 	want.Network.MaxPayload = dag.DefaultMaxPayload
 	want.Network.Difficulty = rules
-	want.Counts = map[string]int{"transactions": 1, "tips": 1, "confirmed": 0, "parked": 0, "conflicting": 0, "issuers": 1}
+	want.Counts = map[string]int{"transactions": 1, "tips": 1, "confirmed": 0, "parked": 0, "conflicting": 0, "issuers": 1, "beacons": 0}
 	// The harness's backend does no work for devices.
 	want.NodeWork = map[string]uint64{"solved": 0, "refused": 0, "rate_limited": 0, "solve_ms": 0}
 	if diff := cmp.Diff(want, got); diff != "" {

@@ -244,9 +244,9 @@ type loadRun struct {
 }
 
 type nodeInfo struct {
-	transactions, confirmed uint64
-	peersConnected          int
-	err                     string
+	transactions, confirmed, beacons uint64
+	peersConnected                   int
+	err                              string
 }
 
 func (r *loadRun) run(ctx context.Context) error {
@@ -517,6 +517,7 @@ func (r *loadRun) collectNodeInfo(ctx context.Context) {
 			continue
 		}
 		r.stats.info[i].transactions, r.stats.info[i].confirmed = info.Counts.Transactions, info.Counts.Confirmed
+		r.stats.info[i].beacons = info.Counts.Beacons
 		r.stats.info[i].peersConnected, _ = connectedPeers(ctx, r.cl.urls[i])
 	}
 }

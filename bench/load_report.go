@@ -80,6 +80,12 @@ type LoadSummary struct {
 	ResponsesByCode  map[string]int `json:"responses_by_code"`
 	StreamReconnects int            `json:"stream_reconnects"`
 
+	// BeaconShare is the validator beacons' share of the ledger at the
+	// end of the run, beacons over all transactions, as the first node
+	// that answered counted them: the cost of coordinator-free
+	// confirmation.
+	BeaconShare float64 `json:"beacon_share"`
+
 	PerNode []NodeLoad `json:"per_node"`
 	// Processes are the measured processes: one per node with child
 	// processes, plus the load generator; in-process, the one process.
@@ -105,9 +111,11 @@ type Percentiles struct {
 
 // NodeLoad is one node's view at the end of the run.
 type NodeLoad struct {
-	Node           int    `json:"node"` // 1-based, as validator-N
-	Posted         int    `json:"posted"`
-	Transactions   uint64 `json:"transactions"`
+	Node         int    `json:"node"` // 1-based, as validator-N
+	Posted       int    `json:"posted"`
+	Transactions uint64 `json:"transactions"`
+	// Beacons are the validator beacons among Transactions.
+	Beacons        uint64 `json:"beacons"`
 	Confirmed      uint64 `json:"confirmed"`
 	PeersConnected int    `json:"peers_connected"`
 	Error          string `json:"error,omitempty"`
@@ -240,11 +248,15 @@ func (r *loadRun) report(wall time.Duration, exitErrs []string) *LoadReport {
 		if i < len(r.stats.info) {
 			inf := r.stats.info[i]
 			nl.Transactions, nl.Confirmed, nl.PeersConnected, nl.Error = inf.transactions, inf.confirmed, inf.peersConnected, inf.err
+			nl.Beacons = inf.beacons
 		}
 		if i < len(exitErrs) {
 			nl.ExitError = exitErrs[i]
 		}
 		s.PerNode = append(s.PerNode, nl)
+		if s.BeaconShare == 0 && nl.Transactions > 0 {
+			s.BeaconShare = float64(nl.Beacons) / float64(nl.Transactions)
+		}
 	}
 	sendSeconds := r.sendEnd.Sub(r.sendStart).Seconds()
 	proc := func(name string, pid int, cpu float64, idx int) ProcessLoad {
@@ -334,6 +346,7 @@ func (rep *LoadReport) WriteTable(w io.Writer) error {
 		s.ConfirmedPerSec, s.Confirmed+s.ConfirmedUnobserved, s.Accepted, s.ConfirmedUnobserved, s.Unconfirmed)
 	fmt.Fprintf(tw, "latency ms\tp50 %.1f  p95 %.1f  p99 %.1f  max %.1f  mean %.1f\n", s.Latency.P50, s.Latency.P95, s.Latency.P99, s.Latency.Max, s.Latency.Mean)
 	fmt.Fprintf(tw, "send ms\tp50 %.1f  p95 %.1f  p99 %.1f  max %.1f  (until the durable acknowledgement)\n", s.Send.P50, s.Send.P95, s.Send.P99, s.Send.Max)
+	fmt.Fprintf(tw, "beacons\t%.1f%% of the ledger\n", 100*s.BeaconShare)
 	fmt.Fprintf(tw, "rejected\t%d %s, %d aborted at the end\n", s.Rejected, codes(s.RejectedByCode), s.Aborted)
 	fmt.Fprintf(tw, "error answers\t%s (retried ones included); %d event-stream reconnects\n", codes(s.ResponsesByCode), s.StreamReconnects)
 	if s.MachineBusyPercent >= 0 {
@@ -344,13 +357,13 @@ func (rep *LoadReport) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "node\tposted\ttransactions\tconfirmed\tpeers\t")
+	fmt.Fprintln(tw, "node\tposted\ttransactions\tbeacons\tconfirmed\tpeers\t")
 	for _, n := range s.PerNode {
 		note := ""
 		if n.Error != "" || n.ExitError != "" {
 			note = " " + n.Error + " " + n.ExitError
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d\t%s\n", n.Node, n.Posted, n.Transactions, n.Confirmed, n.PeersConnected, note)
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d\t%d\t%s\n", n.Node, n.Posted, n.Transactions, n.Beacons, n.Confirmed, n.PeersConnected, note)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

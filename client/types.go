@@ -57,6 +57,8 @@ type Counts struct {
 	Parked       uint64 `json:"parked"`
 	Conflicting  uint64 `json:"conflicting"`
 	Issuers      uint64 `json:"issuers"`
+	// Beacons counts validator beacons (included in Transactions).
+	Beacons uint64 `json:"beacons"`
 }
 
 // Tips is GET /v1/tips: what a new transaction needs.

@@ -216,9 +216,12 @@ type Ledger struct {
 		// unconfirmedData counts attached non-beacon transactions not yet
 		// confirmed: validators issue beacons only while it is above zero.
 		unconfirmedData int
-		epoch           uint32
-		walk            []*node // scratch stack for walks
-		rootWork        []*node // scratch heap for refreshRoots
+		// beacons counts attached validator beacons: their share of the
+		// ledger is what the beacon rule is tuned against.
+		beacons  int
+		epoch    uint32
+		walk     []*node // scratch stack for walks
+		rootWork []*node // scratch heap for refreshRoots
 	}
 
 	commit committer
@@ -767,6 +770,9 @@ func (l *Ledger) applySolid(b *batch, tx *Transaction, prev *node) Result {
 	}
 	if n.kind.Spec().Data && !n.ruledOut() {
 		l.mu.unconfirmedData++
+	}
+	if n.kind == KindBeacon {
+		l.mu.beacons++
 	}
 	b.events = append(b.events, change{kind: EventAttached, n: n, tx: tx})
 	if l.cfg.Rules != nil {

@@ -352,6 +352,9 @@ func TestConfirmationNeedsTwoThirds(t *testing.T) {
 	if in := h.info(tx.ID()); !in.Confirmed || in.Weight != 3 {
 		t.Fatalf("after 3 validators: %+v", in)
 	}
+	if s := h.l.Stats(); s.Beacons != 4 || s.Transactions != 5 {
+		t.Fatalf("stats %+v, want 4 beacons of 5 transactions", s)
+	}
 }
 
 // TestConfirmedOrderIndependentOfArrival feeds the same transactions in

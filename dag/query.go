@@ -17,6 +17,8 @@ type Stats struct {
 	// UnconfirmedData counts attached transactions other than beacons
 	// that are not confirmed yet.
 	UnconfirmedData int
+	// Beacons counts attached validator beacons (part of Transactions).
+	Beacons int
 }
 
 // Stats returns the current counters.
@@ -32,6 +34,7 @@ func (l *Ledger) Stats() Stats {
 		Issuers:      len(l.mu.issuers),
 
 		UnconfirmedData: l.mu.unconfirmedData,
+		Beacons:         l.mu.beacons,
 	}
 }
 
