@@ -97,7 +97,9 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) (
 	if r.ContentLength > limit {
 		return b, newError(codeBodyTooLarge, fmt.Sprintf("api: body of %d bytes exceeds %d", r.ContentLength, limit))
 	}
-	reader := http.MaxBytesReader(w, r.Body, limit)
+	// The server's own writer: MaxBytesReader tells it to close the
+	// connection after an oversize body, which a wrapper would hide.
+	reader := http.MaxBytesReader(unwrapCounting(w), r.Body, limit)
 	var full []*[]byte // the chunks filled before cur; back to the pool at the end
 	defer func() {
 		for _, c := range full {

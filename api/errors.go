@@ -194,6 +194,7 @@ type errorBody struct {
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {
+	countError(w, e)
 	status := statusFor(e)
 	if status == http.StatusTooManyRequests {
 		setRetryAfter(w, max(e.retry, time.Second))

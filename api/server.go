@@ -45,6 +45,9 @@ type Server struct {
 	paths *http.ServeMux
 	allow map[string]string
 
+	// rejected counts the rejections returned, by code (Rejections).
+	rejected rejectionCounts
+
 	streams   atomic.Int64
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -158,6 +161,7 @@ func (s *Server) routes() []route {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w = &countingWriter{ResponseWriter: w, server: s}
 	// ServeMux answers a path that is not in canonical form with a
 	// redirect in HTML; the API has one spelling per path and answers
 	// every other in its own JSON.

@@ -343,6 +343,7 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.junk.charge(client, junk, now)
+	s.countBatch(results)
 	if retry > 0 {
 		// Not a 429, but the client learns when to resend the items
 		// refused for load.
