@@ -100,6 +100,8 @@ type Pipeline struct {
 	intake  sync.RWMutex
 	stop    chan struct{}
 	stopped bool // guarded by intake
+
+	counters pipelineCounters // Stats
 }
 
 // job is one transaction on its way through the pipeline.
@@ -240,14 +242,17 @@ func (p *Pipeline) submit(ctx context.Context, txs []*Transaction, results []Res
 	jobs := make([]job, len(txs))
 	var group sync.WaitGroup
 	rules := p.l.rules
+	var workChecked, workFailed uint64
 	for i, tx := range txs {
 		if tx == nil {
 			continue
 		}
 		id := tx.ID()
+		workChecked++
 		// The payload part of the difficulty needs no context; the rate
 		// part is checked at attach, where the issuer's chain is known.
 		if need := rules.Required(len(tx.Payload), 0); !pow.Verify(id, tx.Nonce, need) {
+			workFailed++
 			results[i] = reject(id, fmt.Errorf("%w: need at least %d bits", ErrWork, need))
 			txs[i] = nil
 			continue
@@ -257,6 +262,10 @@ func (p *Pipeline) submit(ctx context.Context, txs []*Transaction, results []Res
 			txs[i] = nil
 			continue
 		}
+	}
+	p.counters.workChecked.Add(workChecked)
+	if workFailed > 0 {
+		p.counters.workFailed.Add(workFailed)
 	}
 	// Duplicates (a replay flood, a gateway retrying) are answered before
 	// they cost a signature check; one read lock covers the whole batch.
@@ -287,6 +296,7 @@ func (p *Pipeline) submit(ctx context.Context, txs []*Transaction, results []Res
 	}
 	p.intake.RUnlock()
 	group.Wait()
+	p.counters.countResults(results)
 	// The twin of an equivocation may attach after the first half was
 	// answered (later in its ledger batch, or in a later one: a large
 	// submission spans several), so every result of a submission tells
@@ -321,11 +331,16 @@ func (p *Pipeline) verifyLoop() {
 		for _, j := range batch {
 			txs = append(txs, j.tx)
 		}
+		start := time.Now()
 		p.verifier.VerifyBatch(txs, ok[:len(txs)])
+		p.counters.verifyNanos.Add(int64(time.Since(start)))
+		p.counters.verifyBatches.Add(1)
+		p.counters.sigChecked.Add(uint64(len(txs)))
 		good := batch[:0]
 		for i, j := range batch {
 			switch {
 			case !ok[i]:
+				p.counters.sigFailed.Add(1)
 				j.finish(reject(j.tx.ID(), ErrSignature))
 			case j.admit != nil:
 				if err := j.admit(j.tx); err != nil {
@@ -442,7 +457,11 @@ func (p *Pipeline) attachLoop() {
 		}
 		// The ack queue is drained until Run closes it, so this send
 		// cannot block forever.
-		p.ackQ <- ack{jobs: jobs, pending: p.l.AttachVerified(txs)}
+		start := time.Now()
+		pending := p.l.AttachVerified(txs)
+		p.counters.attachNanos.Add(int64(time.Since(start)))
+		p.counters.attachBatches.Add(1)
+		p.ackQ <- ack{jobs: jobs, pending: pending}
 	}
 }
 
@@ -458,7 +477,10 @@ func (p *Pipeline) failEarly(early map[uint64][]*job) {
 // the group commit.
 func (p *Pipeline) ackLoop() {
 	for a := range p.ackQ {
+		start := time.Now()
 		results, err := a.pending.Wait()
+		p.counters.commitNanos.Add(int64(time.Since(start)))
+		p.counters.commitBatches.Add(1)
 		for i, j := range a.jobs {
 			r := results[i]
 			if err != nil && r.Status != StatusRejected && r.Status != StatusDuplicate {
