@@ -70,6 +70,8 @@ type Badger struct {
 	ops    sync.WaitGroup
 	// closing is closed when Close begins, to stop Run.
 	closing chan struct{}
+
+	gc gcCounters // GCStats
 }
 
 // Open opens (or creates) the store in dir. It refuses a directory written
@@ -526,10 +528,12 @@ func (s *Badger) Run(ctx context.Context) error {
 		case <-s.closing:
 			return ErrClosed
 		case <-t.C:
+			s.gc.runs.Add(1)
 			if err := s.collectGarbage(ctx); err != nil {
 				if errors.Is(err, ErrClosed) {
 					return err
 				}
+				s.gc.errors.Add(1)
 				s.log.Errorf("storage: value-log GC: %v", err)
 			}
 		}
@@ -551,6 +555,7 @@ func (s *Badger) collectGarbage(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		s.gc.rewrites.Add(1)
 	}
 	return nil
 }
