@@ -495,3 +495,21 @@ type allAttached struct{}
 func (allAttached) Info(dag.ID) (dag.Info, bool) { return dag.Info{}, false }
 func (allAttached) Tag(dag.ID) uint32            { return 0 }
 func (allAttached) Horizon(int) uint64           { return ^uint64(0) }
+
+// ImageSize is the size a release attached here signed for the image with
+// digest (the lowest-ID release's, should two name it); false when none
+// does. A node hosts only such images, at that size.
+func (r *Registry) ImageSize(digest [32]byte) (uint64, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var best *release
+	for _, rel := range r.releaseByID {
+		if rel.manifest.Digest == digest && (best == nil || rel.id.Compare(best.id) < 0) {
+			best = rel
+		}
+	}
+	if best == nil {
+		return 0, false
+	}
+	return best.manifest.Size, true
+}

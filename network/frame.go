@@ -27,6 +27,7 @@ const (
 	purposeGossip  purpose = 1 // transactions and heartbeats, one way
 	purposeRequest purpose = 2 // IDs one way, transactions back
 	purposeSync    purpose = 3 // one range request, a stream of the log back
+	purposeBlob    purpose = 4 // one image request, the image back (blob.go)
 )
 
 // frame types.
@@ -108,7 +109,7 @@ func parsePreamble(b []byte) (purpose, error) {
 		return 0, fmt.Errorf("%w: protocol version %d, want %d", ErrProtocol, b[3], ProtocolVersion)
 	}
 	switch p := purpose(b[4]); p {
-	case purposeGossip, purposeRequest, purposeSync:
+	case purposeGossip, purposeRequest, purposeSync, purposeBlob:
 		return p, nil
 	}
 	return 0, fmt.Errorf("%w: unknown stream purpose %d", ErrProtocol, b[4])

@@ -168,6 +168,7 @@ type Network struct {
 	inflight inflight
 	want     *requester
 	sync     *syncer
+	blobs    BlobSource // firmware images for peers (ServeBlobs); nil: none
 
 	wg  sync.WaitGroup // session goroutines
 	ctx context.Context

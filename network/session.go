@@ -240,6 +240,8 @@ func (s *session) serve(st Stream) error {
 		return s.serveRequests(st, fr)
 	case purposeSync:
 		return s.n.sync.serve(s, st, fr)
+	case purposeBlob:
+		return s.serveBlob(st)
 	}
 	return nil
 }
