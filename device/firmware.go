@@ -248,7 +248,10 @@ func (r *Registry) checkRelease(tx *dag.Transaction, past dag.PastView) error {
 	if a < 0 || !r.genesis.Authorities[a].MayActOn(rel.Class) {
 		return reject(CodeClassNotAllowed, "authority %s may not release firmware for class %q", tx.Issuer, rel.Class)
 	}
-	if cur := r.releases[lineKey(rel.Class, rel.Component)].newestVisible(past); cur != nil && rel.Seq <= cur.manifest.Seq {
+	// Against the active release, not the newest one: a release that
+	// never gathered its approvals (one signed with a stolen key and a
+	// huge number, TUF's fast-forward attack) must not freeze the line.
+	if cur := r.activeIn(r.releases[lineKey(rel.Class, rel.Component)], past); cur != nil && rel.Seq <= cur.manifest.Seq {
 		return reject(CodeFirmwareRollback, "release %d of %s/%s is not above release %d (%s)", rel.Seq, rel.Class, rel.Component, cur.manifest.Seq, cur.id)
 	}
 	return nil
