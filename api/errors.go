@@ -88,6 +88,10 @@ var statusOf = map[string]int{
 	device.CodeDigestMismatch:   http.StatusUnprocessableEntity,
 	device.CodeReleaseNotActive: http.StatusUnprocessableEntity,
 	device.CodeReleaseRequires:  http.StatusUnprocessableEntity,
+	// Hosted images: more bytes than the release signed (or than the
+	// node hosts) is 413, fewer 422.
+	CodeImageTooLarge:     http.StatusRequestEntityTooLarge,
+	CodeImageSizeMismatch: http.StatusUnprocessableEntity,
 
 	CodeNodeWorkRefused: http.StatusForbidden,
 }
@@ -100,7 +104,9 @@ var apiFault = map[string]dag.Fault{
 	codeUnsupportedMedia: dag.FaultSender,
 	// Asking for work the device's policy does not grant costs the
 	// client like any other refused request.
-	CodeNodeWorkRefused: dag.FaultSender,
+	CodeNodeWorkRefused:   dag.FaultSender,
+	CodeImageTooLarge:     dag.FaultSender,
+	CodeImageSizeMismatch: dag.FaultSender,
 }
 
 // WorkError is a Worker's refusal: code node_work_refused (403), or

@@ -51,6 +51,10 @@ type Server struct {
 	streams   atomic.Int64
 	closing   chan struct{}
 	closeOnce sync.Once
+
+	// started and latency feed GET /v1/stats.
+	started time.Time
+	latency *latencyTracker
 }
 
 // New returns the API over backend.
@@ -80,7 +84,12 @@ func New(backend Backend, cfg Config) (*Server, error) {
 		paths:       http.NewServeMux(),
 		allow:       make(map[string]string),
 		closing:     make(chan struct{}),
+		started:     time.Now(),
+		latency:     newLatencyTracker(time.Now),
 	}
+	// The server lives as long as the ledger it reads, so the
+	// subscription is never cancelled.
+	l.Subscribe(s.latency.observe)
 	s.budget.limit = cfg.BodyBudget
 	s.network = networkInfo{
 		NetworkID:  g.NetworkID,
@@ -102,7 +111,7 @@ func New(backend Backend, cfg Config) (*Server, error) {
 	methods := map[string][]string{}
 	var order []string
 	for _, rt := range s.routes() {
-		s.mux.HandleFunc(rt.method+" "+rt.path, checkQuery(rt.query, rt.handler))
+		s.mux.HandleFunc(rt.method+" "+muxPattern(rt.path), checkQuery(rt.query, rt.handler))
 		if _, ok := methods[rt.path]; !ok {
 			order = append(order, rt.path)
 		}
@@ -112,11 +121,20 @@ func New(backend Backend, cfg Config) (*Server, error) {
 		}
 	}
 	for _, path := range order {
-		s.paths.HandleFunc(path, func(http.ResponseWriter, *http.Request) {})
-		s.allow[path] = strings.Join(methods[path], ", ")
+		s.paths.HandleFunc(muxPattern(path), func(http.ResponseWriter, *http.Request) {})
+		s.allow[muxPattern(path)] = strings.Join(methods[path], ", ")
 	}
 	s.mux.HandleFunc("/", s.unrouted)
 	return s, nil
+}
+
+// muxPattern is the ServeMux pattern of a documented path: "/" alone is
+// the dashboard, every other path stays the API's JSON not_found.
+func muxPattern(path string) string {
+	if path == "/" {
+		return "/{$}"
+	}
+	return path
 }
 
 // route is one endpoint of the contract.
@@ -156,6 +174,11 @@ func (s *Server) routes() []route {
 		{http.MethodGet, "/v1/authorities", s.authorities, nil},
 		{http.MethodGet, "/v1/policies", s.policies, []queryParam{{name: "scope"}, {name: "class"}, {name: "device"}, {name: "in_force"}}},
 		{http.MethodGet, "/v1/firmware/{class}", s.firmware, nil},
+		{http.MethodPut, "/v1/firmware/images/{digest}", s.putImage, nil},
+		{http.MethodGet, "/v1/firmware/images/{digest}", s.getImage, nil},
+		{http.MethodGet, "/v1/stats", s.stats, nil},
+		{http.MethodGet, "/", s.dashboardPage, nil},
+		{http.MethodGet, "/dashboard/{asset}", s.dashboardAsset, nil},
 	}
 }
 

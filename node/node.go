@@ -62,6 +62,14 @@ type Config struct {
 	// BeaconInterval is how often a validator node issues a beacon while
 	// there are new transactions to approve.
 	BeaconInterval time.Duration
+	// AdminAddr is the admin listener's address (the Go profiler and the
+	// log level, see admin.go); empty means none. Bind it to loopback or
+	// a management network: it must not be public.
+	AdminAddr string
+	// LogLevel, if set, is the level of Logger's handler, which the admin
+	// endpoint changes at run time. With no Logger, the default logger
+	// gets one.
+	LogLevel *slog.LevelVar
 	// ShutdownTimeout bounds the graceful part of shutdown (in-flight HTTP
 	// requests); the store is always flushed and closed afterwards.
 	ShutdownTimeout time.Duration
@@ -72,6 +80,9 @@ type Config struct {
 	API             api.Config
 	// Now is the clock (nil means time.Now); tests move it.
 	Now func() time.Time
+	// FirmwareImageMax caps the firmware images the node hosts, in bytes
+	// (zero: DefaultFirmwareImageMax).
+	FirmwareImageMax int64
 }
 
 // The defaults.
@@ -102,7 +113,13 @@ func (c Config) withDefaults() Config {
 		c.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	if c.Logger == nil {
-		c.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+		if c.LogLevel == nil {
+			c.LogLevel = new(slog.LevelVar)
+		}
+		c.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: c.LogLevel}))
+	}
+	if c.Storage.Logger == nil {
+		c.Storage.Logger = storageLogger(c.Logger)
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -157,11 +174,19 @@ type Node struct {
 	api      *api.Server
 	work     *worker          // solves proof-of-work for devices
 	net      *network.Network // nil when peering is off
+	images   *storage.Blobs   // hosted firmware images; nil without authorities
 	http     *http.Server
 	listener net.Listener
+	metrics  *metrics
+	// admin serves Config.AdminAddr; nil when it is off.
+	admin         *http.Server
+	adminListener net.Listener
 
 	rngs sync.Pool // *rand.Rand for tip selection
 	ran  bool
+	// beacons carries attached beacons to a validator's beacon loop (nil
+	// for other nodes).
+	beacons chan dag.Info
 }
 
 // New opens the data directory, the store and the ledger (replaying the
@@ -211,6 +236,9 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.rngs.New = func() any { return rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())) }
+	if n.validator {
+		n.beacons = make(chan dag.Info, beaconQueue)
+	}
 	n.ledger.Subscribe(n.onEvent)
 	now := cfg.Now()
 	for _, id := range n.ledger.Tips(nil) {
@@ -223,18 +251,27 @@ func New(cfg Config) (*Node, error) {
 		apiCfg.Clock = cfg.Now
 	}
 	n.work = newWorker(n)
+	if err := n.openImages(); err != nil {
+		return nil, err
+	}
 	if n.api, err = api.New(apiBackend{n}, apiCfg); err != nil {
 		return nil, err
 	}
 	if n.listener, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("node: http listen: %w", err)
 	}
+	if err := n.listenAdmin(); err != nil {
+		_ = n.listener.Close()
+		return nil, err
+	}
 	if err := n.setupNetwork(); err != nil {
 		_ = n.listener.Close()
 		return nil, err
 	}
+	n.servePeersImages()
+	n.setupMetrics()
 	n.http = &http.Server{
-		Handler:           n.api,
+		Handler:           n.publicHandler(),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -438,6 +475,9 @@ func (n *Node) onEvent(e dag.Event) {
 	switch e.Kind {
 	case dag.EventAttached, dag.EventTip:
 		n.urts.Add(e.Info, n.cfg.Now())
+		if e.Kind == dag.EventAttached && e.Info.Kind == dag.KindBeacon {
+			n.noteBeacon(e.Info)
+		}
 	case dag.EventConflicting, dag.EventRuledOut:
 		n.urts.Remove(e.Info.ID)
 	}
@@ -501,6 +541,7 @@ func (n *Node) Run(ctx context.Context) error {
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- n.http.Serve(n.listener) }()
+	stopAdmin := n.serveAdmin()
 	n.log.Info("node running", "http", n.HTTPAddr(), "p2p", n.P2PAddr(), "network", n.genesis.NetworkID,
 		"validator", n.validator, "key", n.publicKey.String())
 
@@ -519,6 +560,7 @@ func (n *Node) Run(ctx context.Context) error {
 		n.log.Warn("http shutdown", "err", e)
 		_ = n.http.Close()
 	}
+	stopAdmin(shutdownCtx)
 	cancel()
 	if err == nil {
 		if e := <-serveErr; e != nil && !errors.Is(e, http.ErrServerClosed) {
@@ -538,6 +580,7 @@ func (n *Node) Run(ctx context.Context) error {
 }
 
 func (n *Node) closeStore() {
+	n.closeAdminListener()
 	if n.listener != nil && !n.ran {
 		_ = n.listener.Close()
 	}
@@ -546,121 +589,6 @@ func (n *Node) closeStore() {
 			n.log.Warn("closing store", "err", err)
 		}
 	}
-}
-
-// beaconLoop issues beacons every BeaconInterval while some data
-// transaction is unconfirmed and the ledger has tips besides this node's
-// latest beacon, so an idle network is quiet (validators do not approve
-// each other's beacons forever) and every transaction ends up in a
-// beacon's past cone.
-//
-// A beacon approves this node's previous beacon when that is still a tip
-// (so beacons never pile up as tips themselves) and the oldest other tip
-// (so no transaction waits behind younger ones for a random pick). A tick
-// issues up to maxBeaconsPerTick beacons while tips remain, which bounds
-// how long a burst of tips takes to sweep.
-//
-// The first beacon of a tick links in another validator's latest beacon
-// instead of the oldest tip (see linkTip): validators sweep different
-// tips (a tip one of them has approved is no longer the oldest for the
-// others), and confirmation needs the weight of several, so without the
-// link a swept tip would wait until the others reached it through data
-// approvals, or until the data stopped.
-func (n *Node) beaconLoop(ctx context.Context) {
-	ticker := time.NewTicker(n.cfg.BeaconInterval)
-	defer ticker.Stop()
-	var last dag.ID
-	linkFrom := 0 // where linkTip's round over the validators starts
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
-		n.issueNotices(ctx)
-		if n.ledger.Stats().UnconfirmedData == 0 {
-			continue // nothing waits for confirmation
-		}
-		for i := range maxBeaconsPerTick {
-			trunk, branch, ok := n.beaconParents(last)
-			if !ok {
-				break
-			}
-			if i == 0 {
-				if other, next, ok := n.linkTip(linkFrom, trunk); ok {
-					branch, linkFrom = other, next
-				}
-			} else if n.onlyBeaconsLeft(trunk, branch) {
-				// Other validators' beacons are tips too; approving them
-				// once a tick spreads weight, more would only ping-pong.
-				break
-			}
-			id, err := n.issueBeacon(ctx, trunk, branch)
-			if err != nil {
-				if ctx.Err() == nil {
-					n.log.Warn("beacon", "err", err)
-				}
-				break
-			}
-			last = id
-		}
-	}
-}
-
-// linkTip returns the latest beacon of another validator that is still a
-// tip and is not exclude, looking at the validators in turn from index
-// from, and the index to start from next time; ok is false when there is
-// none (a single-validator network, or every other validator's latest
-// beacon is approved already). Taking turns spreads the links over all
-// the other validators.
-func (n *Node) linkTip(from int, exclude dag.ID) (tip dag.ID, next int, ok bool) {
-	vs := n.genesis.Validators
-	now := n.cfg.Now().UnixNano()
-	for k := range vs {
-		i := (from + k) % len(vs)
-		if vs[i].PublicKey == n.publicKey {
-			continue
-		}
-		st, known := n.ledger.IssuerState(vs[i].PublicKey, now)
-		if !known || st.Prev == exclude || !n.ledger.IsTip(st.Prev) {
-			continue
-		}
-		return st.Prev, i + 1, true
-	}
-	return dag.ZeroID, from, false
-}
-
-// onlyBeaconsLeft reports whether both chosen parents are beacons.
-func (n *Node) onlyBeaconsLeft(trunk, branch dag.ID) bool {
-	for _, id := range [2]dag.ID{trunk, branch} {
-		if info, ok := n.ledger.Info(id); !ok || info.Kind != dag.KindBeacon {
-			return false
-		}
-	}
-	return true
-}
-
-// maxBeaconsPerTick bounds the beacon rate at a few hundred a second, under
-// a percent of what the node ingests.
-const maxBeaconsPerTick = 8
-
-// beaconParents picks a beacon's parents; ok is false when there is nothing
-// new to approve.
-func (n *Node) beaconParents(last dag.ID) (trunk, branch dag.ID, ok bool) {
-	oldest, ok := n.ledger.OldestTip(last)
-	if !ok {
-		return dag.ZeroID, dag.ZeroID, false
-	}
-	if !last.IsZero() && n.ledger.IsTip(last) {
-		return last, oldest, true
-	}
-	// The previous beacon is approved already (or there is none): the
-	// second parent comes from ordinary tip selection.
-	other, _, err := n.SelectTips(context.Background())
-	if err != nil {
-		other = oldest
-	}
-	return oldest, other, true
 }
 
 // issueNotices issues a quarantine notice for each device equivocation

@@ -231,6 +231,7 @@ func deviceCommand() *cli.Command {
 				},
 				Action: deviceHistory,
 			},
+			installReportCommand(),
 		},
 	}
 }
