@@ -38,12 +38,18 @@ type eventBody struct {
 	Confirmed      bool          `json:"confirmed"`
 	Conflicting    bool          `json:"conflicting"`
 	ApprovalWeight uint64        `json:"approval_weight"`
+	// Trunk and Branch are the transaction's parents: with them a
+	// reader (the dashboard) draws approvals without a lookup per event.
+	Trunk  dag.ID `json:"trunk"`
+	Branch dag.ID `json:"branch"`
 }
 
 // streamEvent is what a stream buffers: the fields of Event and nothing
-// else of dag.Info, which is more than twice the size.
+// else of dag.Info, which is larger.
 type streamEvent struct {
 	id          dag.ID
+	trunk       dag.ID
+	branch      dag.ID
 	issuer      dag.PublicKey
 	seq         uint64
 	time        int64
@@ -59,6 +65,7 @@ func (e *streamEvent) body() eventBody {
 		Kind: e.kind.String(), ID: e.id, Issuer: e.issuer, Seq: e.seq, TxKind: e.txKind,
 		Time:      dag.FormatTime(e.time),
 		Confirmed: e.confirmed, Conflicting: e.conflicting, ApprovalWeight: e.weight,
+		Trunk: e.trunk, Branch: e.branch,
 	}
 }
 
@@ -125,7 +132,7 @@ func (sub *subscriber) deliver(e dag.Event) {
 	in := &e.Info
 	select {
 	case sub.ch <- streamEvent{
-		id: in.ID, issuer: in.Issuer, seq: in.Seq, time: in.Time, weight: in.Weight,
+		id: in.ID, trunk: in.Trunk, branch: in.Branch, issuer: in.Issuer, seq: in.Seq, time: in.Time, weight: in.Weight,
 		kind: e.Kind, txKind: in.Kind, confirmed: in.Confirmed, conflicting: in.Conflicting,
 	}:
 	default:
