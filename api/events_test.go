@@ -121,6 +121,8 @@ type eventJSON struct {
 	Confirmed      bool   `json:"confirmed"`
 	Conflicting    bool   `json:"conflicting"`
 	ApprovalWeight uint64 `json:"approval_weight"`
+	Trunk          string `json:"trunk"`
+	Branch         string `json:"branch"`
 }
 
 func (s *stream) nextEvent() eventJSON {
@@ -142,6 +144,7 @@ func eventOf(kind string, tx *dag.Transaction, confirmed, conflicting bool, weig
 	return eventJSON{
 		Kind: kind, ID: tx.ID().String(), Issuer: tx.Issuer.String(), Seq: tx.Seq, TxKind: tx.Kind.String(),
 		Time: tx.IssuedAt().Format(time.RFC3339Nano), Confirmed: confirmed, Conflicting: conflicting, ApprovalWeight: weight,
+		Trunk: tx.Trunk.String(), Branch: tx.Branch.String(),
 	}
 }
 
