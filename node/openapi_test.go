@@ -320,8 +320,12 @@ func (s *oaSpec) requestGaps(r *http.Request) []string {
 }
 
 // oaPathMatches: path is template with each {parameter} standing for one
-// segment, and no empty, "." or ".." segment.
+// segment, and no empty, "." or ".." segment (but "/" is "/").
 func oaPathMatches(template, path string) bool {
+	if template == "/" {
+		// The dashboard's page: the one path that ends in "/".
+		return path == "/"
+	}
 	ts, ps := strings.Split(template, "/"), strings.Split(path, "/")
 	if len(ts) != len(ps) {
 		return false
@@ -855,6 +859,19 @@ func openAPICases() []oaCase {
 				}
 			}},
 		{name: "info", build: oaGet("/v1/info"), reqValid: true, status: 200},
+		{name: "stats", build: oaGet("/v1/stats"), reqValid: true, status: 200,
+			check: func(t *testing.T, c *oaNode, res *oaResult) {
+				var st struct {
+					Transactions uint64            `json:"transactions"`
+					Rejections   map[string]uint64 `json:"rejections"`
+				}
+				if res.json(t, &st); st.Rejections == nil {
+					t.Fatalf("stats without a rejections object: %s", res.body)
+				}
+			}},
+		{name: "dashboard page", build: oaGet("/"), reqValid: true, status: 200},
+		{name: "dashboard asset", build: oaGet("/dashboard/dashboard.js"), reqValid: true, status: 200},
+		{name: "dashboard asset unknown", build: oaGet("/dashboard/missing.js"), reqValid: true, status: 404, code: "not_found"},
 		{name: "tips", build: oaGet("/v1/tips"), reqValid: true, status: 200,
 			check: func(t *testing.T, c *oaNode, res *oaResult) {
 				var tips client.Tips
