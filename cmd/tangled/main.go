@@ -48,6 +48,7 @@ func newApp(out io.Writer) *cli.App {
 		ExitErrHandler: func(*cli.Context, error) {},
 		Commands: []*cli.Command{
 			nodeCommand(),
+			configCommand(),
 			genesisCommand(),
 			deviceCommand(),
 			authorityCommand(),
@@ -63,27 +64,19 @@ func nodeCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "node",
 		Usage: "run a node (Badger store, HTTP API, beacons when the key is a validator)",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "data-dir", Value: node.DefaultDataDir, EnvVars: env("DATA_DIR"), Usage: "data directory"},
-			&cli.StringFlag{Name: "http", Value: node.DefaultHTTPAddr, EnvVars: env("HTTP"), Usage: "HTTP API listen address"},
-			&cli.StringFlag{Name: "p2p", Value: node.DefaultP2PAddr, EnvVars: env("P2P"), Usage: "QUIC peering listen address (UDP); empty turns peering off"},
-			&cli.StringFlag{Name: "genesis", EnvVars: env("GENESIS"), Usage: "genesis file (default: a development network in the data directory)"},
-			&cli.StringFlag{Name: "key", EnvVars: env("KEY"), Usage: "node key file (default: the development validator key, or DATA_DIR/node.key)"},
-			&cli.StringSliceFlag{Name: "peer", EnvVars: env("PEER"), Usage: "peer to keep connected: host:port, or KEY@host:port to pin its key (repeatable)"},
-			&cli.StringSliceFlag{Name: "allow-peer", EnvVars: env("ALLOW_PEER"), Usage: "public key (hex) allowed to connect besides the validators (repeatable)"},
-			&cli.DurationFlag{Name: "beacon-interval", Value: node.DefaultBeaconInterval, EnvVars: env("BEACON_INTERVAL"), Usage: "how often a validator issues beacons while there is traffic"},
-		},
+		Description: "Every flag is also a TANGLED_* environment variable and a key of the --config file " +
+			"(docs/configuration.md); `tangled config print` shows the effective values.",
+		Flags: nodeFlags(),
 		Action: func(c *cli.Context) error {
-			n, err := node.New(node.Config{
-				DataDir:        c.String("data-dir"),
-				HTTPAddr:       c.String("http"),
-				P2PAddr:        c.String("p2p"),
-				GenesisFile:    c.String("genesis"),
-				KeyFile:        c.String("key"),
-				Peers:          c.StringSlice("peer"),
-				AllowPeers:     c.StringSlice("allow-peer"),
-				BeaconInterval: c.Duration("beacon-interval"),
-			})
+			opts, _, _, err := loadNodeOptions(c)
+			if err != nil {
+				return err
+			}
+			cfg := opts.Config
+			if cfg.Logger, cfg.LogLevel, err = nodeLogger(opts, c.App.ErrWriter); err != nil {
+				return cli.Exit(err.Error(), 2)
+			}
+			n, err := node.New(cfg)
 			if err != nil {
 				return err
 			}
