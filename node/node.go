@@ -62,6 +62,11 @@ type Config struct {
 	// BeaconInterval is how often a validator node issues a beacon while
 	// there are new transactions to approve.
 	BeaconInterval time.Duration
+	// BeaconRule is how a validator spends its beacons: BeaconSweep (the
+	// default: every validator sweeps the oldest tips each interval) or
+	// BeaconRounds (the validators take turns, as few per interval as
+	// confirmation needs). Empty means DefaultBeaconRule.
+	BeaconRule string
 	// AdminAddr is the admin listener's address (the Go profiler and the
 	// log level, see admin.go); empty means none. Bind it to loopback or
 	// a management network: it must not be public.
@@ -109,6 +114,9 @@ func (c Config) withDefaults() Config {
 	if c.BeaconInterval == 0 {
 		c.BeaconInterval = DefaultBeaconInterval
 	}
+	if c.BeaconRule == "" {
+		c.BeaconRule = DefaultBeaconRule
+	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
 	}
@@ -153,6 +161,11 @@ const DefaultMaxTips = 4096
 func (c Config) validate() error {
 	if c.BeaconInterval < 0 || c.ShutdownTimeout < 0 {
 		return errors.New("node: negative interval")
+	}
+	switch c.BeaconRule {
+	case "", BeaconSweep, BeaconRounds:
+	default:
+		return fmt.Errorf("node: unknown beacon rule %q (want %s or %s)", c.BeaconRule, BeaconSweep, BeaconRounds)
 	}
 	return nil
 }
@@ -236,7 +249,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.rngs.New = func() any { return rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())) }
-	if n.validator {
+	if n.validator && cfg.BeaconRule == BeaconRounds {
 		n.beacons = make(chan dag.Info, beaconQueue)
 	}
 	n.ledger.Subscribe(n.onEvent)
