@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"os"
 	"regexp"
@@ -237,6 +238,48 @@ func TestMetricsPathDoesNotShadowTheAPI(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != c.status || !strings.HasPrefix(resp.Header.Get("Content-Type"), c.contentType) {
 			t.Errorf("%s %s: %d %s, want %d %s", c.method, c.path, resp.StatusCode, resp.Header.Get("Content-Type"), c.status, c.contentType)
+		}
+	}
+}
+
+// TestGrafanaDashboard: docs/grafana-dashboard.json queries only
+// documented series, and every documented tangled_ series has a panel.
+func TestGrafanaDashboard(t *testing.T) {
+	data, err := os.ReadFile("../docs/grafana-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(data, &dash); err != nil {
+		t.Fatal(err)
+	}
+	docs := documentedSeries(t)
+	series := regexp.MustCompile(`\b(?:tangled|go|process)_[a-z_]+\b`)
+	used := map[string]bool{}
+	for _, p := range dash.Panels {
+		for _, target := range p.Targets {
+			for _, name := range series.FindAllString(target.Expr, -1) {
+				base := name
+				for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+					if trimmed, ok := strings.CutSuffix(name, suffix); ok && (docs[trimmed].kind == "HISTOGRAM" || docs[trimmed].kind == "SUMMARY") {
+						base = trimmed
+					}
+				}
+				if _, ok := docs[base]; !ok {
+					t.Errorf("panel %q queries %s, which docs/metrics.md does not list", p.Title, name)
+				}
+				used[base] = true
+			}
+		}
+	}
+	for name := range docs {
+		if strings.HasPrefix(name, "tangled_") && !used[name] {
+			t.Errorf("%s has no panel in the Grafana dashboard", name)
 		}
 	}
 }
