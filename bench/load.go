@@ -56,6 +56,9 @@ type LoadConfig struct {
 	// BeaconInterval is the validators' beacon interval; zero means the
 	// node's default.
 	BeaconInterval time.Duration
+	// BeaconRule is the validators' beacon rule (node.BeaconSweep or
+	// node.BeaconRounds); empty means the node's default.
+	BeaconRule string
 	// PayloadBytes is each reading's size (default DefaultLoadPayload).
 	PayloadBytes int
 	// Seed spreads the devices' schedules; the run is not reproducible

@@ -71,6 +71,7 @@ func startInProcess(cfg LoadConfig, dir string, keys []string) (*loadCluster, er
 			GenesisFile:    genesis,
 			KeyFile:        filepath.Join(dir, node.ValidatorKeyFile(i+1)),
 			BeaconInterval: cfg.BeaconInterval,
+			BeaconRule:     cfg.BeaconRule,
 			Logger:         slog.New(slog.NewTextHandler(logFile, nil)),
 		})
 		if err != nil {
@@ -146,6 +147,9 @@ func startChildren(ctx context.Context, cfg LoadConfig, dir string, keys []strin
 		}
 		if cfg.BeaconInterval > 0 {
 			args = append(args, "--beacon-interval", cfg.BeaconInterval.String())
+		}
+		if cfg.BeaconRule != "" {
+			args = append(args, "--beacon-rule", cfg.BeaconRule)
 		}
 		for _, p := range peers {
 			args = append(args, "--peer", p)

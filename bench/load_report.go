@@ -44,7 +44,8 @@ type LoadSummary struct {
 	MeasuredSeconds  float64   `json:"measured_s"`
 	PayloadBytes     int       `json:"payload_bytes"`
 	Difficulty       pow.Rules `json:"difficulty"`
-	BeaconIntervalMs float64   `json:"beacon_interval_ms"` // 0: the node's default
+	BeaconIntervalMs float64   `json:"beacon_interval_ms"`    // 0: the node's default
+	BeaconRule       string    `json:"beacon_rule,omitempty"` // empty: the node's default
 
 	Sent     int `json:"sent"`
 	Accepted int `json:"accepted"`
@@ -158,6 +159,7 @@ func (r *loadRun) report(wall time.Duration, exitErrs []string) *LoadReport {
 		GraceSeconds: cfg.Grace.Seconds(), MeasuredSeconds: (cfg.Duration - cfg.Warmup).Seconds(),
 		PayloadBytes: cfg.PayloadBytes, Difficulty: cfg.Difficulty,
 		BeaconIntervalMs: float64(cfg.BeaconInterval) / float64(time.Millisecond),
+		BeaconRule:       cfg.BeaconRule,
 		Mode:             r.cl.mode, RejectedByCode: map[string]int{},
 		ResponsesByCode: r.counts.snapshot(), Missed: int(r.missed.Load()),
 		WallSeconds: wall.Seconds(),

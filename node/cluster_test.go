@@ -32,6 +32,8 @@ type cluster struct {
 	g       *dag.Genesis
 	members []*member
 	seed    uint64
+	// beaconRule is the validators' Config.BeaconRule (empty: default).
+	beaconRule string
 }
 
 type member struct {
@@ -92,6 +94,7 @@ func (c *cluster) start(m *member) {
 		Peers:          m.peers,
 		AllowPeers:     m.allow,
 		BeaconInterval: 50 * time.Millisecond,
+		BeaconRule:     c.beaconRule,
 		Network: network.Config{
 			HeartbeatInterval: 200 * time.Millisecond,
 			ReconnectMax:      500 * time.Millisecond,
@@ -249,9 +252,17 @@ func (c *cluster) checkPeersEndpoint(m *member, want int) {
 // TestClusterConfirmsEverywhere: four validators, 1,000 transactions
 // posted round-robin to all four are present and confirmed on every node
 // with identical confirmed sets; then a node stopped while 300 more are
-// posted catches up after its restart and confirms them too.
+// posted catches up after its restart and confirms them too (under the
+// rounds rule the others fill in for its turns). Under each beacon rule.
 func TestClusterConfirmsEverywhere(t *testing.T) {
+	for _, rule := range []string{node.BeaconSweep, node.BeaconRounds} {
+		t.Run(rule, func(t *testing.T) { confirmsEverywhere(t, rule) })
+	}
+}
+
+func confirmsEverywhere(t *testing.T, rule string) {
 	c := newCluster(t, 4)
+	c.beaconRule = rule
 	c.startAll()
 	gen := c.generator()
 	txs := gen.Take(1000)

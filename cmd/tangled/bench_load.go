@@ -31,6 +31,7 @@ func loadCommand() *cli.Command {
 			&cli.DurationFlag{Name: "warmup", Value: 2 * time.Second, EnvVars: env("LOAD_WARMUP"), Usage: "leading part of --duration left out of the statistics"},
 			&cli.DurationFlag{Name: "grace", Value: bench.DefaultLoadGrace, EnvVars: env("LOAD_GRACE"), Usage: "wait this long after sending for outstanding confirmations"},
 			&cli.DurationFlag{Name: "beacon-interval", EnvVars: env("LOAD_BEACON_INTERVAL"), Usage: "validators' beacon interval (default: the node's)"},
+			&cli.StringFlag{Name: "beacon-rule", EnvVars: env("LOAD_BEACON_RULE"), Usage: "validators' beacon rule, sweep or rounds (default: the node's)"},
 			&cli.IntFlag{Name: "payload", Value: bench.DefaultLoadPayload, EnvVars: env("LOAD_PAYLOAD"), Usage: "bytes per reading"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, EnvVars: env("LOAD_SEED"), Usage: "seed of the devices' schedule offsets"},
 			&cli.StringFlag{Name: "out", EnvVars: env("LOAD_OUT"), Usage: "directory for summary.json, load.csv and the plots"},
@@ -57,6 +58,7 @@ func runLoad(c *cli.Context) error {
 		Warmup:         c.Duration("warmup"),
 		Grace:          c.Duration("grace"),
 		BeaconInterval: c.Duration("beacon-interval"),
+		BeaconRule:     c.String("beacon-rule"),
 		PayloadBytes:   c.Int("payload"),
 		Seed:           c.Uint64("seed"),
 	}
