@@ -3,6 +3,7 @@ package node_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -269,20 +270,59 @@ type feed struct {
 // so 2,000 tx/s go in batches of 100.
 const feedBatchesPerSecond = 20
 
+// feedVisibility is how many transactions later a fed transaction
+// becomes a tip the feed's devices may approve: at 2,000 tx/s, 25 ms,
+// about the time a real device's tips request lags the node.
+const feedVisibility = 50
+
 // newFeed signs rate×d readings of 128 devices over g's network, issued
 // rate a second from the genesis time on. NewGenesis wrote the genesis a
 // moment before, so issuing times trail the wall clock a little and the
-// per-issuer rate rule sees the rate the node sees.
+// per-issuer rate rule sees the rate the node sees. Each reading approves
+// two tips of the feed's own (uniform random selection over what is
+// visible, as the node's /v1/tips would give), so nothing is left behind
+// and every reading gets confirmed once the node's beacons approve the
+// newest ones.
 func newFeed(tb testing.TB, g *dag.Genesis, rate int, d time.Duration, seed uint64) *feed {
 	tb.Helper()
-	gen := dagtest.NewGenerator(&dagtest.Network{Genesis: g}, dagtest.GeneratorConfig{
-		Seed: seed, Devices: 128, BeaconEvery: -1, Window: 64, Lag: 8,
-		Step: time.Second / time.Duration(rate),
-	})
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	devices := make([]*dagtest.Issuer, 128)
+	for i := range devices {
+		devices[i] = dagtest.NewIssuer(fmt.Sprintf("feed-%d-%d", seed, i), g.Difficulty)
+	}
+	tips := []dag.ID{g.ID()}
+	var hidden []dag.ID // issued, not yet visible
+	take := func() dag.ID {
+		if len(tips) == 1 {
+			return tips[0]
+		}
+		i := rng.IntN(len(tips))
+		id := tips[i]
+		tips[i] = tips[len(tips)-1]
+		tips = tips[:len(tips)-1]
+		return id
+	}
+	step := time.Second / time.Duration(rate)
+	at := g.Time
 	per := rate / feedBatchesPerSecond
 	f := &feed{every: time.Second / feedBatchesPerSecond, warm: make(chan struct{})}
 	for range feedBatchesPerSecond * int(d/time.Second) {
-		f.batches = append(f.batches, gen.Take(per))
+		batch := make([]*dag.Transaction, 0, per)
+		for range per {
+			at = at.Add(step)
+			payload := make([]byte, 48) // the transaction keeps it
+			for i := range payload {
+				payload[i] = byte(rng.Uint32())
+			}
+			trunk, branch := take(), take()
+			tx := devices[rng.IntN(len(devices))].Issue(dag.KindData, trunk, branch, at.UnixNano(), payload)
+			batch = append(batch, tx)
+			if hidden = append(hidden, tx.ID()); len(hidden) > feedVisibility {
+				tips = append(tips, hidden[0])
+				hidden = hidden[1:]
+			}
+		}
+		f.batches = append(f.batches, batch)
 	}
 	return f
 }
