@@ -36,7 +36,16 @@ func (s *Server) firmware(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			horizon = []uint64{} // the root: nothing is in its past
 		}
+		if ch, ok := s.backend.(confirmedHorizoner); ok {
+			// Everything confirmed, not only the newest confirmed
+			// transaction's past (which can miss a concurrent branch).
+			horizon = ch.ConfirmedHorizon()
+		}
 		body.FirmwareStatus = devs.Firmware(class, horizon)
 	}
 	writeJSON(w, http.StatusOK, body)
 }
+
+// confirmedHorizoner is a backend that tracks the past of everything it
+// confirmed (the node does); activity is then judged against it.
+type confirmedHorizoner interface{ ConfirmedHorizon() []uint64 }

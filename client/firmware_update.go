@@ -71,9 +71,11 @@ func (a *Authority) Publish(ctx context.Context, rel *Release) (dag.ID, error) {
 	if err != nil {
 		return dag.ID{}, fmt.Errorf("%w (looking up the releases of %s)", err, rel.Class)
 	}
+	// The ledger judges the number against the active release (an
+	// unapproved one does not hold the line back).
 	var newest *device.ReleaseInfo
 	for i := range fw.Releases {
-		if r := &fw.Releases[i]; r.Component == rel.Component && (newest == nil || r.Seq > newest.Seq) {
+		if r := &fw.Releases[i]; r.Component == rel.Component && r.Active {
 			newest = r
 		}
 	}

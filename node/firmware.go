@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"sync"
 
 	"github.com/tangled-ledger/tangled/api"
+	"github.com/tangled-ledger/tangled/dag"
 	"github.com/tangled-ledger/tangled/storage"
 )
 
@@ -117,4 +119,64 @@ func imageError(err error) error {
 		return &api.ImageError{Code: api.CodeImageSizeMismatch, Message: err.Error()}
 	}
 	return err
+}
+
+// confirmedHorizon is the horizon of everything this node has confirmed:
+// the elementwise maximum of the horizons of its confirmed control
+// transactions. The confirmed set is closed under the past, so this is
+// the past of "all that is confirmed", a function of the confirmed set
+// alone: two nodes that confirmed the same transactions judge the same
+// release active, where the horizon of the single newest confirmed
+// transaction can miss a confirmed approval on a concurrent branch (and
+// stays that way on a quiet network).
+type confirmedHorizon struct {
+	mu sync.Mutex
+	v  []uint64 // guarded by mu
+}
+
+func (h *confirmedHorizon) merge(v []uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.v) < len(v) {
+		h.v = append(h.v, make([]uint64, len(v)-len(h.v))...)
+	}
+	for i, x := range v {
+		h.v[i] = max(h.v[i], x)
+	}
+}
+
+// trackConfirmedHorizon follows confirmations, and seeds the horizon from
+// what the replay confirmed.
+func (n *Node) trackConfirmedHorizon() {
+	if n.registry == nil {
+		return
+	}
+	n.ledger.Subscribe(func(e dag.Event) {
+		if e.Kind == dag.EventConfirmed && e.Info.Kind.Spec().Control {
+			if v, ok := n.ledger.HorizonOf(e.Info.ID); ok {
+				n.fwHorizon.merge(v)
+			}
+		}
+	})
+	var ids []dag.ID
+	for from := uint64(1); ; from += uint64(len(ids)) {
+		ids = n.ledger.Confirmed(from, 4096, ids[:0])
+		if len(ids) == 0 {
+			return
+		}
+		for _, id := range ids {
+			if info, ok := n.ledger.Info(id); ok && info.Kind.Spec().Control {
+				if v, ok := n.ledger.HorizonOf(id); ok {
+					n.fwHorizon.merge(v)
+				}
+			}
+		}
+	}
+}
+
+// ConfirmedHorizon is what GET /v1/firmware/{class} judges activity by.
+func (b apiBackend) ConfirmedHorizon() []uint64 {
+	b.fwHorizon.mu.Lock()
+	defer b.fwHorizon.mu.Unlock()
+	return append(make([]uint64, 0, len(b.fwHorizon.v)), b.fwHorizon.v...)
 }

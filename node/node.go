@@ -195,6 +195,9 @@ type Node struct {
 	admin         *http.Server
 	adminListener net.Listener
 
+	// fwHorizon is the past of everything confirmed, for firmware status.
+	fwHorizon confirmedHorizon
+
 	rngs sync.Pool // *rand.Rand for tip selection
 	ran  bool
 	// beacons carries attached beacons to a validator's beacon loop (nil
@@ -264,6 +267,7 @@ func New(cfg Config) (*Node, error) {
 		apiCfg.Clock = cfg.Now
 	}
 	n.work = newWorker(n)
+	n.trackConfirmedHorizon()
 	if err := n.openImages(); err != nil {
 		return nil, err
 	}
