@@ -198,6 +198,50 @@ func TestDashboardBrowser(t *testing.T) {
 	}
 }
 
+// TestDashboardDevices: on a permissioned network with an authority,
+// devices seen on the event stream are listed with their state, and an
+// authority's suspension shows up in the table.
+func TestDashboardDevices(t *testing.T) {
+	ctx := newBrowser(t, 2*time.Minute)
+	dir := t.TempDir()
+	fleet := dagtest.Key("dashboard-fleet")
+	genesis, key := authorityNetwork(t, dir, publicKey(fleet))
+	r := start(t, node.Config{DataDir: dir, GenesisFile: genesis, KeyFile: key, BeaconInterval: 100 * time.Millisecond})
+	if err := chromedp.Do(ctx, chromedp.Navigate("http://"+r.n.HTTPAddr()+"/")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS[any](t, ctx, "the event stream", `window.tangledDashboard && window.tangledDashboard.state().stream === 'live'`)
+
+	auth := client.NewAuthority(r.c, fleet)
+	var ids []dag.ID
+	for i := range 2 {
+		devKey := dagtest.Key(fmt.Sprintf("dashboard-sensor-%d", i))
+		id, err := auth.Register(t.Context(), client.Registration{Key: publicKey(devKey), Class: "sensor"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.c.WaitConfirmed(t.Context(), id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.NewDevice(r.c, devKey).Send(t.Context(), dag.KindData, []byte("21.5C")); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if _, err := auth.Suspend(t.Context(), ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	row := func(id dag.ID, state string) string {
+		return fmt.Sprintf(`document.querySelector('#devices tr[data-device=%q][data-state=%q]') !== null`, id, state)
+	}
+	waitJS[any](t, ctx, "device "+ids[0].Short()+" listed active", row(ids[0], "active"))
+	waitJS[any](t, ctx, "device "+ids[1].Short()+" listed suspended", row(ids[1], "suspended"))
+	note := waitJS[string](t, ctx, "the authority's count", `document.getElementById('devices-note').textContent`)
+	if !strings.Contains(note, "fleet 2") || !strings.Contains(note, "permissioned") {
+		t.Errorf("devices note %q, want the fleet's 2 devices on a permissioned network", note)
+	}
+}
+
 // screenshotPath is where screenshotEnv asks for the screenshot, or "".
 func screenshotPath(tb testing.TB) string {
 	v := os.Getenv(screenshotEnv)

@@ -14,8 +14,9 @@
     statsEveryMs: 1000,
     peersEveryMs: 2000,
     infoEveryMs: 10000,
-    devicesEveryMs: 5000,
+    devicesEveryMs: 2000,
     maxIssuers: 200, // issuers remembered for the device table
+    maxDevices: 64, // devices listed
     maxDeviceFetches: 16, // device lookups per refresh
     chartPoints: 120,
     frameSamples: 600, // frame times kept for frameStats()
@@ -448,8 +449,14 @@
   const devices = new Map(); // device id -> device
   const unregistered = new Map(); // key -> when it was found unregistered
 
+  // An authority's action changes a device that is not the action's
+  // issuer, so any of them makes the known devices stale.
+  const CONTROL = new Set(['register', 'suspend', 'resume', 'revoke', 'transfer', 'rotate', 'quarantine', 'install']);
+  let devicesStale = false;
+
   function noteIssuer(ev) {
     const now = performance.now();
+    if (CONTROL.has(ev.tx_kind)) devicesStale = true;
     if (ev.tx_kind === 'register') issuers.set(ev.id, now);
     issuers.delete(ev.issuer); // re-insert: the Map keeps insertion order, newest last
     issuers.set(ev.issuer, now);
@@ -473,10 +480,16 @@
     const forget = auth.permissioned ? 60000 : 600000;
     const now = performance.now();
     const keys = [...issuers.keys()].reverse().filter((k) => !(now - (unregistered.get(k) ?? -Infinity) < forget)).slice(0, CFG.maxDeviceFetches);
+    if (devicesStale) {
+      devicesStale = false;
+      for (const id of devices.keys()) if (!keys.includes(id)) keys.push(id);
+    }
     await Promise.all(keys.map(async (k) => {
       try {
         const d = await getJSON('/v1/devices/' + k);
+        devices.delete(d.id); // newest last
         devices.set(d.id, d);
+        while (devices.size > CFG.maxDevices) devices.delete(devices.keys().next().value);
       } catch (err) {
         if (err.status === 404) unregistered.set(k, now);
       }
@@ -485,8 +498,10 @@
     $('devices-note').textContent = devices.size + ' seen on the stream; devices by authority: ' + owned +
       (auth.permissioned ? ' (permissioned)' : '');
     const tbody = $('devices').tBodies[0];
-    tbody.replaceChildren(...[...devices.values()].map((d) => {
+    tbody.replaceChildren(...[...devices.values()].reverse().map((d) => {
       const tr = el('tr');
+      tr.dataset.device = d.id;
+      tr.dataset.state = d.state;
       tr.append(el('td', short(d.id)), el('td', d.class), el('td', d.state, 'state-' + d.state), el('td', short(d.owner)),
         el('td', String(d.transactions)), el('td', d.firmware === undefined ? '—' : String(d.firmware)));
       return tr;
