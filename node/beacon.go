@@ -25,8 +25,8 @@ import (
 //     everywhere before the round started is then confirmed one gossip hop
 //     later; what came later waits for the next round.
 //   - The others issue one only if the round still lacks the weight a
-//     quarter of an interval later (a validator is down or slow), and so
-//     does every validator while it sees no beacons at all.
+//     quarter of an interval later (a validator is down or slow), and
+//     every validator does after a round that wanted beacons got none.
 //   - Tips left behind for more than two intervals (no transaction
 //     approves them) are swept first, a few a round.
 //
@@ -41,6 +41,8 @@ type beaconRound struct {
 	members uint64    // validators with a beacon in the round, by genesis index
 	weight  uint64
 	mine    bool // this node has a beacon in the round
+	// wanted: some data was unconfirmed when the round started.
+	wanted bool
 }
 
 // beaconer owns the beacon loop's state; only beaconLoop touches it.
@@ -52,7 +54,7 @@ type beaconer struct {
 	index     map[dag.PublicKey]int
 	interval  time.Duration
 	threshold dag.Threshold
-	step      time.Duration // the loop's resolution
+	step      time.Duration // the shortest sleep
 	round     beaconRound
 }
 
@@ -107,8 +109,8 @@ func (n *Node) beaconLoop(ctx context.Context) {
 		return
 	}
 	b := newBeaconer(n)
-	ticker := time.NewTicker(b.step)
-	defer ticker.Stop()
+	timer := time.NewTimer(b.step)
+	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -117,11 +119,26 @@ func (n *Node) beaconLoop(ctx context.Context) {
 			if v, ok := b.index[info.Issuer]; ok && b.roundOf(n.cfg.Now()) == b.round.number {
 				b.join(v)
 			}
-		case <-ticker.C:
+			continue
+		case <-timer.C:
 			n.issueNotices(ctx)
 			b.tick(ctx, n.cfg.Now())
 		}
+		timer.Reset(b.untilNext(n.cfg.Now()))
 	}
+}
+
+// untilNext is how long the loop sleeps: until the next round starts, or
+// until this round's fallback is due, whichever comes first (clamped, so
+// a clock that jumps cannot stall the loop).
+func (b *beaconer) untilNext(now time.Time) time.Duration {
+	next := time.Unix(0, (b.roundOf(now)+1)*int64(b.interval))
+	if b.round.wanted && !b.round.mine && !b.passes(b.round.weight) {
+		if at := b.round.start.Add(b.interval / 4); at.After(now) && at.Before(next) {
+			next = at
+		}
+	}
+	return min(max(next.Sub(now), b.step), b.interval)
 }
 
 func (b *beaconer) roundOf(t time.Time) int64 { return t.UnixNano() / int64(b.interval) }
@@ -142,22 +159,23 @@ func (b *beaconer) join(v int) {
 // still lacks weight.
 func (b *beaconer) tick(ctx context.Context, now time.Time) {
 	if k := b.roundOf(now); k != b.round.number {
-		quiet := b.round.number >= 0 && b.round.members == 0
+		// A round that wanted beacons and got none means the validators
+		// whose turn it was are down: then everyone issues.
+		unanswered := b.round.wanted && b.round.members == 0
 		b.round = beaconRound{number: k, start: now}
 		if b.n.ledger.Stats().UnconfirmedData == 0 {
 			return // nothing waits for confirmation
 		}
-		if b.issuesIn(k) || quiet {
+		b.round.wanted = true
+		if b.issuesIn(k) || unanswered {
 			b.issue(ctx, now)
 		}
 		return
 	}
-	if b.round.mine || b.passes(b.round.weight) || now.Sub(b.round.start) < b.interval/4 {
+	if !b.round.wanted || b.round.mine || b.passes(b.round.weight) || now.Sub(b.round.start) < b.interval/4 {
 		return
 	}
-	if b.n.ledger.Stats().UnconfirmedData > 0 {
-		b.issue(ctx, now)
-	}
+	b.issue(ctx, now)
 }
 
 // issue sweeps tips left behind, then issues the round's beacon approving
