@@ -26,14 +26,16 @@ var clusterRules = pow.Rules{BaseBits: 4}
 // cluster is a network of validator nodes in one process, peering over
 // real QUIC on loopback, each with its own data directory.
 type cluster struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	genesis string
 	g       *dag.Genesis
 	members []*member
 	seed    uint64
-	// beaconRule is the validators' Config.BeaconRule (empty: default).
-	beaconRule string
+	// beaconRule is the validators' Config.BeaconRule (empty: default);
+	// beaconInterval their Config.BeaconInterval (zero: 50 ms).
+	beaconRule     string
+	beaconInterval time.Duration
 }
 
 type member struct {
@@ -48,7 +50,7 @@ type member struct {
 	r       *running
 }
 
-func newCluster(t *testing.T, validators int) *cluster {
+func newCluster(t testing.TB, validators int) *cluster {
 	t.Helper()
 	dir := t.TempDir()
 	g, err := node.NewGenesis(dir, node.GenesisOptions{NetworkID: "cluster", Validators: validators, Difficulty: &clusterRules})
@@ -86,6 +88,10 @@ func (c *cluster) start(m *member) {
 	if m.p2p == "" {
 		m.p2p = "127.0.0.1:0"
 	}
+	interval := c.beaconInterval
+	if interval == 0 {
+		interval = 50 * time.Millisecond
+	}
 	m.r = start(c.t, node.Config{
 		DataDir:        m.dataDir,
 		GenesisFile:    c.genesis,
@@ -93,7 +99,7 @@ func (c *cluster) start(m *member) {
 		P2PAddr:        m.p2p,
 		Peers:          m.peers,
 		AllowPeers:     m.allow,
-		BeaconInterval: 50 * time.Millisecond,
+		BeaconInterval: interval,
 		BeaconRule:     c.beaconRule,
 		Network: network.Config{
 			HeartbeatInterval: 200 * time.Millisecond,
