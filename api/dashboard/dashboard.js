@@ -21,6 +21,16 @@
     chartPoints: 120,
     frameSamples: 600, // frame times kept for frameStats()
   };
+  // The window can be changed from the address's fragment, which never
+  // reaches the node: /#nodes=3000&seconds=60.
+  const hash = new URLSearchParams(location.hash.slice(1));
+  const fromHash = (name, lo, hi) => {
+    const v = Number(hash.get(name));
+    return Number.isFinite(v) && v >= lo && v <= hi ? v : undefined;
+  };
+  CFG.maxNodes = fromHash('nodes', 50, 20000) ?? CFG.maxNodes;
+  CFG.windowMs = (fromHash('seconds', 2, 600) ?? CFG.windowMs / 1000) * 1000;
+
   const COLOURS = {
     pending: '#f2b134', confirmed: '#3bb273', conflicting: '#e15554',
     beacon: '#4d9de0', edge: 'rgba(160, 175, 190, 0.22)', selected: '#ffffff',
@@ -137,7 +147,7 @@
       ctx.fill();
     }
     // Beacons: diamonds filled with their status, ringed in blue.
-    const d = r + 1.5;
+    const d = r + 1;
     for (const status of STATUSES) {
       ctx.beginPath();
       for (let i = head; i < order.length; i++) {
@@ -148,7 +158,7 @@
       ctx.fillStyle = COLOURS[status];
       ctx.fill();
       ctx.strokeStyle = COLOURS.beacon;
-      ctx.lineWidth = 1.5;
+      ctx.lineWidth = 1;
       ctx.stroke();
     }
     const s = selected && nodes.get(selected);
@@ -286,7 +296,7 @@
   }
   const charts = {
     ingest: { canvas: $('c-ingest'), unit: 'tx/s', series: [series('tx/s', COLOURS.beacon)] },
-    latency: { canvas: $('c-latency'), unit: 'ms', series: [series('p50', COLOURS.confirmed), series('p90', COLOURS.pending)] },
+    latency: { canvas: $('c-latency'), unit: 'ms', legend: true, series: [series('p50', COLOURS.confirmed), series('p90', COLOURS.pending)] },
     tips: { canvas: $('c-tips'), unit: '', series: [series('tips', COLOURS.pending)] },
     peers: { canvas: $('c-peers'), unit: '', series: [series('connected', COLOURS.confirmed)] },
     rejections: { canvas: $('c-rejections'), unit: '/s', series: [] },
@@ -309,10 +319,14 @@
     let top = 0;
     for (const s of chart.series) for (const v of s.values) top = Math.max(top, v);
     top = top > 0 ? top * 1.15 : 1;
+    // The x axis grows with the history up to chartPoints, so a chart
+    // fills its width from the first minute.
+    let points = 30;
+    for (const s of chart.series) points = Math.max(points, s.values.length);
     for (const s of chart.series) {
       g.beginPath();
       s.values.forEach((v, i) => {
-        const x = w - (s.values.length - 1 - i) * (w / (CFG.chartPoints - 1));
+        const x = w - (s.values.length - 1 - i) * (w / (points - 1));
         const y = h - 4 - (h - 8) * (v / top);
         if (i === 0) g.moveTo(x, y); else g.lineTo(x, y);
       });
@@ -323,6 +337,16 @@
     g.fillStyle = '#8b96a1';
     g.font = '10px system-ui, sans-serif';
     g.fillText(fmt(top / 1.15) + (chart.unit ? ' ' + chart.unit : ''), 4, 11);
+    if (chart.legend) {
+      let x = w - 4;
+      g.textAlign = 'right';
+      for (const s of [...chart.series].reverse()) {
+        g.fillStyle = s.colour;
+        g.fillText(s.label, x, 11);
+        x -= g.measureText(s.label).width + 8;
+      }
+      g.textAlign = 'left';
+    }
   }
 
   function fmt(v) {
@@ -382,7 +406,7 @@
     const lat = st.confirmation_latency;
     push(charts.latency.series[0], lat.p50_ms);
     push(charts.latency.series[1], lat.p90_ms);
-    $('v-latency').textContent = lat.samples ? 'p50 ' + fmt(lat.p50_ms) + ' · p90 ' + fmt(lat.p90_ms) + ' ms' : 'no samples';
+    $('v-latency').textContent = lat.samples ? fmt(lat.p50_ms) + ' / ' + fmt(lat.p90_ms) + ' ms' : 'no samples';
     push(charts.tips.series[0], st.tips);
     $('v-tips').textContent = String(st.tips);
     push(charts.peers.series[0], st.peers.connected);
