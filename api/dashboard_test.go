@@ -77,22 +77,23 @@ func TestDashboardAssetsAreLocal(t *testing.T) {
 }
 
 // TestLatencyTracker measures from attached to confirmed on the
-// tracker's clock and forgets what stays unconfirmed for two
-// generations.
+// tracker's clock, once per transaction, and forgets attach times more
+// than latencyWindow arrivals old.
 func TestLatencyTracker(t *testing.T) {
 	var now time.Time
 	tr := newLatencyTracker(func() time.Time { return now })
-	id := func(i int) dag.ID { return dag.ID{byte(i), byte(i >> 8), byte(i >> 16), 1} }
-	at := func(d time.Duration, kind dag.EventKind, i int) {
+	at := func(d time.Duration, kind dag.EventKind, arrival uint64) {
 		now = time.Unix(0, 0).Add(d)
-		tr.observe(dag.Event{Kind: kind, Info: dag.Info{ID: id(i)}})
+		tr.observe(dag.Event{Kind: kind, Info: dag.Info{Arrival: arrival}})
 	}
 	at(0, dag.EventAttached, 1)
 	at(10*time.Millisecond, dag.EventAttached, 2)
 	at(20*time.Millisecond, dag.EventAttached, 3)
 	at(30*time.Millisecond, dag.EventConfirmed, 1)  // 30 ms
 	at(50*time.Millisecond, dag.EventConfirmed, 2)  // 40 ms
+	at(60*time.Millisecond, dag.EventConfirmed, 2)  // again: not measured twice
 	at(50*time.Millisecond, dag.EventConfirmed, 9)  // never attached here: not measured
+	at(50*time.Millisecond, dag.EventConfirmed, 0)  // the root: not measured
 	at(120*time.Millisecond, dag.EventConfirmed, 3) // 100 ms
 	got := tr.quantiles()
 	want := latencyBody{Samples: 3, Total: 3, P50: 40, P90: 100, P99: 100, Max: 100}
@@ -100,23 +101,15 @@ func TestLatencyTracker(t *testing.T) {
 		t.Fatalf("quantiles %+v, want %+v", got, want)
 	}
 
-	// Two full generations later, the first of them is forgotten and the
-	// newest is still measured.
+	// A transaction attached latencyWindow arrivals before the one that
+	// took its slot is forgotten; the newer one is measured.
 	tr = newLatencyTracker(func() time.Time { return now })
-	for i := range 2*latencyGeneration + 1 {
-		at(0, dag.EventAttached, i)
-	}
-	at(time.Second, dag.EventConfirmed, 0)
-	at(time.Second, dag.EventConfirmed, 2*latencyGeneration)
-	at(time.Second, dag.EventConfirmed, latencyGeneration+1)
-	if got := tr.quantiles(); got.Samples != 2 {
-		t.Fatalf("after two generations: %+v, want 2 samples", got)
-	}
-	tr.mu.Lock()
-	held := len(tr.mu.current) + len(tr.mu.previous)
-	tr.mu.Unlock()
-	if held > 2*latencyGeneration {
-		t.Fatalf("%d attach times held, bound %d", held, 2*latencyGeneration)
+	at(0, dag.EventAttached, 5)
+	at(time.Millisecond, dag.EventAttached, 5+latencyWindow)
+	at(time.Second, dag.EventConfirmed, 5)
+	at(2*time.Second, dag.EventConfirmed, 5+latencyWindow)
+	if got := tr.quantiles(); got.Samples != 1 || got.Max != 1999 {
+		t.Fatalf("after the ring wrapped: %+v, want one sample of 1999 ms", got)
 	}
 }
 

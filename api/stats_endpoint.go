@@ -14,26 +14,29 @@ const (
 	// quantiles of GET /v1/stats cover: at 2,000 tx/s about half a
 	// second, on a quiet node the last few minutes.
 	latencySamples = 1024
-	// latencyGeneration bounds each of the two maps of attach times. A
-	// transaction still unconfirmed after two generations (at 2,000 tx/s
-	// about a minute) is forgotten, so memory stays bounded when
-	// transactions never confirm.
-	latencyGeneration = 64 << 10
+	// latencyWindow is how many of the latest attached transactions keep
+	// their attach time, in a ring indexed by arrival number: one that
+	// confirms more than this many arrivals later (at 2,000 tx/s, half a
+	// minute) is not measured, and memory stays fixed (1 MiB) whatever
+	// never confirms.
+	latencyWindow = 1 << 16
 )
 
 // latencyTracker measures confirmation latency on this node: from a
 // transaction's attached event to its confirmed event. It is fed on the
-// ledger's committing goroutine, so each call is a map operation under a
+// ledger's committing goroutine, so each call is a few stores under a
 // short lock.
 type latencyTracker struct {
 	now func() time.Time
 
 	mu struct {
 		sync.Mutex
-		// current and previous hold attach times (unix ns) of
-		// unconfirmed transactions; current is rotated into previous
-		// when full.
-		current, previous map[dag.ID]int64
+		// attached holds attach times (unix ns) by arrival number modulo
+		// latencyWindow; a slot whose arrival differs was overwritten.
+		attached [latencyWindow]struct {
+			arrival uint64
+			at      int64
+		}
 		// ring holds the latest latencies in ns, next the slot to write.
 		ring  [latencySamples]int64
 		next  int
@@ -42,42 +45,33 @@ type latencyTracker struct {
 }
 
 func newLatencyTracker(now func() time.Time) *latencyTracker {
-	t := &latencyTracker{now: now}
-	t.mu.current = make(map[dag.ID]int64)
-	return t
+	return &latencyTracker{now: now}
 }
 
 func (t *latencyTracker) observe(e dag.Event) {
-	switch e.Kind {
-	case dag.EventAttached, dag.EventConfirmed:
-	default:
+	arrival := e.Info.Arrival
+	if arrival == 0 || (e.Kind != dag.EventAttached && e.Kind != dag.EventConfirmed) {
 		return
 	}
 	at := t.now().UnixNano()
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	slot := &t.mu.attached[arrival%latencyWindow]
 	if e.Kind == dag.EventAttached {
 		if e.Info.Confirmed {
 			// Confirmed by the time it was durable (a batch that holds the
 			// beacon too): no latency this node can see.
 			return
 		}
-		if len(t.mu.current) >= latencyGeneration {
-			t.mu.previous, t.mu.current = t.mu.current, make(map[dag.ID]int64, latencyGeneration/4)
-		}
-		t.mu.current[e.Info.ID] = at
+		slot.arrival, slot.at = arrival, at
 		return
 	}
-	attached, ok := t.mu.current[e.Info.ID]
-	if ok {
-		delete(t.mu.current, e.Info.ID)
-	} else if attached, ok = t.mu.previous[e.Info.ID]; ok {
-		delete(t.mu.previous, e.Info.ID)
-	} else {
-		// Attached before this node started, or forgotten.
+	if slot.arrival != arrival {
+		// Attached before this node started, or too long ago.
 		return
 	}
-	t.mu.ring[t.mu.next] = max(at-attached, 0)
+	slot.arrival = 0
+	t.mu.ring[t.mu.next] = max(at-slot.at, 0)
 	t.mu.next = (t.mu.next + 1) % latencySamples
 	t.mu.count++
 }
