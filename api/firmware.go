@@ -18,6 +18,8 @@ type firmwareBody struct {
 	// the same active release.
 	AsOf     dag.ID `json:"as_of"`
 	AsOfTime string `json:"as_of_time"`
+	// Freshness is the proof for the anchor the device asked with.
+	Freshness *device.FreshnessProof `json:"freshness,omitempty"`
 }
 
 func (s *Server) firmware(w http.ResponseWriter, r *http.Request) {
@@ -25,6 +27,15 @@ func (s *Server) firmware(w http.ResponseWriter, r *http.Request) {
 	if !dag.ValidClass(class) {
 		writeError(w, errorOf(fmt.Errorf("%w: class %q must be 1 to 64 of a-z 0-9 . _ -", dag.ErrMalformed, class)))
 		return
+	}
+	var anchor *dag.ID
+	if a := r.URL.Query().Get("anchor"); a != "" {
+		id, err := dag.ParseID(a)
+		if err != nil {
+			writeError(w, newError(codeMalformed, fmt.Sprintf("api: anchor %q: %v", a, err)))
+			return
+		}
+		anchor = &id
 	}
 	point, at := s.ledger.ConfirmedFrontier()
 	body := firmwareBody{
@@ -43,9 +54,29 @@ func (s *Server) firmware(w http.ResponseWriter, r *http.Request) {
 		}
 		body.FirmwareStatus = devs.Firmware(class, horizon)
 	}
+	if anchor != nil {
+		fp, ok := s.backend.(FreshnessProver)
+		if !ok {
+			writeError(w, newError(codeNotFound, "api: this node builds no freshness proofs"))
+			return
+		}
+		proof, err := fp.FreshnessProof(class, *anchor)
+		if err != nil {
+			writeError(w, imageErrorOf(err))
+			return
+		}
+		body.Freshness = proof
+	}
 	writeJSON(w, http.StatusOK, body)
 }
 
 // confirmedHorizoner is a backend that tracks the past of everything it
 // confirmed (the node does); activity is then judged against it.
 type confirmedHorizoner interface{ ConfirmedHorizon() []uint64 }
+
+// FreshnessProver builds freshness proofs (the node does): validator
+// beacons of a quorum that saw the anchor, committing to the active
+// releases (device.VerifyFreshness checks one).
+type FreshnessProver interface {
+	FreshnessProof(class string, anchor dag.ID) (*device.FreshnessProof, error)
+}

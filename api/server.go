@@ -173,7 +173,7 @@ func (s *Server) routes() []route {
 		}},
 		{http.MethodGet, "/v1/authorities", s.authorities, nil},
 		{http.MethodGet, "/v1/policies", s.policies, []queryParam{{name: "scope"}, {name: "class"}, {name: "device"}, {name: "in_force"}}},
-		{http.MethodGet, "/v1/firmware/{class}", s.firmware, nil},
+		{http.MethodGet, "/v1/firmware/{class}", s.firmware, []queryParam{{name: "anchor"}}},
 		{http.MethodPut, "/v1/firmware/images/{digest}", s.putImage, nil},
 		{http.MethodGet, "/v1/firmware/images/{digest}", s.getImage, nil},
 		{http.MethodGet, "/v1/stats", s.stats, nil},

@@ -18,6 +18,8 @@ type Firmware struct {
 	device.FirmwareStatus
 	AsOf     dag.ID    `json:"as_of"`
 	AsOfTime time.Time `json:"as_of_time"`
+	// Freshness is the proof asked for with an anchor (FetchOptions).
+	Freshness *device.FreshnessProof `json:"freshness,omitempty"`
 }
 
 // Firmware returns the class's firmware status.

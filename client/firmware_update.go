@@ -168,6 +168,9 @@ type FetchOptions struct {
 	// Sources are tried after the node when it does not have the image
 	// (the release's URIs are tried last).
 	Sources []string
+	// Freshness, when set, proves the status current (see Freshness);
+	// expiry is then judged against the proof's ledger time.
+	Freshness *Freshness
 }
 
 // FetchFirmware downloads the class's active release to path and checks
@@ -183,11 +186,25 @@ func (c *Client) FetchFirmware(ctx context.Context, class, path string, opts Fet
 	if opts.Component == "" {
 		opts.Component = "main"
 	}
-	fw, err := c.Firmware(ctx, class)
-	if err != nil {
-		return nil, err
+	var fw *Firmware
+	var err error
+	asOf := int64(0)
+	if opts.Freshness != nil {
+		var st *device.FreshState
+		if fw, st, err = c.freshStatus(ctx, class, opts.Freshness); err != nil {
+			return nil, err
+		}
+		if err := matchesProof(activeOf(fw, opts.Component), st, opts.Component); err != nil {
+			return nil, err
+		}
+		asOf = st.Time
+	} else {
+		if fw, err = c.Firmware(ctx, class); err != nil {
+			return nil, err
+		}
+		asOf = fw.AsOfTime.UnixNano()
 	}
-	rel, err := chooseRelease(fw, class, opts)
+	rel, err := chooseRelease(fw, class, opts, asOf)
 	if err != nil {
 		return nil, err
 	}
@@ -212,17 +229,24 @@ func (c *Client) FetchFirmware(ctx context.Context, class, path string, opts Fet
 	return nil, firmwareError(CodeImageUnavailable, "image %x: %v", rel.Digest, last)
 }
 
-// chooseRelease applies the device-side checks to the status.
-func chooseRelease(fw *Firmware, class string, opts FetchOptions) (*device.ReleaseInfo, error) {
-	if fw.Class != class {
-		return nil, firmwareError(CodeWrongTarget, "the node answered for class %q, not %q", fw.Class, class)
-	}
+// activeOf is the status's active release of a component, or nil.
+func activeOf(fw *Firmware, component string) *device.ReleaseInfo {
 	var rel *device.ReleaseInfo
 	for i := range fw.Releases {
-		if r := &fw.Releases[i]; r.Active && r.Component == opts.Component {
+		if r := &fw.Releases[i]; r.Active && r.Component == component {
 			rel = r
 		}
 	}
+	return rel
+}
+
+// chooseRelease applies the device-side checks to the status; asOf is
+// the ledger time it is as of.
+func chooseRelease(fw *Firmware, class string, opts FetchOptions, asOf int64) (*device.ReleaseInfo, error) {
+	if fw.Class != class {
+		return nil, firmwareError(CodeWrongTarget, "the node answered for class %q, not %q", fw.Class, class)
+	}
+	rel := activeOf(fw, opts.Component)
 	switch {
 	case rel == nil:
 		return nil, firmwareError(CodeNoActiveRelease, "class %s has no active %s release as of %s", class, opts.Component, fw.AsOf.Short())
@@ -230,8 +254,8 @@ func chooseRelease(fw *Firmware, class string, opts FetchOptions) (*device.Relea
 		return nil, firmwareError(CodeWrongTarget, "release %s is for class %q, not %q", rel.ID.Short(), rel.Class, class)
 	case rel.Seq <= opts.Installed:
 		return nil, firmwareError(CodeRollback, "the active release %d is not above the installed %d", rel.Seq, opts.Installed)
-	case rel.Expires != 0 && rel.Expires < fw.AsOfTime.UnixNano():
-		return nil, firmwareError(CodeReleaseExpired, "release %d expired at %s (ledger time), before the confirmed point %s", rel.Seq, dag.FormatTime(rel.Expires), dag.FormatTime(fw.AsOfTime.UnixNano()))
+	case rel.Expires != 0 && rel.Expires < asOf:
+		return nil, firmwareError(CodeReleaseExpired, "release %d expired at %s (ledger time), before the confirmed point %s", rel.Seq, dag.FormatTime(rel.Expires), dag.FormatTime(asOf))
 	case rel.Requires > opts.Installed:
 		return nil, firmwareError(CodeReleaseRequires, "release %d requires release %d installed first; the device runs %d", rel.Seq, rel.Requires, opts.Installed)
 	case rel.Precursor != nil && (opts.Current == nil || *opts.Current != [32]byte(*rel.Precursor)):

@@ -281,6 +281,8 @@ func (r *Registry) Check(tx *dag.Transaction, past dag.PastView) error {
 		return r.checkRelease(tx, past)
 	case dag.KindApproval:
 		return r.checkApproval(tx, past)
+	case dag.KindBeacon:
+		return r.checkBeacon(tx, past)
 	}
 	return nil
 }

@@ -10,9 +10,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,6 +40,7 @@ type fwNet struct {
 	maker, other, security, audit *client.Authority
 	makerKey, otherKey, deviceKey ed25519.PrivateKey
 	securityKey, auditKey         ed25519.PrivateKey
+	genesis                       *dag.Genesis
 	sensorID                      dag.ID
 }
 
@@ -86,6 +90,11 @@ func newFwNet(t *testing.T) *fwNet {
 	})
 	f := &fwNet{t: t, n: r.n, c: r.c, base: "http://" + r.n.HTTPAddr(),
 		makerKey: keys[0], otherKey: keys[1], securityKey: keys[2], auditKey: keys[3], deviceKey: newKey(t)}
+	g, err := dag.LoadGenesis(filepath.Join(dir, node.GenesisFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.genesis = g
 	f.maker, f.other = client.NewAuthority(f.c, keys[0]), client.NewAuthority(f.c, keys[1])
 	f.security, f.audit = client.NewAuthority(f.c, keys[2]), client.NewAuthority(f.c, keys[3])
 	id, err := f.maker.Register(t.Context(), client.Registration{Key: publicKey(f.deviceKey), Class: "sensor"})
@@ -487,8 +496,12 @@ func TestFirmwareAttackRevokedKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.seen(rev)
-	if _, err := client.NewDevice(f.c, f.deviceKey).ReportInstall(t.Context(), id, device.ImageDigest(image(1, 100)), device.InstallOK); apiCode(err) != device.CodeRevoked {
-		t.Fatalf("report by a revoked device: %v, want revoked", err)
+	// Refused outright when its past holds the revocation; otherwise
+	// (parents older than the revocation) valid but ruled out here, so
+	// honest tip selection never approves it and it is never confirmed.
+	rid, err := client.NewDevice(f.c, f.deviceKey).ReportInstall(t.Context(), id, device.ImageDigest(image(1, 100)), device.InstallOK)
+	if info, _ := f.n.Ledger().Info(rid); apiCode(err) != device.CodeRevoked && !(err == nil && info.RuledOut) {
+		t.Fatalf("report by a revoked device: %v, %+v; want revoked or ruled out", err, info)
 	}
 	second := f.release(client.Release{Seq: 2}, image(2, 100))
 	if _, err := f.other.Approve(t.Context(), second); apiCode(err) != device.CodeNotApprover {
@@ -614,5 +627,82 @@ func TestFirmwareAttackWrongClock(t *testing.T) {
 		if _, err := c.FetchFirmware(ctx, "sensor", out, client.FetchOptions{Installed: 1}); firmwareCode(err) != client.CodeReleaseExpired {
 			t.Fatalf("clock %v off, expired release: %v", skew, err)
 		}
+	}
+}
+
+// TestFirmwareAttackIndefiniteFreeze (TUF: indefinite freeze; Uptane's
+// time source): a node (or a man in the middle) that keeps serving an
+// old status is caught without a clock. The device posts a fresh anchor
+// and accepts only beacons of a validator quorum that saw it, all
+// committing to the release the status names: a replayed proof is for
+// another anchor, a status without a proof or with an old release next
+// to a current proof is not_fresh.
+func TestFirmwareAttackIndefiniteFreeze(t *testing.T) {
+	f := newFwNet(t)
+	first := f.published(1, image(1, 100))
+	fresh := &client.Freshness{Key: f.deviceKey, Genesis: f.genesis}
+	if _, rel, err := f.fetch(client.FetchOptions{Freshness: fresh}); err != nil || rel.ID != first {
+		t.Fatalf("fresh fetch: %v", err)
+	}
+	// A proxy records the status it relays, then replays it.
+	var frozen []byte
+	var mode atomic.Value // "record", "replay", "strip", "stale"
+	mode.Store("record")
+	target, _ := url.Parse(f.base)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.ModifyResponse = func(resp *http.Response) error {
+		if resp.Request.URL.Path != "/v1/firmware/sensor" || resp.StatusCode != http.StatusOK {
+			return nil
+		}
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return err
+		}
+		switch mode.Load() {
+		case "record":
+			frozen = body
+		case "replay":
+			body = frozen
+		case "strip", "stale":
+			var m map[string]any
+			if err := json.Unmarshal(body, &m); err != nil {
+				return err
+			}
+			if mode.Load() == "strip" {
+				delete(m, "freshness")
+			} else {
+				var old map[string]any
+				_ = json.Unmarshal(frozen, &old)
+				m["releases"] = old["releases"]
+			}
+			body, _ = json.Marshal(m)
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		resp.ContentLength = int64(len(body))
+		resp.Header.Set("Content-Length", fmt.Sprint(len(body)))
+		return nil
+	}
+	front := httptest.NewServer(proxy)
+	t.Cleanup(front.Close)
+	via, err := client.New(front.URL, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "image.bin")
+	if _, err := via.FetchFirmware(t.Context(), "sensor", out, client.FetchOptions{Freshness: fresh}); err != nil {
+		t.Fatalf("through the recording proxy: %v", err)
+	}
+	f.published(2, image(2, 100))
+	for _, m := range []string{"replay", "strip", "stale"} {
+		mode.Store(m)
+		out := filepath.Join(t.TempDir(), "image.bin")
+		if _, err := via.FetchFirmware(t.Context(), "sensor", out, client.FetchOptions{Freshness: fresh}); firmwareCode(err) != client.CodeNotFresh {
+			t.Fatalf("%s: %v, want not_fresh", m, err)
+		}
+		mustNotExist(t, out)
+	}
+	mode.Store("pass")
+	if _, rel, err := f.fetch(client.FetchOptions{Freshness: fresh, Installed: 1}); err != nil || rel.Seq != 2 {
+		t.Fatalf("fresh fetch of release 2: %+v, %v", rel, err)
 	}
 }

@@ -624,7 +624,7 @@ func (n *Node) issueNotices(ctx context.Context) {
 }
 
 func (n *Node) issueBeacon(ctx context.Context, trunk, branch dag.ID) (dag.ID, error) {
-	return n.issueControl(ctx, dag.KindBeacon, trunk, branch)
+	return n.issueCommittingBeacon(ctx, trunk, branch)
 }
 
 // issueControl signs, solves and submits a validator transaction of kind
