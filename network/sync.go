@@ -32,9 +32,17 @@ type syncer struct {
 
 	mu      sync.Mutex
 	cursors map[dag.PublicKey]uint64 // next arrival to ask each peer for
-	dirty   bool
-	active  bool
-	synced  uint64 // transactions received by bulk sync
+	// caughtUp holds, per peer, the session over which this node has
+	// caught up with the peer's log since the session began (by a bulk
+	// sync, or because the cursor was already near the peer's head). Only
+	// then does the cursor follow gossip: over a new session (after a
+	// restart or a partition) gossip has not carried what the peer
+	// attached meanwhile, and the cursor must stay where it was for bulk
+	// sync to fetch it.
+	caughtUp map[dag.PublicKey]*session
+	dirty    bool
+	active   bool
+	synced   uint64 // transactions received by bulk sync
 }
 
 const (
@@ -48,7 +56,7 @@ const (
 func newSyncer(n *Network) (*syncer, error) {
 	s := &syncer{
 		n: n, kick: make(chan *peer, 1), serving: make(chan struct{}, maxServing),
-		cursors: map[dag.PublicKey]uint64{},
+		cursors: map[dag.PublicKey]uint64{}, caughtUp: map[dag.PublicKey]*session{},
 	}
 	if err := s.loadCursors(); err != nil {
 		return nil, err
@@ -56,11 +64,17 @@ func newSyncer(n *Network) (*syncer, error) {
 	return s, nil
 }
 
-// consider starts a sync with p if p is far ahead and none is running;
-// otherwise the cursor for p follows p's head.
+// consider starts a sync with p if p is far ahead, or if p's log has
+// grown past this node's cursor for it since this node last kept up with
+// p (a partition or a restart in between: the totals can match while each
+// side lacks what the other attached), and none is running; otherwise the
+// cursor for p follows p's head.
 func (s *syncer) consider(p *peer, hb Heartbeat) {
-	if !s.n.farBehind(hb) {
-		s.follow(p, hb)
+	s.n.mu.Lock()
+	sess := p.session
+	s.n.mu.Unlock()
+	if !s.n.farBehind(hb) && !s.missedSince(p, sess, hb) {
+		s.follow(p, sess, hb)
 		return
 	}
 	s.mu.Lock()
@@ -72,6 +86,29 @@ func (s *syncer) consider(p *peer, hb Heartbeat) {
 		default:
 		}
 	}
+}
+
+// missedSince reports whether p's log head in hb lies further beyond the
+// cursor than following leaves it, over a session this node has not yet
+// caught up with p on. A peer without a cursor (never synced or followed)
+// is judged by the totals alone, so that a node does not stream the whole
+// log of every new peer.
+func (s *syncer) missedSince(p *peer, sess *session, hb Heartbeat) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sess == nil || s.caughtUp[p.key] == sess {
+		return false
+	}
+	cur, ok := s.cursors[p.key]
+	if !ok || cur == 0 {
+		return false
+	}
+	slack := (followMargin + 1) * s.n.cfg.SyncThreshold
+	if hb.Transactions+1 > cur+slack {
+		return true
+	}
+	s.caughtUp[p.key] = sess
+	return false
 }
 
 // followMargin is how far behind a peer's log head the followed cursor
@@ -86,7 +123,7 @@ const followMargin = 2
 // node keeps up with p by gossip and no bulk sync runs (which moves the
 // cursor itself). Only forward: a peer whose log shrank (wiped) is
 // detected by syncWith and restarted from 1.
-func (s *syncer) follow(p *peer, hb Heartbeat) {
+func (s *syncer) follow(p *peer, sess *session, hb Heartbeat) {
 	margin := followMargin * s.n.cfg.SyncThreshold
 	if hb.Transactions <= margin {
 		return
@@ -94,6 +131,12 @@ func (s *syncer) follow(p *peer, hb Heartbeat) {
 	next := hb.Transactions + 1 - margin
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, ok := s.cursors[p.key]; !ok {
+		// No cursor yet: the totals (farBehind) said this node keeps up.
+		s.caughtUp[p.key] = sess
+	} else if s.caughtUp[p.key] != sess {
+		return // not caught up over this session yet (missedSince decides)
+	}
 	if !s.active && next > s.cursors[p.key] {
 		s.cursors[p.key] = next
 		s.dirty = true
@@ -113,6 +156,14 @@ func (n *Network) Syncing() (active bool, received uint64) {
 	n.sync.mu.Lock()
 	defer n.sync.mu.Unlock()
 	return n.sync.active, n.sync.synced
+}
+
+// SyncCursor is the arrival number this node would ask peer for next in a
+// bulk sync: how far into peer's log it holds everything (0: none yet).
+func (n *Network) SyncCursor(peer dag.PublicKey) uint64 {
+	n.sync.mu.Lock()
+	defer n.sync.mu.Unlock()
+	return n.sync.cursors[peer]
 }
 
 func (s *syncer) run(ctx context.Context) {
@@ -171,6 +222,9 @@ func (s *syncer) syncWith(ctx context.Context, p *peer) {
 			continue
 		}
 		if end.Next > end.Head {
+			s.mu.Lock()
+			s.caughtUp[p.key] = sess
+			s.mu.Unlock()
 			break
 		}
 		if n == 0 {
