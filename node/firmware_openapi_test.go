@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/tangled-ledger/tangled/client"
 	"github.com/tangled-ledger/tangled/dag"
 	"github.com/tangled-ledger/tangled/device"
 )
@@ -71,6 +73,27 @@ func TestOpenAPIFirmwareImages(t *testing.T) {
 			}},
 		{name: "image no release names", reqValid: true, status: 404, code: "not_found",
 			build: oaGet(fmt.Sprintf("/v1/firmware/images/%x", device.ImageDigest([]byte("none"))))},
+		{name: "firmware with a freshness proof", reqValid: true, status: 200,
+			build: func(t *testing.T, c *oaNode) oaRequest {
+				released(t, c)
+				d := c.device(t, 0)
+				anchor := c.attach(t, c.tx(t, d.key, dag.KindData, 0, dag.ZeroID, []byte("nonce"), time.Time{}))
+				d.sent = append(d.sent, anchor)
+				if _, err := c.fix.WaitConfirmed(t.Context(), anchor.ID()); err != nil {
+					t.Fatal(err)
+				}
+				return oaRequest{method: "GET", target: "/v1/firmware/sensor?anchor=" + anchor.ID().String(),
+					retry: func(res *oaResult) bool { return res.resp.StatusCode == http.StatusNotFound }}
+			},
+			check: func(t *testing.T, c *oaNode, res *oaResult) {
+				var f client.Firmware
+				res.json(t, &f)
+				if f.Freshness == nil || len(f.Freshness.Beacons) != 1 || len(f.Freshness.Lines) == 0 {
+					t.Fatalf("%s, want a proof of one beacon", res.body)
+				}
+			}},
+		{name: "firmware anchor malformed", reqValid: false, status: 400, code: "malformed", build: oaGet("/v1/firmware/sensor?anchor=xyz")},
+		{name: "firmware anchor unknown", reqValid: true, status: 404, code: "not_found", build: oaGet("/v1/firmware/sensor?anchor=" + dag.ID{1}.String())},
 		{name: "image malformed digest", reqValid: false, status: 400, code: "malformed", build: oaGet("/v1/firmware/images/ABC")},
 	}
 	for _, tc := range cases {

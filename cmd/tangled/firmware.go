@@ -96,6 +96,8 @@ func firmwareCommand() *cli.Command {
 					&cli.Uint64Flag{Name: "installed", Usage: "the version the device runs: the release must be above it"},
 					&cli.StringFlag{Name: "current", Usage: "the image the device runs (a differential release's precursor must be it)"},
 					&cli.StringSliceFlag{Name: "source", Usage: "another URL to fetch the image from, tried after the node (repeatable)"},
+					&cli.StringFlag{Name: "key", EnvVars: env("DEVICE_KEY"), Usage: "device key file: post an anchor and require a freshness proof for it (no clock needed)"},
+					&cli.StringFlag{Name: "genesis", EnvVars: env("GENESIS"), Usage: "the network's genesis file, the proof's root of trust (default: the validators the node reports)"},
 				},
 				Action: firmwareFetch,
 			},
@@ -183,6 +185,20 @@ func firmwareFetch(c *cli.Context) error {
 		}
 		d := device.ImageDigest(cur)
 		opts.Current = &d
+	}
+	if p := c.String("key"); p != "" {
+		key, err := client.LoadKey(p)
+		if err != nil {
+			return err
+		}
+		opts.Freshness = &client.Freshness{Key: key}
+		if g := c.String("genesis"); g != "" {
+			if opts.Freshness.Genesis, err = dag.LoadGenesis(g); err != nil {
+				return err
+			}
+		}
+	} else if c.IsSet("genesis") {
+		return cli.Exit("--genesis is the root of trust of a freshness proof: give --key too", 2)
 	}
 	cl, err := client.New(c.String("node"), client.Options{})
 	if err != nil {

@@ -119,6 +119,11 @@ func TestCLIFirmwareUpdate(t *testing.T) {
 	if err != nil {
 		t.Fatalf("fetch: %v", err)
 	}
+	// As a device that trusts no clock: an anchor of its own, a proof.
+	if _, err := run(t, "firmware", "fetch", "--node", url, "--out", filepath.Join(dir, "fresh.bin"), "--installed", "1",
+		"--key", dev, "--genesis", filepath.Join(dir, node.GenesisFile), "sensor"); err != nil {
+		t.Fatalf("fetch with a freshness proof: %v", err)
+	}
 	var rel device.ReleaseInfo
 	if err := json.Unmarshal([]byte(out), &rel); err != nil || rel.ID != relID || rel.Seq != 2 || !rel.Security {
 		t.Fatalf("fetch printed %s (%v)", out, err)
