@@ -3,6 +3,7 @@ package node_test
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -20,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tangled-ledger/tangled/api"
 	"github.com/tangled-ledger/tangled/client"
 	"github.com/tangled-ledger/tangled/dag"
 	"github.com/tangled-ledger/tangled/internal/poll"
@@ -278,13 +280,25 @@ func TestCrashChild(t *testing.T) {
 	if p2p := os.Getenv(crashEnv + "_P2P"); p2p != "" {
 		// A peering child (TestKilledNodeRejoinsAtOnce): its own data
 		// directory and key, a fixed UDP address, one pinned peer.
-		cfg.DataDir = filepath.Join(dir, "child-data")
+		// TestSuccessiveCrashesUnderLoad runs several: each names its
+		// data directory, its peers (comma-separated) and its beacons.
+		cfg.DataDir = filepath.Join(dir, cmp.Or(os.Getenv(crashEnv+"_DATA"), "child-data"))
 		cfg.KeyFile = os.Getenv(crashEnv + "_KEY")
 		cfg.P2PAddr = p2p
-		cfg.Peers = []string{os.Getenv(crashEnv + "_PEER")}
+		cfg.Peers = strings.Split(os.Getenv(crashEnv+"_PEER"), ",")
 		if os.Getenv(crashEnv+"_DEFAULTS") == "" {
 			cfg.Network = network.Config{HeartbeatInterval: 200 * time.Millisecond, ReconnectMax: 500 * time.Millisecond}
 		}
+		if v := os.Getenv(crashEnv + "_BEACON"); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				fmt.Println("error", err)
+				os.Exit(3)
+			}
+			cfg.BeaconInterval = d
+		}
+		cfg.BeaconRule = os.Getenv(crashEnv + "_RULE")
+		cfg.API = api.Config{ClientRate: -1, IssuerRate: -1}
 	}
 	n, err := node.New(cfg)
 	if err != nil {

@@ -52,43 +52,8 @@ func partitionHeal(b *testing.B, rule string, split time.Duration) (heal time.Du
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 
-	const devices, rate = 32, 300.0
-	var mu sync.Mutex
-	var sent []dag.ID
-	var wg sync.WaitGroup
-	rng := rand.New(rand.NewPCG(1, 2))
-	for i := range devices {
-		_, key, _ := ed25519.GenerateKey(nil)
-		dev := client.NewDevice(c.members[i%4].r.c, key)
-		every := devices * time.Second / rate
-		offset := time.Duration(rng.Int64N(int64(every)))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t := time.NewTimer(offset)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-				}
-				t.Reset(every)
-				id, err := dev.Send(ctx, dag.KindData, []byte("reading"))
-				if err != nil {
-					if ctx.Err() == nil && !errors.Is(err, context.Canceled) {
-						b.Errorf("device %d: %v", i, err)
-					}
-					return
-				}
-				mu.Lock()
-				sent = append(sent, id)
-				mu.Unlock()
-			}
-		}()
-	}
-	defer wg.Wait()
-	defer stop()
+	load := startDeviceLoad(b, ctx, c.members, 32, 300)
+	defer load.stop()
 
 	wait := func(d time.Duration) {
 		select {
@@ -109,9 +74,7 @@ func partitionHeal(b *testing.B, rule string, split time.Duration) (heal time.Du
 		m.gate.Unblock()
 	}
 	healed := time.Now()
-	mu.Lock()
-	before := append([]dag.ID(nil), sent...)
-	mu.Unlock()
+	before := load.sent()
 	poll.Until(b, 5*time.Minute, fmt.Sprintf("all %d transactions sent before the heal confirmed everywhere", len(before)), func() bool {
 		for _, m := range c.members {
 			st := m.r.n.Ledger().Stats()
@@ -130,4 +93,62 @@ func partitionHeal(b *testing.B, rule string, split time.Duration) (heal time.Du
 	heal = time.Since(healed)
 	st := c.members[0].r.n.Ledger().Stats()
 	return heal, peakTips, float64(st.Beacons) / float64(st.Transactions)
+}
+
+// deviceLoad is devices posting readings over HTTP at a steady total rate,
+// spread over a cluster's members: each device gets tips, signs, does the
+// work and posts, as a real one does.
+type deviceLoad struct {
+	stop func() // ends the sends and waits for the devices
+	mu   sync.Mutex
+	ids  []dag.ID
+}
+
+// startDeviceLoad starts devices devices sending rate readings a second in
+// total, device i posting to members[i%len(members)], until ctx ends or
+// stop is called. A failed send fails tb.
+func startDeviceLoad(tb testing.TB, ctx context.Context, members []*member, devices int, rate int) *deviceLoad {
+	ctx, cancel := context.WithCancel(ctx)
+	l := &deviceLoad{}
+	var wg sync.WaitGroup
+	rng := rand.New(rand.NewPCG(1, 2))
+	every := time.Duration(devices) * time.Second / time.Duration(rate)
+	for i := range devices {
+		_, key, _ := ed25519.GenerateKey(nil)
+		dev := client.NewDevice(members[i%len(members)].r.c, key)
+		offset := time.Duration(rng.Int64N(int64(every)))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.NewTimer(offset)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+				t.Reset(every)
+				id, err := dev.Send(ctx, dag.KindData, []byte("reading"))
+				if err != nil {
+					if ctx.Err() == nil && !errors.Is(err, context.Canceled) {
+						tb.Errorf("device %d: %v", i, err)
+					}
+					return
+				}
+				l.mu.Lock()
+				l.ids = append(l.ids, id)
+				l.mu.Unlock()
+			}
+		}()
+	}
+	l.stop = func() { cancel(); wg.Wait() }
+	return l
+}
+
+// sent returns the IDs the nodes have acknowledged so far.
+func (l *deviceLoad) sent() []dag.ID {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]dag.ID(nil), l.ids...)
 }
