@@ -159,6 +159,12 @@ func readConfigFile(path string) (map[string]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
+	return parseConfig(path, data)
+}
+
+// parseConfig decodes a configuration file's bytes and refuses any key
+// that is not a node setting.
+func parseConfig(path string, data []byte) (map[string]any, error) {
 	var file map[string]any
 	if _, err := toml.Decode(string(data), &file); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
