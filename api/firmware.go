@@ -50,7 +50,11 @@ func (s *Server) firmware(w http.ResponseWriter, r *http.Request) {
 		if ch, ok := s.backend.(confirmedHorizoner); ok {
 			// Everything confirmed, not only the newest confirmed
 			// transaction's past (which can miss a concurrent branch).
-			horizon = ch.ConfirmedHorizon()
+			var newest int64
+			horizon, newest = ch.ConfirmedHorizon()
+			// Ledger time: the newest issuing time confirmed, which the
+			// newest transaction of the confirmed order need not carry.
+			body.AsOfTime = dag.FormatTime(max(at, newest))
 		}
 		body.FirmwareStatus = devs.Firmware(class, horizon)
 	}
@@ -72,7 +76,9 @@ func (s *Server) firmware(w http.ResponseWriter, r *http.Request) {
 
 // confirmedHorizoner is a backend that tracks the past of everything it
 // confirmed (the node does); activity is then judged against it.
-type confirmedHorizoner interface{ ConfirmedHorizon() []uint64 }
+type confirmedHorizoner interface {
+	ConfirmedHorizon() (horizon []uint64, newestTime int64)
+}
 
 // FreshnessProver builds freshness proofs (the node does): validator
 // beacons of a quorum that saw the anchor, committing to the active

@@ -132,6 +132,15 @@ func imageError(err error) error {
 type confirmedHorizon struct {
 	mu sync.Mutex
 	v  []uint64 // guarded by mu
+	// newest is the latest issuing time among confirmed transactions
+	// (guarded by mu): the ledger time the status is as of.
+	newest int64
+}
+
+func (h *confirmedHorizon) saw(t int64) {
+	h.mu.Lock()
+	h.newest = max(h.newest, t)
+	h.mu.Unlock()
 }
 
 func (h *confirmedHorizon) merge(v []uint64) {
@@ -152,6 +161,9 @@ func (n *Node) trackConfirmedHorizon() {
 		return
 	}
 	n.ledger.Subscribe(func(e dag.Event) {
+		if e.Kind == dag.EventConfirmed {
+			n.fwHorizon.saw(e.Info.Time)
+		}
 		if e.Kind == dag.EventConfirmed && e.Info.Kind.Spec().Control {
 			if v, ok := n.ledger.HorizonOf(e.Info.ID); ok {
 				n.fwHorizon.merge(v)
@@ -165,7 +177,11 @@ func (n *Node) trackConfirmedHorizon() {
 			return
 		}
 		for _, id := range ids {
-			if info, ok := n.ledger.Info(id); ok && info.Kind.Spec().Control {
+			info, ok := n.ledger.Info(id)
+			if ok {
+				n.fwHorizon.saw(info.Time)
+			}
+			if ok && info.Kind.Spec().Control {
 				if v, ok := n.ledger.HorizonOf(id); ok {
 					n.fwHorizon.merge(v)
 				}
@@ -174,9 +190,10 @@ func (n *Node) trackConfirmedHorizon() {
 	}
 }
 
-// ConfirmedHorizon is what GET /v1/firmware/{class} judges activity by.
-func (b apiBackend) ConfirmedHorizon() []uint64 {
+// ConfirmedHorizon is what GET /v1/firmware/{class} judges activity by,
+// and the newest issuing time among confirmed transactions.
+func (b apiBackend) ConfirmedHorizon() ([]uint64, int64) {
 	b.fwHorizon.mu.Lock()
 	defer b.fwHorizon.mu.Unlock()
-	return append(make([]uint64, 0, len(b.fwHorizon.v)), b.fwHorizon.v...)
+	return append(make([]uint64, 0, len(b.fwHorizon.v)), b.fwHorizon.v...), b.fwHorizon.newest
 }

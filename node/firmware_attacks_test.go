@@ -46,7 +46,7 @@ type fwNet struct {
 
 // fwGenesis writes a genesis with those four authorities into dir and
 // returns their keys (maker, other, security, audit).
-func fwGenesis(t *testing.T, dir string, validators int) [4]ed25519.PrivateKey {
+func fwGenesis(t testing.TB, dir string, validators int) [4]ed25519.PrivateKey {
 	t.Helper()
 	if _, err := node.NewGenesis(dir, node.GenesisOptions{NetworkID: "firmware", Validators: validators, Authorities: 4, Classes: []string{"sensor"}}); err != nil {
 		t.Fatal(err)
