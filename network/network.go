@@ -279,7 +279,7 @@ func (n *Network) Peers() []PeerInfo {
 func (n *Network) peerLocked(key dag.PublicKey) *peer {
 	p := n.peers[key]
 	if p == nil {
-		p = &peer{key: key, score: MaxScore, known: newIDSet(1 << 16)}
+		p = &peer{key: key, score: MaxScore, known: newIDSet(1 << 16), sentUs: newIDSet(1 << 16)}
 		n.peers[key] = p
 	}
 	return p
@@ -559,6 +559,7 @@ func (n *Network) ingest(ctx context.Context, p *peer, txs []*dag.Transaction) e
 	fresh := txs[:0]
 	for _, tx := range txs {
 		p.known.add(tx.ID())
+		p.sentUs.add(tx.ID())
 		if n.ledger.Known(tx.ID()) {
 			p.traffic.duplicates.Add(1)
 			continue

@@ -104,6 +104,11 @@ type peer struct {
 	hb          Heartbeat
 	hbAt        time.Time
 	known       *idSet // IDs the peer has: it sent them, or they were sent to it
+	// sentUs are the IDs the peer delivered to this node: the bulk sync
+	// this node serves it skips them (after a heal, a peer's log holds
+	// what the requester gave it). Unlike known, a gossip send that was
+	// dropped never lands here.
+	sentUs *idSet
 }
 
 // idSet is a bounded set of recent transaction IDs, keyed by their first
@@ -123,6 +128,15 @@ func newIDSet(capacity int) *idSet {
 func idKey(id dag.ID) uint64 {
 	return uint64(id[0]) | uint64(id[1])<<8 | uint64(id[2])<<16 | uint64(id[3])<<24 |
 		uint64(id[4])<<32 | uint64(id[5])<<40 | uint64(id[6])<<48 | uint64(id[7])<<56
+}
+
+// has reports whether id is in the set.
+func (s *idSet) has(id dag.ID) bool {
+	k := idKey(id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.m[k]
+	return ok
 }
 
 // add records id and reports whether it was new.

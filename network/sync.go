@@ -40,6 +40,11 @@ type syncer struct {
 	// attached meanwhile, and the cursor must stay where it was for bulk
 	// sync to fetch it.
 	caughtUp map[dag.PublicKey]*session
+	// lastDone is when a bulk sync last reached its peer's head. Peers
+	// share one DAG, so after it the other sessions that began before it
+	// count as caught up too: a restarted node syncs once, not once per
+	// peer.
+	lastDone time.Time
 	dirty    bool
 	active   bool
 	synced   uint64 // transactions received by bulk sync
@@ -97,6 +102,10 @@ func (s *syncer) missedSince(p *peer, sess *session, hb Heartbeat) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if sess == nil || s.caughtUp[p.key] == sess {
+		return false
+	}
+	if s.lastDone.After(sess.since) {
+		s.caughtUp[p.key] = sess
 		return false
 	}
 	cur, ok := s.cursors[p.key]
@@ -224,6 +233,7 @@ func (s *syncer) syncWith(ctx context.Context, p *peer) {
 		if end.Next > end.Head {
 			s.mu.Lock()
 			s.caughtUp[p.key] = sess
+			s.lastDone = s.n.cfg.Now()
 			s.mu.Unlock()
 			break
 		}
@@ -370,9 +380,12 @@ func (s *syncer) serve(sess *session, st Stream, fr *frameReader) error {
 		if sess.ctx.Err() != nil {
 			return sess.ctx.Err()
 		}
+		next = a + 1
+		if tx, err := dag.Decode(raw, s.n.maxPayload); err == nil && sess.peer.sentUs.has(tx.ID()) {
+			return nil // the requester gave it to this node
+		}
 		putUint64(arrival[:], a)
 		buf = appendFrame(buf, frameSyncTx, arrival[:], raw)
-		next = a + 1
 		sent++
 		if len(buf) >= writeChunk {
 			if err := sess.write(st, buf); err != nil {

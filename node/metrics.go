@@ -157,6 +157,8 @@ var (
 	descGossipDrop  = desc("tangled_gossip_dropped_total", "Gossip not sent because a peer's queue was full.")
 	descGossipReq   = desc("tangled_gossip_requests_total", "Transaction IDs requested, by direction (in: peers asked this node).", "direction")
 	descGossipBytes = desc("tangled_gossip_bytes_total", "Bytes exchanged with peers, by direction.", "direction")
+	descSyncActive  = desc("tangled_sync_active", "1 while a bulk sync from a peer runs.")
+	descSyncTx      = desc("tangled_sync_received_transactions_total", "Transactions received by bulk sync (catching up after a restart, a partition or a late join).")
 )
 
 var allDescs = []*prometheus.Desc{
@@ -168,6 +170,7 @@ var allDescs = []*prometheus.Desc{
 	descWork, descWorkTime,
 	descStoreSize, descGCRuns, descGCRewrites, descGCErrors,
 	descPeers, descGossipTx, descGossipDup, descGossipBad, descGossipDrop, descGossipReq, descGossipBytes,
+	descSyncActive, descSyncTx,
 }
 
 // Describe implements prometheus.Collector.
@@ -291,6 +294,20 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descGossipReq, float64(t.RequestsOut), "out")
 	counter(descGossipBytes, float64(t.BytesIn), "in")
 	counter(descGossipBytes, float64(t.BytesOut), "out")
+	var active bool
+	var synced uint64
+	if n.net != nil {
+		active, synced = n.net.Syncing()
+	}
+	gauge(descSyncActive, boolFloat(active))
+	counter(descSyncTx, float64(synced))
+}
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // setupMetrics builds the registry and starts measuring confirmation
