@@ -91,7 +91,7 @@ func firmwareCommand() *cli.Command {
 				ArgsUsage: "CLASS",
 				Flags: []cli.Flag{
 					nodeURLFlag(), timeoutFlag(),
-					&cli.StringFlag{Name: "out", Required: true, Usage: "file to write the verified image to (FILE.part while downloading)"},
+					&cli.StringFlag{Name: "out", Usage: "file to write the verified image to (FILE.part while downloading); required"},
 					&cli.StringFlag{Name: "component", Value: "main", Usage: "the component (release line)"},
 					&cli.Uint64Flag{Name: "installed", Usage: "the version the device runs: the release must be above it"},
 					&cli.StringFlag{Name: "current", Usage: "the image the device runs (a differential release's precursor must be it)"},
@@ -174,8 +174,17 @@ func uploadWhenKnown(ctx context.Context, cl *client.Client, image []byte) error
 }
 
 func firmwareFetch(c *cli.Context) error {
+	if args := c.Args().Slice(); len(args) > 1 && !c.IsSet("out") {
+		// `fetch CLASS --out FILE` as the issue spells it: urfave/cli
+		// takes what follows the first argument as arguments, so run
+		// again with the flags first.
+		return c.App.RunContext(c.Context, append(append([]string{c.App.Name, "firmware", "fetch"}, args[1:]...), args[0]))
+	}
 	if c.NArg() != 1 {
 		return cli.Exit("firmware fetch takes one CLASS", 2)
+	}
+	if !c.IsSet("out") {
+		return cli.Exit("firmware fetch needs --out FILE", 2)
 	}
 	opts := client.FetchOptions{Component: c.String("component"), Installed: c.Uint64("installed"), Sources: c.StringSlice("source")}
 	if p := c.String("current"); p != "" {
