@@ -176,7 +176,7 @@
     count: 0, events: 0,
     work: new Float64Array(CFG.frameSamples), // ms of this page's work per frame
     interval: new Float64Array(CFG.frameSamples), // ms between frames
-    n: 0, last: 0,
+    n: 0, last: 0, shown: -1,
   };
 
   function frame(ts) {
@@ -186,7 +186,10 @@
     for (let i = 0; i < batch.length; i++) apply(batch[i][0], batch[i][1], batch[i][2]);
     evict(start);
     draw(start);
-    $('dag-count').textContent = (order.length - head) + ' shown';
+    if (order.length - head !== frames.shown) {
+      frames.shown = order.length - head;
+      $('dag-count').textContent = frames.shown + ' shown';
+    }
     const end = performance.now();
     const slot = frames.n % CFG.frameSamples;
     frames.work[slot] = end - start;
