@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -299,6 +300,11 @@ func TestCrashChild(t *testing.T) {
 		}
 		cfg.BeaconRule = os.Getenv(crashEnv + "_RULE")
 		cfg.API = api.Config{ClientRate: -1, IssuerRate: -1}
+		if cut := os.Getenv(crashEnv + "_CUT"); cut != "" {
+			// TestPartitionHealsUnderLoad: SIGUSR1 cuts the links to the
+			// named keys (the other side), SIGUSR2 heals them.
+			cutLinks(&cfg, strings.Split(cut, ","))
+		}
 	}
 	n, err := node.New(cfg)
 	if err != nil {
@@ -310,6 +316,38 @@ func TestCrashChild(t *testing.T) {
 		fmt.Println("error", err)
 		os.Exit(3)
 	}
+}
+
+// cutLinks wraps cfg's transport in a gate that SIGUSR1 closes to the
+// given keys and SIGUSR2 opens again.
+func cutLinks(cfg *node.Config, keys []string) {
+	var other []dag.PublicKey
+	for _, k := range keys {
+		var key dag.PublicKey
+		if err := key.UnmarshalText([]byte(k)); err != nil {
+			fmt.Println("error", err)
+			os.Exit(3)
+		}
+		other = append(other, key)
+	}
+	gates := make(chan *network.Gate, 1)
+	cfg.WrapTransport = func(tr network.Transport) network.Transport {
+		g := network.NewGate(tr)
+		gates <- g
+		return g
+	}
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, syscall.SIGUSR1, syscall.SIGUSR2)
+	go func() {
+		g := <-gates
+		for s := range sig {
+			if s == syscall.SIGUSR1 {
+				g.Block(other...)
+			} else {
+				g.Unblock()
+			}
+		}
+	}()
 }
 
 // startCrashChild starts TestCrashChild on dir in a child process and
