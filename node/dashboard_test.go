@@ -107,14 +107,16 @@ func drawnAs(id dag.ID, status string) string {
 
 // The dashboard's colours, as dashboard.js draws them.
 const (
-	pendingColour   = "#f2b134"
-	confirmedColour = "#3bb273"
+	pendingColour     = "#f2b134"
+	confirmedColour   = "#3bb273"
+	conflictingColour = "#e15554"
 )
 
 // TestDashboardBrowser opens the dashboard of a real node in headless
 // chromium, posts real signed transactions and checks that they are
 // drawn in the DAG view, pending, and that one turns to the confirmed
-// colour once it is confirmed; a click on it shows its details.
+// colour once it is confirmed; the two halves of an equivocation are
+// drawn conflicting; a click on a transaction shows its details.
 //
 // The network has two validators and the node holds one, so nothing
 // confirms until the test posts the second validator's beacon: every
@@ -176,9 +178,32 @@ func TestDashboardBrowser(t *testing.T) {
 	}
 	waitJS[any](t, ctx, "the beacon drawn", fmt.Sprintf(`window.tangledDashboard.state().nodes.some((n) => n.id === %q && n.kind === 'beacon')`, beacon))
 
+	// A cloned key: two readings with one sequence number are both drawn
+	// conflicting.
+	root := r.n.Ledger().Root()
+	now := time.Now().UnixNano()
+	var twins []dag.ID
+	for _, payload := range []string{"original", "clone"} {
+		twin := dagtest.NewIssuer("dashboard-cloned", testRules).Issue(dag.KindData, root, root, now, []byte(payload))
+		if _, err := r.c.Post(t.Context(), twin); err != nil {
+			t.Fatal(err)
+		}
+		twins = append(twins, twin.ID())
+	}
+	for _, id := range twins {
+		n := waitJS[drawnNode](t, ctx, "twin "+id.Short()+" drawn conflicting", drawnAs(id, "conflicting"))
+		if n.Colour != conflictingColour {
+			t.Fatalf("conflicting %s drawn in %s, want %s", id.Short(), n.Colour, conflictingColour)
+		}
+	}
+
 	// A click on the confirmed transaction shows its details from
 	// GET /v1/transactions/{id}. Nodes drift left as time passes, so the
-	// click goes where the page has just drawn it.
+	// view is paused first (as an operator would, with the pause button)
+	// and the click goes where the frozen picture has it.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById('pause').click(), window.tangledDashboard.state().paused`)); err != nil {
+		t.Fatal(err)
+	}
 	expr := fmt.Sprintf(`(() => { const r = document.getElementById('dag').getBoundingClientRect(); const n = window.tangledDashboard.state().nodes.find((n) => n.id === %q); return {X: r.left + n.x, Y: r.top + n.y}; })()`, last)
 	at, err := chromedp.Run(ctx, chromedp.Evaluate[struct{ X, Y float64 }](expr))
 	if err != nil {

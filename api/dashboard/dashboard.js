@@ -20,6 +20,7 @@
     maxDeviceFetches: 16, // device lookups per refresh
     chartPoints: 120,
     frameSamples: 600, // frame times kept for frameStats()
+    maxQueued: 100000, // events held while the view is paused
   };
   // The window can be changed from the address's fragment, which never
   // reaches the node: /#nodes=3000&seconds=60.
@@ -116,7 +117,7 @@
     // The x axis spans the window's age, eased so that it does not jump
     // as the oldest transactions leave.
     const target = Math.min(Math.max(now - order[head].t, CFG.minSpanMs), CFG.windowMs);
-    span += (target - span) * 0.1;
+    if (!paused) span += (target - span) * 0.1;
     const pad = 10, plotW = width - 2 * pad, plotH = height - 2 * pad;
     for (let i = head; i < order.length; i++) {
       const n = order[i];
@@ -179,7 +180,38 @@
     n: 0, last: 0, shown: -1,
   };
 
+  // Paused, the view keeps its picture so that a transaction can be
+  // clicked at 2,000 tx/s; events wait in the queue (up to maxQueued, then
+  // the window starts afresh on resume).
+  let paused = false, pausedAt = 0;
+
+  function setPaused(p) {
+    paused = p;
+    pausedAt = performance.now();
+    $('pause').textContent = p ? 'resume' : 'pause';
+    $('pause').setAttribute('aria-pressed', String(p));
+  }
+  $('pause').addEventListener('click', () => setPaused(!paused));
+  document.addEventListener('keydown', (e) => {
+    if (e.key === ' ' && e.target === document.body) {
+      e.preventDefault();
+      setPaused(!paused);
+    }
+  });
+
   function frame(ts) {
+    if (paused) {
+      if (queue.length > CFG.maxQueued) {
+        queue = [];
+        nodes.clear();
+        order = [];
+        head = 0;
+      }
+      draw(pausedAt); // the same picture, with the selection ring
+      frames.last = 0; // a pause is not a slow frame
+      requestAnimationFrame(frame);
+      return;
+    }
     const start = performance.now();
     const batch = queue;
     queue = [];
@@ -214,6 +246,7 @@
     let best = null, bestD = 100; // within 10 px
     for (let i = head; i < order.length; i++) {
       const n = order[i];
+      if (!n.drawn) continue; // not on the picture yet
       const d = (n.x - x) * (n.x - x) + (n.y - y) * (n.y - y);
       if (d < bestD) { best = n; bestD = d; }
     }
@@ -552,7 +585,7 @@
         shown.push({ id: n.id, status: n.drawn, kind: n.kind, colour: COLOURS[n.drawn], x: n.x, y: n.y });
       }
       return {
-        stream: streamState, received: { ...received }, frames: frames.count, selected, nodes: shown,
+        stream: streamState, received: { ...received }, frames: frames.count, selected, paused, nodes: shown,
         chartPoints: charts.ingest.series[0].values.length,
       };
     },
@@ -567,6 +600,7 @@
         intervalP50: quantile(interval, 0.5), intervalP95: quantile(interval, 0.95),
       };
     },
+    setPaused,
     resetFrameStats() {
       frames.n = 0; frames.last = 0; frames.events = 0;
     },
