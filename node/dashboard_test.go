@@ -285,6 +285,9 @@ func screenshotPath(tb testing.TB) string {
 // screenshot feeds the node a few seconds of readings while the second
 // validator beacons, lets the charts fill and saves the page as a PNG.
 func screenshot(t *testing.T, ctx context.Context, r *running, g *dag.Genesis, validator2 *client.Device, path string) {
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.tangledDashboard.setPaused(false), true`)); err != nil {
+		t.Fatal(err)
+	}
 	f := newFeed(t, g, 200, 12*time.Second, 7)
 	fed := make(chan error, 1)
 	go func() { fed <- f.run(t.Context(), r.c) }()
