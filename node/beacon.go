@@ -18,6 +18,8 @@ import (
 //   - Time is cut into rounds of BeaconInterval, counted from the Unix
 //     epoch, so validators agree on them as far as their clocks do (the
 //     clock decides only when a beacon is issued, never what is valid).
+//     Rounds follow the wall clock even when Config.Now is a test's
+//     clock: they are a schedule, like the sweep's ticker.
 //   - At each round's start, while some data is unconfirmed, the
 //     validators that follow the round number in genesis order, just
 //     enough of them for their weight to pass the threshold, each issue one
@@ -116,15 +118,15 @@ func (n *Node) beaconLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case info := <-n.beacons:
-			if v, ok := b.index[info.Issuer]; ok && b.roundOf(n.cfg.Now()) == b.round.number {
+			if v, ok := b.index[info.Issuer]; ok && b.roundOf(time.Now()) == b.round.number {
 				b.join(v)
 			}
 			continue
 		case <-timer.C:
 			n.issueNotices(ctx)
-			b.tick(ctx, n.cfg.Now())
+			b.tick(ctx, time.Now())
 		}
-		timer.Reset(b.untilNext(n.cfg.Now()))
+		timer.Reset(b.untilNext(time.Now()))
 	}
 }
 
