@@ -45,14 +45,21 @@ func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
 
-// publicHandler is what the API listener serves: GET /metrics, and the
-// API (with the dashboard at /) for everything else. /metrics is matched
-// exactly, so it shadows no API path and none shadows it.
+// publicHandler is what the API listener serves: GET (and HEAD)
+// /metrics, and the API (with the dashboard at /) for everything else.
+// /metrics is matched exactly, so it shadows no API path and none shadows
+// it. No ServeMux in front: it would answer paths that are not in
+// canonical form ("/v1/./info") and an HTTP/2 preface itself, before the
+// API's own JSON errors for them.
 func (n *Node) publicHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET "+MetricsPath, n.metrics.handler())
-	mux.Handle("/", n.api)
-	return mux
+	metrics := n.metrics.handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == MetricsPath && (r.Method == http.MethodGet || r.Method == http.MethodHead) && r.ProtoMajor == 1 {
+			metrics.ServeHTTP(w, r)
+			return
+		}
+		n.api.ServeHTTP(w, r)
+	})
 }
 
 // latencyBuckets span a beacon interval (0.1 s) to a stalled minute.

@@ -225,6 +225,10 @@ func TestMetricsPathDoesNotShadowTheAPI(t *testing.T) {
 		{http.MethodGet, "/metrics/", 404, "application/json"},
 		{http.MethodGet, "/v1/info", 200, "application/json"},
 		{http.MethodGet, "/healthz", 200, "application/json"},
+		// Nothing in front of the API answers these first (a ServeMux
+		// would redirect them).
+		{http.MethodGet, "/v1/./info", 404, "application/json"},
+		{http.MethodGet, "/metrics/../v1/info", 404, "application/json"},
 	}
 	for _, c := range cases {
 		req, err := http.NewRequest(c.method, base+c.path, nil)
