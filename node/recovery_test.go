@@ -285,7 +285,8 @@ func childMetric(t *testing.T, httpAddr, name string) float64 {
 
 // TestPartitionHealsUnderLoad: four validators, two of them child
 // processes, split 2|2 (one in-process node and one child on each side)
-// for 30 s (10 s under the race detector) under 300 tx/s, then healed
+// for 30 s (10 s under the race detector, which also loosens the bound)
+// under 300 tx/s, then healed
 // while the devices go on. Neither side can confirm during the split;
 // after the heal every transaction sent before it must be confirmed
 // within 10 s (issue 16 measured 50 s), timed on the two in-process
@@ -382,8 +383,14 @@ func TestPartitionHealsUnderLoad(t *testing.T) {
 	}
 	t.Logf("split 2|2 for %v under 300 tx/s (confirmed on %s: %d at the split, %d at the heal); after the heal all %d readings sent before it were confirmed on the in-process two in %v (and then found confirmed on the children)",
 		healed.Sub(cut).Round(time.Second), a1.name, confirmedAtCut, confirmedAtHeal, len(before), took.Round(time.Millisecond))
-	if took > 10*time.Second {
-		t.Fatalf("the heal took %v to confirm everything; the goal is under 10 s", took)
+	// The goal is 10 s; the race detector slows all four nodes several
+	// times over, so under it the bound only catches a heal that stalls.
+	bound := 10 * time.Second
+	if raceEnabled {
+		bound = 40 * time.Second
+	}
+	if took > bound {
+		t.Fatalf("the heal took %v to confirm everything; the bound is %v (the goal: under 10 s)", took, bound)
 	}
 }
 
