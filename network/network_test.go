@@ -154,13 +154,7 @@ func TestRestartFetchesOnlyWhatItMissed(t *testing.T) {
 	b := startPeer(t, net.Genesis, net.Validators[1], trs[1], bcfg)
 	gen := dagtest.NewGenerator(net, dagtest.GeneratorConfig{Seed: 3, BeaconEvery: -1})
 	const before, missed = 4000, 3000
-	// In steps gossip keeps up with (a bigger jump starts a bulk sync).
-	for i := range before / 100 {
-		submitAll(t, a.host, gen.Take(100))
-		poll.Until(t, 10*time.Second, "b keeps up by gossip", func() bool {
-			return b.ledger.Stats().Transactions == uint64(i+1)*100
-		})
-	}
+	keepUpByGossip(t, a, b, gen, before)
 	margin := 2 * uint64(network.DefaultSyncThreshold)
 	poll.Until(t, 10*time.Second, "b's cursor for a follows a's head", func() bool {
 		return savedCursor(t, cursors) >= before+1-margin
@@ -183,6 +177,20 @@ func TestRestartFetchesOnlyWhatItMissed(t *testing.T) {
 	t.Logf("missed %d, received %d by bulk sync (margin %d)", missed, received, margin)
 	if received < missed*9/10 || received > missed*3/2+margin {
 		t.Fatalf("missed %d, bulk sync received %d: want at most 1.5x plus the margin %d", missed, received, margin)
+	}
+}
+
+// keepUpByGossip submits n transactions of gen to a in steps gossip keeps
+// up with (a bigger jump starts a bulk sync), each step waiting until b
+// holds it; b starts from a's count.
+func keepUpByGossip(t *testing.T, a, b *peerNode, gen *dagtest.Generator, n int) {
+	t.Helper()
+	base := b.ledger.Stats().Transactions
+	for i := range n / 100 {
+		submitAll(t, a.host, gen.Take(100))
+		poll.Until(t, 10*time.Second, "b keeps up by gossip", func() bool {
+			return b.ledger.Stats().Transactions == base+uint64(i+1)*100
+		})
 	}
 }
 
@@ -219,12 +227,7 @@ func TestPartitionSyncsWhatTheOtherSideAttached(t *testing.T) {
 
 	gen := dagtest.NewGenerator(net, dagtest.GeneratorConfig{Seed: 21, BeaconEvery: -1})
 	const shared, each = 1000, 2000
-	for i := range shared / 100 {
-		submitAll(t, a.host, gen.Take(100))
-		poll.Until(t, 10*time.Second, "b keeps up by gossip", func() bool {
-			return b.ledger.Stats().Transactions == uint64(i+1)*100
-		})
-	}
+	keepUpByGossip(t, a, b, gen, shared)
 	margin := 2 * uint64(network.DefaultSyncThreshold)
 	// The cursors follow the heads (a heartbeat or two).
 	poll.Until(t, 10*time.Second, "both cursors follow", func() bool {
