@@ -81,6 +81,7 @@ var statusOf = map[string]int{
 	// approval clashes (409); a report or approval whose past lacks what
 	// it names, or that contradicts it, is 422.
 	device.CodeNotApprover:      http.StatusForbidden,
+	device.CodeKeyRetired:       http.StatusForbidden,
 	device.CodeFirmwareRollback: http.StatusConflict,
 	device.CodeAlreadyApproved:  http.StatusConflict,
 	device.CodeUnknownRelease:   http.StatusUnprocessableEntity,

@@ -90,6 +90,14 @@ func (a *Authority) Transfer(ctx context.Context, deviceID dag.ID, to dag.Public
 
 // act sends a lifecycle action (to nil) or a transfer whose trunk is the
 // device's newest control transaction.
+// Retire retires the authority's own key (a KindRetire in its chain):
+// in every past that holds it the key acts no more and its firmware
+// approvals count for nothing. Irreversible: a replacement key needs a
+// new genesis.
+func (a *Authority) Retire(ctx context.Context) (dag.ID, error) {
+	return a.dev.Send(ctx, dag.KindRetire, nil)
+}
+
 func (a *Authority) act(ctx context.Context, kind dag.Kind, deviceID dag.ID, to *dag.PublicKey) (dag.ID, error) {
 	d, err := retry(ctx, a.c, func() (*device.Device, error) { return a.c.Device(ctx, deviceID.String()) })
 	if err != nil {

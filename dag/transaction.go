@@ -60,6 +60,11 @@ const (
 	// KindInstall is a device's install report (the release, the digest it
 	// measured, ok or failed), in the device's own chain.
 	KindInstall Kind = 14
+	// KindRetire is an authority's retirement of its own key (a stolen or
+	// lost manufacturer, fleet or approver key): from every past that holds
+	// it, the key acts no more and its firmware approvals count for
+	// nothing. Irreversible; its payload is empty.
+	KindRetire Kind = 15
 )
 
 // KindSpec is what the ledger knows of a kind: one row of a table instead
@@ -111,6 +116,7 @@ var kinds = [...]KindSpec{
 	KindRelease:    {Name: "release", Data: true, AuthoritiesOnly: true, Control: true, RateExempt: true},
 	KindApproval:   {Name: "approval", Data: true, AuthoritiesOnly: true, Control: true, RateExempt: true},
 	KindInstall:    {Name: "install", Data: true},
+	KindRetire:     {Name: "retire", Data: true, AuthoritiesOnly: true, Control: true, RateExempt: true},
 }
 
 // RotatePayload is the payload of a KindRotate transaction: the new key,

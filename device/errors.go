@@ -72,6 +72,8 @@ const (
 	// An ok install report of a release that requires an earlier one the
 	// device has not reported installing.
 	CodeReleaseRequires = "release_requires"
+	// A transaction of an authority whose key retirement is in its past.
+	CodeKeyRetired = "key_retired"
 )
 
 // Codes lists every code above (the API's table, the docs).

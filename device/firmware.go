@@ -204,12 +204,14 @@ type release struct {
 
 func (r *release) visible(past dag.PastView) bool { return past.Horizon(r.named) > r.seq }
 
-// approvedIn counts the distinct approvers whose approval is visible.
-func (r *release) approvedIn(past dag.PastView) int {
+// approvedIn counts the distinct approvers whose approval is visible and
+// whose key is not retired in past.
+func (r *Registry) approvedIn(rel *release, past dag.PastView) int {
 	seen := map[int]bool{}
-	for i := range r.approvals {
-		if r.approvals[i].visible(past) {
-			seen[r.approvals[i].named] = true
+	for i := range rel.approvals {
+		a := &rel.approvals[i]
+		if a.visible(past) && !r.retiredIn(a.named, past) {
+			seen[a.named] = true
 		}
 	}
 	return len(seen)
@@ -306,7 +308,7 @@ func (r *Registry) checkInstall(tx *dag.Transaction, d *device, past dag.PastVie
 		// not run (and pass a policy's security floor). A failed report
 		// stays allowed: it is evidence.
 		if rule, ok := r.genesis.ApprovalRule(d.class); ok {
-			if have := rel.approvedIn(past); have < rule.Threshold {
+			if have := r.approvedIn(rel, past); have < rule.Threshold {
 				return reject(CodeReleaseNotActive, "release %s has %d of the %d approvals its class needs in this transaction's past", id, have, rule.Threshold)
 			}
 		}
@@ -380,7 +382,7 @@ func (r *Registry) activeIn(line releaseLine, past dag.PastView) *release {
 			continue
 		}
 		rule, ok := r.genesis.ApprovalRule(rel.manifest.Class)
-		if !ok || rel.approvedIn(past) >= rule.Threshold {
+		if !ok || r.approvedIn(rel, past) >= rule.Threshold {
 			return rel
 		}
 	}
@@ -470,8 +472,8 @@ func (r *Registry) Firmware(class string, horizon []uint64) FirmwareStatus {
 				Threshold: rule.Threshold, Active: rel == active,
 			}
 			for i := range rel.approvals {
-				if rel.approvals[i].visible(past) {
-					info.Approvals = append(info.Approvals, rel.approvals[i].id)
+				if a := &rel.approvals[i]; a.visible(past) && !r.retiredIn(a.named, past) {
+					info.Approvals = append(info.Approvals, a.id)
 				}
 			}
 			slices.SortFunc(info.Approvals, dag.ID.Compare)

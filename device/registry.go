@@ -191,6 +191,8 @@ type Registry struct {
 	// Firmware releases by class and component (lineKey), and by ID.
 	releases    map[string]releaseLine
 	releaseByID map[dag.ID]*release
+	// retired holds each authority's key retirement by named index.
+	retired map[int]retirement
 	// unnoticed are equivocations of devices waiting for a validator's
 	// quarantine notice (TakeEquivocations).
 	unnoticed []Equivocation
@@ -217,6 +219,7 @@ func New(g dag.Genesis) *Registry {
 		limits:        limitsOf(g),
 		releases:      make(map[string]releaseLine),
 		releaseByID:   make(map[dag.ID]*release),
+		retired:       make(map[int]retirement),
 	}
 }
 
@@ -264,7 +267,14 @@ func (r *Registry) deviceOf(tx *dag.Transaction, past dag.PastView) *device {
 
 // Check implements dag.RuleLayer.
 func (r *Registry) Check(tx *dag.Transaction, past dag.PastView) error {
+	if len(r.retired) > 0 {
+		if err := r.checkNotRetired(tx, past); err != nil {
+			return err
+		}
+	}
 	switch tx.Kind {
+	case dag.KindRetire:
+		return r.checkRetire(tx)
 	case dag.KindData, dag.KindRotate, dag.KindInstall:
 		return r.checkDevice(tx, past)
 	case dag.KindRegister:
@@ -503,6 +513,8 @@ func (r *Registry) Apply(tx *dag.Transaction, view dag.ApplyView) dag.Applied {
 		r.applyRelease(tx)
 	case dag.KindApproval:
 		r.applyApproval(tx)
+	case dag.KindRetire:
+		r.applyRetire(tx)
 	case dag.KindQuarantine:
 		if tag := view.Tag(tx.Trunk); tag > 0 && int(tag) <= len(r.devices) {
 			d := r.devices[tag-1]
@@ -723,6 +735,11 @@ func (r *Registry) Digest() [32]byte {
 		buf = append(buf, k...)
 		buf = append(buf, 0)
 		buf = appendReleases(buf, r.releases[k])
+	}
+	for _, named := range slices.Sorted(maps.Keys(r.retired)) {
+		buf = binary.BigEndian.AppendUint64(buf, uint64(named))
+		id := r.retired[named].id
+		buf = append(buf, id[:]...)
 	}
 	h.Write(buf)
 	var sum [32]byte

@@ -34,6 +34,7 @@ import (
 //	install key=k1 class=c release=r1 [result=failed] [image=text]
 //	                                          an install report (the release's digest unless image=)
 //	firmware c                                the class's releases and rollout
+//	retire by=a2 [as=...] [parents=...]       an authority retires its own key
 //	policies [d1]                             the policies in force (for a device: that judge it)
 //	twin key=k1 of=t1 [as=t1b]                a clone: same sequence as t1
 //	rotate key=k1 new=k2 [next=k3] [as=r1] [parents=...]
@@ -113,6 +114,13 @@ func TestScripts(t *testing.T) {
 			case "approve":
 				trunk, branch := w.parents(arg("parents"))
 				out := w.issue(arg("as"), w.auth[arg("by")], dag.KindApproval, trunk, branch, device.ApprovalPayload(w.txs[arg("release")]))
+				if !strings.HasPrefix(out, "accepted") {
+					out += ": " + w.lastErr
+				}
+				return out
+			case "retire":
+				trunk, branch := w.parents(arg("parents"))
+				out := w.issue(arg("as"), w.auth[arg("by")], dag.KindRetire, trunk, branch, nil)
 				if !strings.HasPrefix(out, "accepted") {
 					out += ": " + w.lastErr
 				}

@@ -706,3 +706,37 @@ func TestFirmwareAttackIndefiniteFreeze(t *testing.T) {
 		t.Fatalf("fresh fetch of release 2: %+v, %v", rel, err)
 	}
 }
+
+// TestFirmwareAttackRetiredApproverKey (TUF/Uptane: revocation of a
+// compromised approver or authority key): the audit key approved release
+// 1 and is then retired by its owner. As of the confirmed frontier the
+// release has one counted approval of two and is no longer active, and
+// the retired key can neither approve nor publish (key_retired).
+func TestFirmwareAttackRetiredApproverKey(t *testing.T) {
+	f := newFwNet(t)
+	id := f.published(1, image(1, 100))
+	ret, err := f.audit.Retire(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.seen(ret)
+	poll.Until(t, 20*time.Second, "release 1 inactive once the retirement is confirmed", func() bool {
+		fw, err := f.c.Firmware(t.Context(), "sensor")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range fw.Releases {
+			if r.ID == id {
+				return !r.Active && len(r.Approvals) == 1
+			}
+		}
+		return false
+	})
+	second := f.release(client.Release{Seq: 2}, image(2, 100))
+	if _, err := f.audit.Approve(t.Context(), second); apiCode(err) != device.CodeKeyRetired {
+		t.Fatalf("approval by a retired key: %v, want %s", err, device.CodeKeyRetired)
+	}
+	if _, err := f.audit.Retire(t.Context()); apiCode(err) != device.CodeKeyRetired {
+		t.Fatalf("a second retirement: %v, want %s", err, device.CodeKeyRetired)
+	}
+}

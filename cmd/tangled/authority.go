@@ -93,6 +93,28 @@ func authorityCommand() *cli.Command {
 			},
 			authorityPolicyCommand(),
 			{
+				Name:  "retire",
+				Usage: "retire the authority's own key (stolen or lost): from then on it acts no more and its firmware approvals count for nothing; irreversible; prints the transaction ID",
+				Flags: []cli.Flag{nodeURLFlag(), authorityKeyFlag(), timeoutFlag()},
+				Action: func(c *cli.Context) error {
+					key, cl, err := keyAndClient(c)
+					if err != nil {
+						return err
+					}
+					ctx, cancel := commandContext(c)
+					defer cancel()
+					id, err := client.NewAuthority(cl, key).Retire(ctx)
+					if err != nil {
+						return err
+					}
+					if err := waitAttached(ctx, cl, id); err != nil {
+						return err
+					}
+					fmt.Fprintln(c.App.Writer, id)
+					return nil
+				},
+			},
+			{
 				Name:  "list",
 				Usage: "print the network's authorities, their classes and device counts as JSON",
 				Flags: []cli.Flag{nodeURLFlag()},
