@@ -95,8 +95,9 @@ func TestMetricsDocumented(t *testing.T) {
 
 	// A transaction without enough work (rejected in the pipeline) and a
 	// body that is no transaction (rejected by the API itself).
-	lazy := *txs[len(txs)-1]
-	lazy.Payload = []byte("lazy")
+	// A fresh transaction with a valid signature whose nonce misses the
+	// work (the nonce is outside what the signature covers).
+	lazy := *c.generator().Take(1)[0]
 	for pow.Verify(lazy.ID(), lazy.Nonce, clusterRules.Required(len(lazy.Payload), 0)) {
 		lazy.Nonce++
 	}
