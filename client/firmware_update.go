@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/tangled-ledger/tangled/dag"
 	"github.com/tangled-ledger/tangled/device"
@@ -142,15 +143,27 @@ func (d *Device) ReportInstall(ctx context.Context, release dag.ID, measured [32
 	if err != nil {
 		return dag.ID{}, fmt.Errorf("%w (looking up release %s)", err, release.Short())
 	}
-	trunk := release
-	if fw, err := d.c.Firmware(ctx, rel.Class); err == nil {
-		for _, r := range fw.Releases {
-			if r.ID == release {
-				trunk = fw.AsOf
+	// The confirmed point names the release only when its past holds it,
+	// which a status as of everything confirmed does not promise: a
+	// report refused for what its past lacks is tried again on a newer
+	// point, a few times.
+	for attempt := 0; ; attempt++ {
+		trunk := release
+		if fw, err := d.c.Firmware(ctx, rel.Class); err == nil {
+			for _, r := range fw.Releases {
+				if r.ID == release {
+					trunk = fw.AsOf
+				}
 			}
 		}
+		id, err := d.SendWithTrunk(ctx, dag.KindInstall, device.InstallPayload(release, measured, result), trunk)
+		if attempt >= 9 || !(isCode(err, device.CodeUnknownRelease) || isCode(err, device.CodeReleaseNotActive)) {
+			return id, err
+		}
+		if serr := sleep(ctx, 100*time.Millisecond); serr != nil {
+			return id, err
+		}
 	}
-	return d.SendWithTrunk(ctx, dag.KindInstall, device.InstallPayload(release, measured, result), trunk)
 }
 
 // FetchOptions says what the device runs now, which the release must
