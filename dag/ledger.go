@@ -540,6 +540,9 @@ func (l *Ledger) offer(b *batch, tx *Transaction) {
 // from anyone else: a check on the bytes alone, run before the signature.
 func (l *Ledger) checkIssuerKind(tx *Transaction) error {
 	spec := tx.Kind.Spec()
+	if spec.PayloadSize != 0 && len(tx.Payload) != spec.PayloadSize {
+		return fmt.Errorf("%w: a %s payload is %d bytes, not %d", ErrMalformed, spec.Name, spec.PayloadSize, len(tx.Payload))
+	}
 	if spec.ValidatorsOnly {
 		if _, ok := l.validators[tx.Issuer]; !ok {
 			return fmt.Errorf("%w: %s", ErrNotValidator, tx.Issuer)

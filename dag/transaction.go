@@ -65,7 +65,17 @@ const (
 	// it, the key acts no more and its firmware approvals count for
 	// nothing. Irreversible; its payload is empty.
 	KindRetire Kind = 15
+	// KindCheckpoint is a validator's cosignature of a checkpoint of the
+	// audit log (the evidence package): the log size, its Merkle root and
+	// an Ed25519 signature over the checkpoint's signed-note text, in the
+	// validator's own chain. The ledger checks only its length; the
+	// evidence layer checks the rest when it collects cosignatures.
+	KindCheckpoint Kind = 16
 )
+
+// CheckpointPayloadSize is the length of a KindCheckpoint payload: size
+// u64 big-endian | root [32] | note signature [64].
+const CheckpointPayloadSize = 8 + 32 + 64
 
 // KindSpec is what the ledger knows of a kind: one row of a table instead
 // of kind-specific conditions spread over attach, the pipeline and the
@@ -96,6 +106,9 @@ type KindSpec struct {
 	// RotatesKey: the payload starts with the public key that signs the
 	// issuer chain from the next transaction on.
 	RotatesKey bool
+	// PayloadSize, when non-zero, is the only payload length the kind
+	// allows (malformed otherwise), checked before the signature.
+	PayloadSize int
 }
 
 // kinds is the table, indexed by kind; an empty name is an unknown kind.
@@ -117,6 +130,7 @@ var kinds = [...]KindSpec{
 	KindApproval:   {Name: "approval", Data: true, AuthoritiesOnly: true, Control: true, RateExempt: true},
 	KindInstall:    {Name: "install", Data: true},
 	KindRetire:     {Name: "retire", Data: true, AuthoritiesOnly: true, Control: true, RateExempt: true},
+	KindCheckpoint: {Name: "checkpoint", ValidatorsOnly: true, RateExempt: true, PayloadSize: CheckpointPayloadSize},
 }
 
 // RotatePayload is the payload of a KindRotate transaction: the new key,
