@@ -224,7 +224,7 @@ func TestKindTable(t *testing.T) {
 			t.Errorf("kind %s is exempt from the rate but anyone may issue it", kind)
 		}
 	}
-	if known != 15 || dag.KindData.Spec().Name != "data" || !dag.KindBeacon.Spec().Weighs {
+	if known != 16 || dag.KindData.Spec().Name != "data" || !dag.KindBeacon.Spec().Weighs {
 		t.Errorf("%d known kinds; data %+v, beacon %+v", known, dag.KindData.Spec(), dag.KindBeacon.Spec())
 	}
 }
