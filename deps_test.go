@@ -26,18 +26,21 @@ var allowed = map[string][]string{
 	"tipselect":     {"dag"},
 	"storage":       {"dag"},
 	"network":       {"dag"},
-	"api":           {"dag", "device", "device/policy"},
+	"api":           {"dag", "device", "device/policy", "evidence", "merkle", "pow"},
 	"device":        {"dag", "device/policy"},
 	// CEL policies: compile and evaluate, knowing nothing of the ledger.
 	"device/policy": {},
 	// RFC 6962 Merkle trees and proofs for the audit log: pure.
-	"merkle":    {},
-	"client":    {"dag", "pow", "device", "device/policy"},
+	"merkle": {},
+	// The audit log: canonical order, checkpoints, bundles and their
+	// offline verification.
+	"evidence":  {"dag", "merkle", "device", "device/policy", "pow"},
+	"client":    {"dag", "pow", "device", "device/policy", "evidence", "merkle"},
 	"node":      {"*"},
 	"bench":     {"dag", "dag/dagtest", "tipselect", "pow", "storage", "node", "client"},
 	"bench/sim": {"dag", "dag/dagtest", "tipselect", "pow"},
 	// The CLI also names dag's types (IDs, kinds) in flags and output.
-	"cmd/tangled": {"node", "bench", "bench/sim", "client", "dag", "device", "device/policy"},
+	"cmd/tangled": {"node", "bench", "bench/sim", "client", "dag", "device", "device/policy", "evidence", "merkle", "pow"},
 }
 
 func TestDependencyDirection(t *testing.T) {

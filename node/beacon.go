@@ -165,7 +165,7 @@ func (b *beaconer) tick(ctx context.Context, now time.Time) {
 		// whose turn it was are down: then everyone issues.
 		unanswered := b.round.wanted && b.round.members == 0
 		b.round = beaconRound{number: k, start: now}
-		if b.n.ledger.Stats().UnconfirmedData == 0 {
+		if b.n.ledger.Stats().UnconfirmedData == 0 && !b.n.logLags() {
 			return // nothing waits for confirmation
 		}
 		b.round.wanted = true

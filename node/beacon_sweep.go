@@ -37,7 +37,7 @@ func (n *Node) sweepLoop(ctx context.Context) {
 		case <-ticker.C:
 		}
 		n.issueNotices(ctx)
-		if n.ledger.Stats().UnconfirmedData == 0 {
+		if n.ledger.Stats().UnconfirmedData == 0 && !n.logLags() {
 			continue // nothing waits for confirmation
 		}
 		for i := range maxBeaconsPerTick {

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tangled-ledger/tangled/dag"
+	"github.com/tangled-ledger/tangled/evidence"
 	"github.com/tangled-ledger/tangled/network"
 )
 
@@ -166,6 +167,11 @@ var (
 	descGossipBytes = desc("tangled_gossip_bytes_total", "Bytes exchanged with peers, by direction.", "direction")
 	descSyncActive  = desc("tangled_sync_active", "1 while a bulk sync from a peer runs.")
 	descSyncTx      = desc("tangled_sync_received_transactions_total", "Transactions received by bulk sync (catching up after a restart, a partition or a late join).")
+
+	descLogSize        = desc("tangled_log_size", "Transactions in the audit log.")
+	descLogFinal       = desc("tangled_log_final_size", "Size of the newest checkpoint of the audit log cosigned over the threshold.")
+	descLogCheckpoints = desc("tangled_log_checkpoints_closed_total", "Checkpoints of the audit log this node closed (and, as a validator, cosigned).")
+	descLogMisbehave   = desc("tangled_log_misbehaviour_total", "Evidence found against validators' checkpoint signatures, by kind.", "kind")
 )
 
 var allDescs = []*prometheus.Desc{
@@ -178,6 +184,7 @@ var allDescs = []*prometheus.Desc{
 	descStoreSize, descGCRuns, descGCRewrites, descGCErrors,
 	descPeers, descGossipTx, descGossipDup, descGossipBad, descGossipDrop, descGossipReq, descGossipBytes,
 	descSyncActive, descSyncTx,
+	descLogSize, descLogFinal, descLogCheckpoints, descLogMisbehave,
 }
 
 // Describe implements prometheus.Collector.
@@ -308,6 +315,14 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descSyncActive, boolFloat(active))
 	counter(descSyncTx, float64(synced))
+
+	gauge(descLogSize, float64(n.audit.log.Size()))
+	final, _, _ := n.audit.log.Latest()
+	gauge(descLogFinal, float64(final.Size))
+	counter(descLogCheckpoints, float64(n.audit.closed.Load()))
+	for _, k := range []string{evidence.TwoRoots, evidence.WrongRoot, evidence.BadSignature} {
+		counter(descLogMisbehave, float64(n.audit.misbehaviourCount(k)), k)
+	}
 }
 
 func boolFloat(b bool) float64 {

@@ -203,6 +203,8 @@ type Node struct {
 	// beacons carries attached beacons to a validator's beacon loop (nil
 	// for other nodes).
 	beacons chan dag.Info
+	// audit is the audit log (evidence).
+	audit *audit
 }
 
 // New opens the data directory, the store and the ledger (replaying the
@@ -254,6 +256,9 @@ func New(cfg Config) (*Node, error) {
 	n.rngs.New = func() any { return rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())) }
 	if n.validator && cfg.BeaconRule == BeaconRounds {
 		n.beacons = make(chan dag.Info, beaconQueue)
+	}
+	if err := n.openAudit(); err != nil {
+		return nil, err
 	}
 	n.ledger.Subscribe(n.onEvent)
 	now := cfg.Now()
@@ -498,6 +503,7 @@ func (n *Node) onEvent(e dag.Event) {
 	case dag.EventConflicting, dag.EventRuledOut:
 		n.urts.Remove(e.Info.ID)
 	}
+	n.audit.onEvent(e)
 }
 
 // Run serves until ctx ends, then shuts down in order: stop issuing
@@ -527,6 +533,11 @@ func (n *Node) Run(ctx context.Context) error {
 			n.log.Warn("value-log gc stopped", "err", err)
 		}
 	}()
+
+	auditCtx, stopAudit := context.WithCancel(context.Background())
+	defer stopAudit()
+	wg.Add(1)
+	go func() { defer wg.Done(); n.runAudit(auditCtx) }()
 
 	beaconCtx, stopBeacons := context.WithCancel(ctx)
 	defer stopBeacons()
@@ -590,6 +601,7 @@ func (n *Node) Run(ctx context.Context) error {
 	stopNetwork()
 	<-netDone
 	stopPipeline()
+	stopAudit()
 	stopGC()
 	wg.Wait()
 	n.log.Info("stopped")
@@ -613,11 +625,12 @@ func (n *Node) closeStore() {
 // two twins, which makes every later transaction of the device that sees
 // it invalid on every node (device_quarantined).
 func (n *Node) issueNotices(ctx context.Context) {
+	n.issueCheckpoints(ctx)
 	if n.registry == nil {
 		return
 	}
 	for _, e := range n.registry.TakeEquivocations(n.publicKey) {
-		if _, err := n.issueControl(ctx, dag.KindQuarantine, e.A, e.B); err != nil && ctx.Err() == nil {
+		if _, err := n.issueControl(ctx, dag.KindQuarantine, e.A, e.B, nil); err != nil && ctx.Err() == nil {
 			n.log.Warn("quarantine notice", "device", e.Device, "err", err)
 		}
 	}
@@ -628,18 +641,21 @@ func (n *Node) issueBeacon(ctx context.Context, trunk, branch dag.ID) (dag.ID, e
 }
 
 // issueControl signs, solves and submits a validator transaction of kind
-// (a beacon or a quarantine notice) in the node's own chain.
-func (n *Node) issueControl(ctx context.Context, kind dag.Kind, trunk, branch dag.ID) (dag.ID, error) {
+// (a quarantine notice, a checkpoint cosignature) in the node's own chain.
+func (n *Node) issueControl(ctx context.Context, kind dag.Kind, trunk, branch dag.ID, payload []byte) (dag.ID, error) {
 	now := n.cfg.Now().UnixNano()
-	tx := &dag.Transaction{Kind: kind, Trunk: trunk, Branch: branch, Time: now}
+	tx := &dag.Transaction{Kind: kind, Trunk: trunk, Branch: branch, Time: now, Payload: payload}
 	if st, known := n.ledger.IssuerState(n.publicKey, now); known {
 		tx.Seq, tx.Prev = st.NextSeq, st.Prev
 		if prev, ok := n.ledger.Info(st.Prev); ok && prev.Time > now {
 			tx.Time = prev.Time // never run the chain backwards if the clock did
 		}
 	}
+	if kind != dag.KindQuarantine { // a notice's parents are the twins
+		tx.Trunk, tx.Branch = n.linkToChain(tx.Prev, trunk, branch)
+	}
 	tx.Sign(n.key)
-	bits := n.ledger.Required(kind, 0, 0)
+	bits := n.ledger.Required(kind, len(tx.Payload), 0)
 	nonce, err := pow.Solve(ctx, tx.ID(), bits, 1)
 	if err != nil {
 		return dag.ZeroID, err

@@ -1,0 +1,215 @@
+package evidence_test
+
+import (
+	"errors"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/tangled-ledger/tangled/dag"
+	"github.com/tangled-ledger/tangled/dag/dagtest"
+	"github.com/tangled-ledger/tangled/evidence"
+	"github.com/tangled-ledger/tangled/merkle"
+	"github.com/tangled-ledger/tangled/pow"
+	"github.com/tangled-ledger/tangled/storage"
+)
+
+// testNet is a four-validator network and a stream of its transactions
+// whose issuing times span several checkpoint intervals: data from
+// devices, and every tenth transaction a beacon from each validator on
+// the two newest transactions; the orderer's (validator 0's) is linked
+// to its predecessor as a node links it, and the others approve the
+// orderer's newest, as tip selection would.
+func testNet(t testing.TB, count int) (*dagtest.Network, []*dag.Transaction) {
+	t.Helper()
+	net := dagtest.NewNetwork(4, pow.Rules{})
+	gen := dagtest.NewGenerator(net, dagtest.GeneratorConfig{Seed: 7, BeaconEvery: -1, Step: 20 * 1e6})
+	var beacons []*dagtest.Issuer
+	for _, key := range net.Validators {
+		beacons = append(beacons, &dagtest.Issuer{Key: key})
+	}
+	var out []*dag.Transaction
+	for len(out) < count {
+		data := gen.Take(10)
+		out = append(out, data...)
+		a, b := data[len(data)-1], data[len(data)-2]
+		at := a.Time + 1
+		for i, is := range beacons {
+			trunk, branch := a.ID(), b.ID()
+			switch orderer := beacons[0].Prev; {
+			case i == 0 && !orderer.IsZero():
+				trunk, branch = orderer, a.ID()
+			case i > 0 && !orderer.IsZero():
+				branch = orderer // the others approve the orderer's newest, a tip
+			}
+			out = append(out, is.Issue(dag.KindBeacon, trunk, branch, at, nil))
+		}
+	}
+	return net, out
+}
+
+// logged is a ledger with a log that advances whenever an orderer's
+// transaction is confirmed.
+type logged struct {
+	ledger *dag.Ledger
+	log    *evidence.Log
+	store  *evidence.MemoryStore
+
+	mu     sync.Mutex
+	newest *dag.Info // the orderer's newest confirmed transaction
+	closed map[uint64]merkle.Hash
+}
+
+func newLogged(t testing.TB, g *dag.Genesis) *logged {
+	t.Helper()
+	ledger, err := dag.Open(dag.Config{Genesis: g, Store: storage.NewMemory()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := evidence.NewMemoryStore()
+	log, err := evidence.Open(g, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &logged{ledger: ledger, log: log, store: store, closed: map[uint64]merkle.Hash{}}
+	ledger.Subscribe(func(e dag.Event) {
+		if e.Kind != dag.EventConfirmed || e.Info.Issuer != log.Orderer() {
+			return
+		}
+		l.mu.Lock()
+		if l.newest == nil || e.Info.Seq > l.newest.Seq {
+			info := e.Info
+			l.newest = &info
+		}
+		l.mu.Unlock()
+	})
+	return l
+}
+
+// deliver attaches txs and advances the log as far as confirmed.
+func (l *logged) deliver(t testing.TB, txs []*dag.Transaction) {
+	t.Helper()
+	if _, err := l.ledger.AttachVerified(txs).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	l.advance(t)
+}
+
+func (l *logged) advance(t testing.TB) {
+	t.Helper()
+	l.mu.Lock()
+	newest := l.newest
+	l.mu.Unlock()
+	if newest == nil {
+		return
+	}
+	closed, err := l.log.Advance(l.ledger, newest.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range closed {
+		l.closed[c.Size] = c.Root
+	}
+}
+
+// TestShuffledDeliverySameLog: the same transactions delivered to four
+// ledgers in different orders and chunkings (so each confirms, and
+// advances its log, at different moments) give byte-identical logs and
+// the same checkpoints.
+func TestShuffledDeliverySameLog(t *testing.T) {
+	net, txs := testNet(t, 1500)
+	rng := rand.New(rand.NewPCG(1, 2))
+	var logs []*logged
+	for i := range 4 {
+		l := newLogged(t, net.Genesis)
+		order := slices.Clone(txs)
+		if i > 0 {
+			rng.Shuffle(len(order), func(a, b int) { order[a], order[b] = order[b], order[a] })
+		}
+		chunk := []int{len(order), 1, 37, 250}[i]
+		for len(order) > 0 {
+			n := min(chunk, len(order))
+			l.deliver(t, order[:n])
+			order = order[n:]
+		}
+		logs = append(logs, l)
+	}
+	ref := logs[0]
+	if ref.log.Size() < 900 || len(ref.closed) < 5 {
+		t.Fatalf("the reference log has %d transactions and %d checkpoints: too few to compare", ref.log.Size(), len(ref.closed))
+	}
+	refRoot, _ := ref.log.RootAt(ref.log.Size())
+	for i, l := range logs[1:] {
+		if l.log.Size() != ref.log.Size() {
+			t.Fatalf("ledger %d logged %d, the reference %d", i+1, l.log.Size(), ref.log.Size())
+		}
+		root, err := l.log.RootAt(l.log.Size())
+		if err != nil || root != refRoot {
+			t.Errorf("ledger %d: root %s, reference %s (%v)", i+1, root, refRoot, err)
+		}
+		for size, root := range ref.closed {
+			if got, ok := l.closed[size]; ok && got != root {
+				t.Errorf("ledger %d: checkpoint %d root %s, reference %s", i+1, size, got, root)
+			}
+			if r, _ := l.log.RootAt(size); r != root {
+				t.Errorf("ledger %d: root at checkpoint size %d differs", i+1, size)
+			}
+		}
+		if !maps(l.closed, ref.closed) {
+			t.Errorf("ledger %d closed checkpoints at other sizes: %d vs %d", i+1, len(l.closed), len(ref.closed))
+		}
+	}
+}
+
+func maps(a, b map[uint64]merkle.Hash) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// TestLogIsCanonicalOrder: every logged transaction is confirmed, logged
+// once, and comes after its parents.
+func TestLogIsCanonicalOrder(t *testing.T) {
+	net, txs := testNet(t, 800)
+	l := newLogged(t, net.Genesis)
+	l.deliver(t, txs)
+	pos := map[dag.ID]uint64{}
+	for i := range l.log.Size() {
+		id, err := l.log.At(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, dup := pos[id]; dup {
+			t.Fatalf("%s logged twice", id.Short())
+		}
+		pos[id] = i
+		if got, err := l.log.IndexOf(id); err != nil || got != i {
+			t.Fatalf("IndexOf(%s) = %d, %v; want %d", id.Short(), got, err, i)
+		}
+	}
+	root := l.ledger.Root()
+	for id, i := range pos {
+		info, _ := l.ledger.Info(id)
+		if !info.Confirmed {
+			t.Errorf("%s is logged but not confirmed", id.Short())
+		}
+		for _, ref := range []dag.ID{info.Trunk, info.Branch} {
+			if ref.IsZero() || ref == root {
+				continue
+			}
+			if j, ok := pos[ref]; !ok || j >= i {
+				t.Errorf("%s at %d names %s at %d (logged %v)", id.Short(), i, ref.Short(), j, ok)
+			}
+		}
+	}
+	if _, err := l.log.IndexOf(dag.ID{1}); !errors.Is(err, evidence.ErrNotLogged) {
+		t.Errorf("IndexOf an unknown ID: %v", err)
+	}
+}
