@@ -51,6 +51,8 @@ var statusOf = map[string]int{
 	codeClosed:           http.StatusServiceUnavailable,
 	"store_failure":      http.StatusInternalServerError,
 	codeInternal:         http.StatusInternalServerError,
+	CodeEvidencePending:  http.StatusConflict,
+	CodeBeyondLog:        http.StatusNotFound,
 
 	// The device layer's rule codes (device.Codes): verdicts on the
 	// transaction's past. 403: the issuer may not write (or act) now; 409:
@@ -205,6 +207,8 @@ func writeError(w http.ResponseWriter, e *apiError) {
 	status := statusFor(e)
 	if status == http.StatusTooManyRequests {
 		setRetryAfter(w, max(e.retry, time.Second))
+	} else if e.retry > 0 {
+		setRetryAfter(w, e.retry)
 	}
 	writeJSON(w, status, errorBody{Code: e.code, Message: e.message})
 }

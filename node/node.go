@@ -365,6 +365,9 @@ type apiBackend struct{ *Node }
 // Ledger implements api.Backend.
 func (b apiBackend) Ledger() api.Ledger { return b.ledger }
 
+// AuditLog implements api.Auditor.
+func (b apiBackend) AuditLog() api.AuditLog { return b.audit.log }
+
 // Devices implements api.Backend: the registry, or a nil interface (not
 // a typed nil pointer, which would not compare equal to nil) in a
 // network without authorities.
