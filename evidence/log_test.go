@@ -18,9 +18,8 @@ import (
 // testNet is a four-validator network and a stream of its transactions
 // whose issuing times span several checkpoint intervals: data from
 // devices, and every tenth transaction a beacon from each validator on
-// the two newest transactions; the orderer's (validator 0's) is linked
-// to its predecessor as a node links it, and the others approve the
-// orderer's newest, as tip selection would.
+// the two newest transactions, the others' on the orderer's (validator
+// 0's) newest beacon, a tip, as tip selection would pick it.
 func testNet(t testing.TB, count int) (*dagtest.Network, []*dag.Transaction) {
 	t.Helper()
 	net := dagtest.NewNetwork(4, pow.Rules{})
@@ -37,10 +36,7 @@ func testNet(t testing.TB, count int) (*dagtest.Network, []*dag.Transaction) {
 		at := a.Time + 1
 		for i, is := range beacons {
 			trunk, branch := a.ID(), b.ID()
-			switch orderer := beacons[0].Prev; {
-			case i == 0 && !orderer.IsZero():
-				trunk, branch = orderer, a.ID()
-			case i > 0 && !orderer.IsZero():
+			if orderer := beacons[0].Prev; i > 0 && !orderer.IsZero() {
 				branch = orderer // the others approve the orderer's newest, a tip
 			}
 			out = append(out, is.Issue(dag.KindBeacon, trunk, branch, at, nil))

@@ -15,6 +15,10 @@ import (
 // the log's cosignatures (four validators post about one a second each).
 const claimQueue = 4096
 
+// unloggedMax bounds the confirmed data the node tracks until a final
+// checkpoint covers it (what keeps a validator's beacons coming).
+const unloggedMax = 1 << 16
+
 // audit owns the node's audit log (package evidence): one goroutine,
 // started by Run, appends anchors as the orderer's transactions are
 // confirmed and takes in validators' cosignatures; the beacon loop of a
@@ -35,6 +39,11 @@ type audit struct {
 	claims []*dag.Transaction
 	// dropped counts claims refused for a full queue.
 	dropped uint64
+	// unlogged is the confirmed data not yet under a final checkpoint
+	// (at most unloggedMax: a bound, not a promise).
+	unlogged map[dag.ID]struct{}
+	// settled is the final size settle last ran at (the log's goroutine's).
+	settled uint64
 	// found counts misbehaviour evidence by kind; closed the checkpoints
 	// closed.
 	found  map[string]uint64
@@ -52,7 +61,7 @@ func (n *Node) openAudit() error {
 	if err != nil {
 		return fmt.Errorf("node: audit log: %w", err)
 	}
-	n.audit = &audit{log: log, wake: make(chan struct{}, 1), found: map[string]uint64{}}
+	n.audit = &audit{log: log, wake: make(chan struct{}, 1), found: map[string]uint64{}, unlogged: map[dag.ID]struct{}{}}
 	// After a restart the log may lag what replay confirmed: start from
 	// the orderer's newest confirmed transaction.
 	if st, ok := n.ledger.IssuerState(log.Orderer(), n.cfg.Now().UnixNano()); ok {
@@ -77,6 +86,13 @@ func (n *Node) openAudit() error {
 // onAuditEvent is the ledger subscriber's part for the log: quick, it
 // only records and wakes.
 func (a *audit) onEvent(e dag.Event) {
+	if e.Kind == dag.EventConfirmed && e.Info.Kind.Spec().Data {
+		a.mu.Lock()
+		if len(a.unlogged) < unloggedMax {
+			a.unlogged[e.Info.ID] = struct{}{}
+		}
+		a.mu.Unlock()
+	}
 	switch {
 	case e.Kind == dag.EventConfirmed && e.Info.Issuer == a.log.Orderer():
 		a.noteConfirmed(e.Info)
@@ -140,6 +156,7 @@ func (n *Node) runAudit(ctx context.Context) {
 		for _, tx := range claims {
 			n.reportMisbehaviour(a.log.AddClaim(tx))
 		}
+		a.settle()
 	}
 }
 
@@ -179,34 +196,43 @@ func (n *Node) issueCheckpoints(ctx context.Context) {
 	}
 }
 
-// linkToChain gives the orderer's own transactions their predecessor as
-// trunk (and the chosen trunk as branch): confirming one then confirms
-// the one before, so the log's anchors are confirmed in chain order and
-// the log never waits for an old anchor to be approved by chance. Other
-// nodes' parents are left as chosen.
-func (n *Node) linkToChain(prev, trunk, branch dag.ID) (dag.ID, dag.ID) {
-	if n.audit == nil || prev.IsZero() || n.publicKey != n.audit.log.Orderer() {
-		return trunk, branch
-	}
-	if trunk == prev {
-		return prev, branch
-	}
-	return prev, trunk
-}
-
-// logLags reports whether the log waits for the orderer's newest
-// transaction to be confirmed: beacons keep coming until it is, even when
-// no data waits, so the newest history gets its checkpoint.
+// logLags reports whether confirmed data waits for a final checkpoint of
+// the log: a validator's beacons keep coming until none does, even when no
+// data waits for confirmation, so the newest history gets evidence within
+// about a checkpoint interval. Only data counts: beacons and checkpoint
+// transactions are logged with the next data, or they would keep the
+// validators beaconing for ever.
 func (n *Node) logLags() bool {
 	if n.audit == nil {
 		return false
 	}
-	st, ok := n.ledger.IssuerState(n.audit.log.Orderer(), n.cfg.Now().UnixNano())
-	if !ok {
-		return false
+	a := n.audit
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.unlogged) > 0
+}
+
+// settle forgets the confirmed data that the newest final checkpoint
+// covers. Called by the log's goroutine.
+func (a *audit) settle() {
+	f, _, ok := a.log.Latest()
+	if !ok || f.Size == a.settled {
+		return // nothing new is final
 	}
-	info, ok := n.ledger.Info(st.Prev)
-	return ok && !info.Confirmed
+	a.settled = f.Size
+	a.mu.Lock()
+	ids := make([]dag.ID, 0, len(a.unlogged))
+	for id := range a.unlogged {
+		ids = append(ids, id)
+	}
+	a.mu.Unlock()
+	for _, id := range ids {
+		if i, err := a.log.IndexOf(id); err == nil && i < f.Size {
+			a.mu.Lock()
+			delete(a.unlogged, id)
+			a.mu.Unlock()
+		}
+	}
 }
 
 // AuditLog is the node's audit log.

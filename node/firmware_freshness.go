@@ -47,8 +47,7 @@ func (n *Node) issueCommittingBeacon(ctx context.Context, trunk, branch dag.ID) 
 			tx.Time = prev.Time // never run the chain backwards if the clock did
 		}
 	}
-	tx.Trunk, tx.Branch = n.linkToChain(tx.Prev, trunk, branch)
-	tx.Payload = n.beaconPayload(tx.Trunk, tx.Branch, tx.Prev)
+	tx.Payload = n.beaconPayload(trunk, branch, tx.Prev)
 	tx.Sign(n.key)
 	nonce, err := pow.Solve(ctx, tx.ID(), n.ledger.Required(dag.KindBeacon, len(tx.Payload), 0), 1)
 	if err != nil {

@@ -654,9 +654,6 @@ func (n *Node) issueControl(ctx context.Context, kind dag.Kind, trunk, branch da
 			tx.Time = prev.Time // never run the chain backwards if the clock did
 		}
 	}
-	if kind != dag.KindQuarantine { // a notice's parents are the twins
-		tx.Trunk, tx.Branch = n.linkToChain(tx.Prev, trunk, branch)
-	}
 	tx.Sign(n.key)
 	bits := n.ledger.Required(kind, len(tx.Payload), 0)
 	nonce, err := pow.Solve(ctx, tx.ID(), bits, 1)
