@@ -200,7 +200,9 @@ func (l *Log) judgeSize(size uint64) ([]Misbehaviour, error) {
 	if err != nil {
 		return found, err
 	}
-	if ExceedsThreshold(l.genesis, weight) && size > l.finalSize() {
+	// A larger final, or the same one with more signers: every node ends
+	// with the same note once every validator's claim has reached it.
+	if fs, fw := l.finalState(); ExceedsThreshold(l.genesis, weight) && (size > fs || size == fs && weight > fw) {
 		f := Final{Checkpoint: Checkpoint{Origin: l.origin, Size: size, Root: root}, Weight: weight}
 		for _, s := range sigs {
 			f.Signers = append(f.Signers, s.Validator)
@@ -246,10 +248,10 @@ func (l *Log) Grown() ([]Misbehaviour, error) {
 	return found, nil
 }
 
-func (l *Log) finalSize() uint64 {
+func (l *Log) finalState() (size, weight uint64) {
 	l.finalMu.RLock()
 	defer l.finalMu.RUnlock()
-	return l.final.Size
+	return l.final.Size, l.final.Weight
 }
 
 // Latest is the newest final checkpoint and its signed note; false before
