@@ -28,19 +28,19 @@ type Store interface {
 
 // Key layout (one-byte prefix each).
 const (
-	keyNode       = 'n' // level u8 | index u64 → hash
-	keyIndex      = 'i' // ID → log index u64
-	keyLeaf       = 'l' // log index u64 → ID
-	keyState      = 's' // → state
-	keyClaim      = 'v' // size u64 | validator u16 | tx ID → root | signature
-	keyMisbehave  = 'x' // size u64 | validator u16 | tx ID → a Misbehaviour
-	keyFinal      = 'f' // → the newest final checkpoint's signed note
+	keyNode      = 'n' // level u8 | index u64 → hash
+	keyIndex     = 'i' // ID → log index u64
+	keyLeaf      = 'l' // log index u64 → ID
+	keyState     = 's' // → state
+	keyClaim     = 'v' // size u64 | validator u16 | tx ID → root | signature
+	keyMisbehave = 'x' // size u64 | validator u16 | tx ID → a Misbehaviour
+	keyFinal     = 'f' // → the newest final checkpoint's signed note
 )
 
 func nodeKey(level uint8, index uint64) []byte {
 	return binary.BigEndian.AppendUint64([]byte{keyNode, level}, index)
 }
-func indexKey(id dag.ID) []byte  { return append([]byte{keyIndex}, id[:]...) }
+func indexKey(id dag.ID) []byte   { return append([]byte{keyIndex}, id[:]...) }
 func leafKey(index uint64) []byte { return binary.BigEndian.AppendUint64([]byte{keyLeaf}, index) }
 func claimKey(size uint64, validator int, id dag.ID) []byte {
 	b := binary.BigEndian.AppendUint64([]byte{keyClaim}, size)
