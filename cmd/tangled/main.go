@@ -54,6 +54,7 @@ func newApp(out io.Writer) *cli.App {
 			authorityCommand(),
 			policyCommand(),
 			firmwareCommand(),
+			evidenceCommand(),
 			txCommand(),
 			benchCommand(),
 		},
