@@ -9,6 +9,7 @@ import (
 	"github.com/tangled-ledger/tangled/client"
 	"github.com/tangled-ledger/tangled/dag"
 	"github.com/tangled-ledger/tangled/evidence"
+	"github.com/tangled-ledger/tangled/internal/poll"
 	"github.com/tangled-ledger/tangled/node"
 )
 
@@ -90,4 +91,65 @@ func mustCheckpoint(t *testing.T, c *client.Client) *client.LogCheckpoint {
 		t.Fatalf("checkpoint: %+v, %v", cp, err)
 	}
 	return cp
+}
+
+// TestClusterCheckpointsIdentical: four validators, data posted to each
+// in turn, so every node receives most transactions by gossip in its own
+// order: every node ends with the same log, the same final checkpoint
+// note (byte for byte, signed by all four) and the same bundle bytes for
+// a transaction, and a node's log at each of the others' checkpoint sizes
+// has their root.
+func TestClusterCheckpointsIdentical(t *testing.T) {
+	c := newCluster(t, 4)
+	c.startAll()
+	txs := c.generator().Take(600)
+	c.post(txs, 40, func(k int) *member { return c.members[k%4] })
+	c.waitConfirmed(c.members, txs, 60*time.Second)
+	g := c.g
+	var notes []string
+	poll.Until(t, 60*time.Second, "the same final checkpoint, signed by all four, on every node", func() bool {
+		notes = notes[:0]
+		for _, m := range c.members {
+			f, note, ok := m.r.n.AuditLog().Latest()
+			if !ok || len(f.Signers) != 4 || f.Size < uint64(len(txs)) {
+				return false
+			}
+			notes = append(notes, string(note))
+		}
+		for _, n := range notes[1:] {
+			if n != notes[0] {
+				return false
+			}
+		}
+		return true
+	})
+	f, err := evidence.OpenCheckpoint(g, []byte(notes[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range c.members {
+		root, err := m.r.n.AuditLog().RootAt(f.Size)
+		if err != nil || root != f.Root {
+			t.Fatalf("%s: root at %d is %s (%v), the checkpoint's %s", m.name, f.Size, root, err, f.Root)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var first []byte
+	for _, m := range c.members {
+		raw, p, err := m.r.c.TransactionEvidence(ctx, g, txs[7].ID())
+		if err != nil || p.Size != f.Size {
+			t.Fatalf("%s: evidence %v, %+v", m.name, err, p)
+		}
+		if first == nil {
+			first = raw
+		} else if string(raw) != string(first) {
+			t.Fatalf("%s served other bundle bytes for the same transaction and checkpoint", m.name)
+		}
+	}
+	for _, m := range c.members {
+		if ms, err := m.r.n.AuditLog().Misbehaviours(); err != nil || len(ms) != 0 {
+			t.Fatalf("%s found misbehaviour among honest validators: %+v, %v", m.name, ms, err)
+		}
+	}
 }
