@@ -35,6 +35,7 @@ import (
 	"github.com/tangled-ledger/tangled/client"
 	"github.com/tangled-ledger/tangled/dag"
 	"github.com/tangled-ledger/tangled/device"
+	"github.com/tangled-ledger/tangled/internal/poll"
 	"github.com/tangled-ledger/tangled/node"
 	"github.com/tangled-ledger/tangled/pow"
 )
@@ -108,6 +109,17 @@ type oaNode struct {
 	// fleet is the genesis authority's key; nil in a network without
 	// authorities.
 	fleet ed25519.PrivateKey
+}
+
+// evidenceReady: the node serves the transaction's evidence now.
+func evidenceReady(t *testing.T, c *oaNode, id dag.ID) bool {
+	resp, err := http.Get("http://" + c.addr + "/v1/transactions/" + id.String() + "/evidence")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode == http.StatusOK
 }
 
 // newOANode starts the node under test; with fleet, its genesis names
@@ -996,6 +1008,38 @@ func openAPICases() []oaCase {
 			build: func(*testing.T, *oaNode) oaRequest {
 				return oaRequest{method: "GET", target: "/v1/transactions/" + oaRandomID().String()}
 			}},
+		{name: "evidence of a confirmed transaction", reqValid: true, status: 200,
+			build: func(t *testing.T, c *oaNode) oaRequest {
+				tx := c.attach(t, c.data(t, "evidence"))
+				if _, err := c.fix.WaitConfirmed(t.Context(), tx.ID()); err != nil {
+					t.Fatal(err)
+				}
+				poll.Until(t, 30*time.Second, "a final checkpoint over the transaction", func() bool {
+					return evidenceReady(t, c, tx.ID())
+				})
+				return oaRequest{method: "GET", target: "/v1/transactions/" + tx.ID().String() + "/evidence"}
+			}},
+		{name: "evidence pending", reqValid: true, status: 409, code: "evidence_pending",
+			build: func(t *testing.T, c *oaNode) oaRequest {
+				tx := c.attach(t, c.data(t, "evidence-pending"))
+				return oaRequest{method: "GET", target: "/v1/transactions/" + tx.ID().String() + "/evidence",
+					// Confirmed and checkpointed already on a fast run: try a newer one.
+					retry: func(res *oaResult) bool { return res.resp.StatusCode == 200 }}
+			}},
+		{name: "evidence of an unknown transaction", reqValid: true, status: 404, code: "not_found",
+			build: func(*testing.T, *oaNode) oaRequest {
+				return oaRequest{method: "GET", target: "/v1/transactions/" + oaRandomID().String() + "/evidence"}
+			}},
+		{name: "device evidence without authorities", reqValid: true, status: 404, code: "not_found",
+			build: func(*testing.T, *oaNode) oaRequest {
+				return oaRequest{method: "GET", target: "/v1/devices/" + oaRandomID().String() + "/evidence"}
+			}},
+		{name: "log checkpoint", build: oaGet("/v1/log/checkpoint"), reqValid: true, status: 200},
+		{name: "log consistency", build: oaGet("/v1/log/consistency?from=1&to=1"), reqValid: true, status: 200},
+		{name: "log consistency beyond the log", build: oaGet("/v1/log/consistency?from=1&to=1000000000000"), reqValid: true, status: 404, code: "beyond_log"},
+		{name: "log consistency backwards", build: oaGet("/v1/log/consistency?from=2&to=1"), reqValid: true, status: 400, code: "malformed"},
+		{name: "log consistency without to", build: oaGet("/v1/log/consistency?from=1"), reqValid: false, status: 400, code: "malformed"},
+		{name: "log misbehaviour", build: oaGet("/v1/log/misbehaviour"), reqValid: true, status: 200},
 		{name: "peers", build: oaGet("/v1/peers"), reqValid: true, status: 200},
 		{name: "authorities without authorities", build: oaGet("/v1/authorities"), reqValid: true, status: 200,
 			check: func(t *testing.T, c *oaNode, res *oaResult) {
