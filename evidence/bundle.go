@@ -309,7 +309,7 @@ func proveDevice(g *dag.Genesis, b *Bundle, entries []ProvenEntry) (*ProvenDevic
 			return nil, err
 		}
 		if a.Issuer != c.Issuer || a.Seq != c.Seq || a.ID() == c.ID() || !slices.Contains(d.Keys, a.Issuer) {
-			return nil, errors.New("the equivocation is not two transactions of one device key with one sequence number")
+			return nil, fmt.Errorf("the equivocation is not two transactions of one device key with one sequence number (%s %d, %s %d, keys %v)", a.Issuer, a.Seq, c.Issuer, c.Seq, d.Keys)
 		}
 		d.Quarantined = true
 	default:

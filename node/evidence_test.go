@@ -2,12 +2,15 @@ package node_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/tangled-ledger/tangled/api"
 	"github.com/tangled-ledger/tangled/client"
 	"github.com/tangled-ledger/tangled/dag"
+	"github.com/tangled-ledger/tangled/device"
 	"github.com/tangled-ledger/tangled/evidence"
 	"github.com/tangled-ledger/tangled/internal/poll"
 	"github.com/tangled-ledger/tangled/node"
@@ -152,4 +155,84 @@ func TestClusterCheckpointsIdentical(t *testing.T) {
 			t.Fatalf("%s found misbehaviour among honest validators: %+v, %v", m.name, ms, err)
 		}
 	}
+}
+
+// TestDeviceEvidence: a registered device that rotates its key and is
+// then cloned (two transactions with one sequence number): its bundle
+// verifies against the genesis alone and proves the registration, both
+// keys in order and the quarantine by the twins it carries; the
+// suspension of another device shows in its bundle's state.
+func TestDeviceEvidence(t *testing.T) {
+	dir := t.TempDir()
+	fleet := newKey(t)
+	genesis, key := authorityNetwork(t, dir, publicKey(fleet))
+	r := start(t, node.Config{DataDir: dir, GenesisFile: genesis, KeyFile: key})
+	g, err := dag.LoadGenesis(genesis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	devKey, nextKey := newKey(t), newKey(t)
+	id := register(t, ctx, r.c, fleet, publicKey(devKey))
+	if _, err := r.c.WaitConfirmed(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	dev := client.NewDevice(r.c, devKey)
+	if _, err := dev.Send(ctx, dag.KindData, []byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dev.Rotate(ctx, nextKey, nil); err != nil {
+		t.Fatal(err)
+	}
+	a := client.NewDevice(r.c, nextKey)
+	ta, err := a.Prepare(ctx, dag.KindData, []byte("genuine"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := client.NewDevice(r.c, nextKey).Prepare(ctx, dag.KindData, []byte("clone"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tx := range []*dag.Transaction{ta, tb} {
+		if _, err := r.c.Post(ctx, tx); err != nil && !errors.Is(err, client.ErrConflicting) {
+			t.Fatal(err)
+		}
+	}
+	var p *evidence.Proven
+	poll.Until(t, 30*time.Second, "a device bundle with the rotation and the quarantine", func() bool {
+		_, proven, err := r.c.DeviceEvidence(ctx, g, id.String())
+		var apiErr *client.APIError
+		if errors.As(err, &apiErr) && apiErr.Code == api.CodeEvidencePending {
+			return false
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		p = proven
+		return len(p.Device.Keys) == 2 && p.Device.Quarantined
+	})
+	if d := p.Device; d.ID != id || d.Class != "sensor" || d.Owner != publicKey(fleet) || d.Keys[0] != publicKey(devKey) || d.Keys[1] != publicKey(nextKey) || d.State != "active" {
+		t.Fatalf("proves %+v", d)
+	}
+
+	other := register(t, ctx, r.c, fleet, publicKey(newKey(t)))
+	if _, err := r.c.WaitConfirmed(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	suspend, err := control(ctx, r.c, fleet, dag.KindSuspend, other, device.LifecyclePayload(other))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.c.Post(ctx, suspend); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 30*time.Second, "the suspension in the other device's bundle", func() bool {
+		_, proven, err := r.c.DeviceEvidence(ctx, g, other.String())
+		if err != nil {
+			return false
+		}
+		return proven.Device.State == "suspended" && len(proven.Entries) == 2
+	})
 }
