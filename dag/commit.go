@@ -101,6 +101,9 @@ func (c *committer) flush(group []*Pending) error {
 				l.failed.CompareAndSwap(nil, &err)
 				return err
 			}
+			if a := merged.Attached; len(a) > 0 {
+				l.durableArrival.Store(a[len(a)-1].Arrival)
+			}
 		}
 	}
 	for _, p := range group {

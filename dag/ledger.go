@@ -34,6 +34,13 @@ type Config struct {
 	// Rules is the rule layer (the device package in a node); nil means
 	// none: an open network with the ledger's own rules only.
 	Rules RuleLayer
+	// MemoryBudget bounds the memory that confirmed transactions take, in
+	// bytes (about 400 per transaction): beyond it the oldest confirmed
+	// ones are archived to the store (when it implements Archive) and read
+	// back from it on demand. Unconfirmed transactions always stay in
+	// memory. Zero means DefaultMemoryBudget; negative keeps everything in
+	// memory.
+	MemoryBudget int64
 }
 
 const (
@@ -43,6 +50,10 @@ const (
 	// DefaultMaxParked holds a few seconds of full-rate traffic whose
 	// parents are still on their way from peers.
 	DefaultMaxParked = 100_000
+	// DefaultMemoryBudget keeps about 670,000 confirmed transactions in
+	// memory: minutes of full-rate traffic, far more than tip selection,
+	// the rate window and the audit log look back.
+	DefaultMemoryBudget = 256 << 20
 )
 
 func (c Config) withDefaults() Config {
@@ -54,6 +65,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.MemoryBudget == 0 {
+		c.MemoryBudget = DefaultMemoryBudget
 	}
 	return c
 }
@@ -120,6 +134,15 @@ const (
 	flagConfirmed uint8 = 1 << iota
 	flagConflicting
 	flagRuledOut
+	// flagArchived: the store's archive holds a record of the node.
+	flagArchived
+	// flagDirty: archived, but changed since (it waits in rearchive).
+	flagDirty
+	// flagEvicted: out of memory; only its ID, times, sequence, arrival and
+	// flags are kept, for the in-memory nodes that still point at it.
+	flagEvicted
+	// flagStub: a placeholder holding only an ID (see nodeOrStub).
+	flagStub
 )
 
 // node is the in-memory metadata of one attached transaction. The raw
@@ -191,6 +214,16 @@ type Ledger struct {
 
 	failed atomic.Pointer[error] // set once a store commit fails
 
+	// archive is the store's Archive when archiving is on; resident is how
+	// many confirmed transactions stay in memory. durableArrival is the
+	// highest arrival whose commit has returned; archived is set once a
+	// transaction has been archived (until then no lookup reads the store).
+	archive        Archive
+	resident       int
+	chunk          int
+	durableArrival atomic.Uint64
+	archived       atomic.Bool
+
 	// newest is the newest transaction of the confirmed order (the root
 	// before any), readable without the lock.
 	newest atomic.Pointer[node]
@@ -202,10 +235,15 @@ type Ledger struct {
 	// mu guards the graph and everything in it.
 	mu struct {
 		sync.RWMutex
-		nodes     map[ID]*node
-		issuers   map[PublicKey]*issuer
-		tips      []*node
-		confirmed []*node // confirmed order
+		nodes   map[ID]*node
+		issuers map[PublicKey]*issuer
+		tips    []*node
+		// confirmed is the resident part of the confirmed order: positions
+		// confirmedBase+1 onwards (the ones before are archived).
+		confirmed     []*node
+		confirmedBase uint64
+		// rearchive lists archived nodes in memory whose record is stale.
+		rearchive []*node
 		arrivals  uint64
 		parked    map[ID]*parkedTx
 		waiting   map[ID][]*parkedTx // missing ID -> transactions waiting for it
@@ -274,6 +312,11 @@ func Open(cfg Config) (*Ledger, error) {
 	l.addTip(l.root)
 	l.newest.Store(l.root)
 
+	if a, ok := cfg.Store.(Archive); ok && cfg.MemoryBudget > 0 {
+		l.archive = a
+		l.resident = int(max(cfg.MemoryBudget/nodeBytes, 1))
+		l.chunk = min(archiveChunk, max(l.resident/8, 1))
+	}
 	if cfg.Store != nil {
 		if err := l.replay(); err != nil {
 			return nil, err
@@ -289,6 +332,9 @@ func Open(cfg Config) (*Ledger, error) {
 // ordered attach.
 func (l *Ledger) replay() error {
 	var parked []*Transaction
+	// Everything replayed is durable.
+	l.durableArrival.Store(^uint64(0))
+	defer func() { l.durableArrival.Store(l.mu.arrivals) }()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b := batch{replaying: true}
@@ -303,6 +349,14 @@ func (l *Ledger) replay() error {
 		b.results = b.results[:0]
 		b.events = b.events[:0]
 		b.writes = WriteSet{}
+		if l.archive != nil && arrival%uint64(l.chunk) == 0 {
+			// The pass takes the graph lock itself; replay has the
+			// ledger to itself meanwhile.
+			l.mu.Unlock()
+			err := l.archivePass()
+			l.mu.Lock()
+			return err
+		}
 		return nil
 	}, func(tx *Transaction) error {
 		parked = append(parked, tx)
@@ -443,6 +497,8 @@ type batch struct {
 	events    []change
 	replaying bool
 	now       int64
+	// archivedDup marks the batch's transactions found in the archive.
+	archivedDup map[ID]bool
 }
 
 // AttachVerified offers transactions whose signatures the caller has
@@ -464,6 +520,13 @@ func (l *Ledger) AttachVerified(txs []*Transaction) *Pending {
 	// pipeline's duplicate check) never wait for a whole batch.
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
+	if err := l.archivePass(); err != nil {
+		l.failed.CompareAndSwap(nil, &err)
+		p.err = err
+		p.done = true
+		return p
+	}
+	b.archivedDup = l.archivedDuplicates(txs)
 	for i := 0; i < len(txs); i += lockSlice {
 		l.mu.Lock()
 		for _, tx := range txs[i:min(i+lockSlice, len(txs))] {
@@ -487,7 +550,7 @@ func (l *Ledger) offer(b *batch, tx *Transaction) {
 		b.results = append(b.results, Result{ID: id, Status: StatusDuplicate})
 		return
 	}
-	if _, ok := l.mu.parked[id]; ok {
+	if _, ok := l.mu.parked[id]; ok || b.archivedDup[id] {
 		b.results = append(b.results, Result{ID: id, Status: StatusDuplicate})
 		return
 	}
@@ -503,7 +566,12 @@ func (l *Ledger) offer(b *batch, tx *Transaction) {
 	var missing []ID
 	unknown := 0
 	for _, ref := range refs {
-		if _, ok := l.mu.nodes[ref]; ok {
+		n, err := l.resolve(ref)
+		if err != nil {
+			b.results = append(b.results, reject(id, err))
+			return
+		}
+		if n != nil {
 			continue
 		}
 		unknown++
@@ -623,6 +691,13 @@ func reject(id ID, err error) Result { return Result{ID: id, Status: StatusRejec
 // attachSolid checks a solid transaction against its past and, if it
 // passes, attaches it. Called with l.mu held.
 func (l *Ledger) attachSolid(b *batch, tx *Transaction) Result {
+	// A parked transaction's references may have been archived while it
+	// waited: bring them back first.
+	for _, ref := range tx.references() {
+		if n, err := l.resolve(ref); err != nil || n == nil {
+			return reject(tx.ID(), fmt.Errorf("%w: reference %s: %v", ErrStore, ref.Short(), err))
+		}
+	}
 	prev, err := l.checkSolid(b, tx)
 	if err != nil {
 		return reject(tx.ID(), err)
@@ -663,7 +738,7 @@ func (l *Ledger) checkSolid(b *batch, tx *Transaction) (prev *node, err error) {
 				rules = rr.apply(rules)
 			}
 		}
-		recent = recentCount(rules, prev, tx.Time)
+		recent = l.recentCount(rules, prev, tx.Time)
 	}
 	if need := rules.Required(len(tx.Payload), recent); !pow.Verify(id, tx.Nonce, need) {
 		return nil, fmt.Errorf("%w: need %d bits", ErrWork, need)
@@ -707,6 +782,7 @@ func (l *Ledger) applySolid(b *batch, tx *Transaction, prev *node) Result {
 			break
 		}
 		p.approvers = append(p.approvers, n)
+		l.touch(p)
 		if p.tipIndex >= 0 {
 			l.removeTip(p)
 		}
@@ -715,6 +791,9 @@ func (l *Ledger) applySolid(b *batch, tx *Transaction, prev *node) Result {
 	b.writes.Attached = append(b.writes.Attached, StoredTransaction{Arrival: n.arrival, ID: id, Raw: tx.Bytes()})
 
 	if iss.head == nil || n.seq > iss.head.seq {
+		if iss.head != nil {
+			l.touch(iss.head) // no longer pinned
+		}
 		iss.head = n
 	}
 	if n.kind.Spec().RotatesKey {
@@ -724,6 +803,9 @@ func (l *Ledger) applySolid(b *batch, tx *Transaction, prev *node) Result {
 		l.mu.rotated[n] = newKey
 		next := l.issuerOf(newKey)
 		if next.head == nil || n.seq > next.head.seq {
+			if next.head != nil {
+				l.touch(next.head)
+			}
 			next.head = n
 		}
 	}
@@ -767,6 +849,7 @@ func (l *Ledger) applySolid(b *batch, tx *Transaction, prev *node) Result {
 		}
 		if prev.next == nil {
 			prev.next = n
+			l.touch(prev)
 		} else {
 			twin = prev.next
 		}
@@ -787,7 +870,8 @@ func (l *Ledger) applySolid(b *batch, tx *Transaction, prev *node) Result {
 	}
 	if twin != nil {
 		l.markConflicting(b, n)
-		for c := twin; c != nil; c = c.next {
+		// The twin's chain may run through archived transactions.
+		for c, _ := l.live(twin); c != nil; c, _ = l.live(c.next) {
 			l.markConflicting(b, c)
 		}
 		if l.cfg.Rules != nil {
@@ -824,15 +908,16 @@ func (n *node) rootsFromParents() (oldest, youngest int64) {
 }
 
 // recentCount counts the issuer's transactions before one issued at t, up
-// to the number that can still change the difficulty.
-func recentCount(rules pow.Rules, prev *node, t int64) int {
+// to the number that can still change the difficulty. The chain is read
+// from the archive where memory no longer links it. Called with l.mu held.
+func (l *Ledger) recentCount(rules pow.Rules, prev *node, t int64) int {
 	if rules.BitsPerExcess == 0 {
 		return 0
 	}
 	limit := rules.MaxCounted()
 	since := t - int64(rules.RateWindow)
 	count := 0
-	for p := prev; p != nil && count < limit && p.time > since; p = p.prev {
+	for p := prev; p != nil && count < limit && p.time > since; p = l.chainPrev(p) {
 		count++
 	}
 	return count
@@ -911,6 +996,7 @@ func (l *Ledger) markConflicting(b *batch, n *node) {
 	}
 	n.flags |= flagConflicting
 	l.mu.conflicts++
+	l.touch(n)
 	if n.tipIndex >= 0 {
 		l.removeTip(n)
 	}
@@ -1009,7 +1095,7 @@ func (l *Ledger) confirm(b *batch, newly []*node) {
 	emit := func(n *node) {
 		n.mark = 0 // out of the set: a later edge to it is not counted
 		l.mu.confirmed = append(l.mu.confirmed, n)
-		n.confIndex = uint64(len(l.mu.confirmed))
+		n.confIndex = l.totalConfirmed()
 		l.newest.Store(n)
 		if n.kind.Spec().Data && !n.ruledOut() {
 			l.mu.unconfirmedData--
@@ -1192,6 +1278,12 @@ func (l *Ledger) removeTip(n *node) {
 
 // info snapshots n. Called with l.mu held.
 func (l *Ledger) info(n *node) Info {
+	if n.flags&flagEvicted != 0 {
+		// An event can outlive the node's stay in memory.
+		if g := l.peek(n.id); g != nil && g.flags&flagEvicted == 0 {
+			n = g
+		}
+	}
 	in := Info{
 		ID: n.id, Kind: n.kind, Seq: n.seq, Time: n.time, Arrival: n.arrival,
 		Confirmed: n.confirmed(), ConfirmedIndex: n.confIndex, Conflicting: n.conflicting(),

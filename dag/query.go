@@ -28,7 +28,7 @@ func (l *Ledger) Stats() Stats {
 	return Stats{
 		Transactions: l.mu.arrivals,
 		Tips:         len(l.mu.tips),
-		Confirmed:    len(l.mu.confirmed),
+		Confirmed:    int(l.totalConfirmed()),
 		Parked:       len(l.mu.parked),
 		Conflicting:  l.mu.conflicts,
 		Issuers:      len(l.mu.issuers),
@@ -44,26 +44,29 @@ func (l *Ledger) Genesis() Genesis { return l.genesis }
 // Root returns the ID of the virtual genesis root.
 func (l *Ledger) Root() ID { return l.root.id }
 
-// Info returns what the ledger knows about an attached transaction.
+// Info returns what the ledger knows about an attached transaction. An
+// archived one (Config.MemoryBudget) is read from the store.
 func (l *Ledger) Info(id ID) (Info, bool) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	n, ok := l.mu.nodes[id]
-	if !ok {
+	n := l.peek(id)
+	if n == nil {
 		return Info{}, false
 	}
 	return l.info(n), true
 }
 
-// Known reports whether id is attached or parked.
+// Known reports whether id is attached (archived included) or parked.
 func (l *Ledger) Known(id ID) bool {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if _, ok := l.mu.nodes[id]; ok {
 		return true
 	}
-	_, ok := l.mu.parked[id]
-	return ok
+	if _, ok := l.mu.parked[id]; ok {
+		return true
+	}
+	return l.peek(id) != nil
 }
 
 // markKnown answers, for each non-nil transaction, whether it is already
@@ -98,7 +101,7 @@ func (l *Ledger) IsParked(id ID) bool {
 func (l *Ledger) Approvers(id ID, dst []ID) []ID {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	if n, ok := l.mu.nodes[id]; ok {
+	if n := l.peek(id); n != nil {
 		for _, a := range n.approvers {
 			dst = append(dst, a.id)
 		}
@@ -209,12 +212,18 @@ func (l *Ledger) RecentConfirmed(depth int) (ID, bool) {
 	}
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	c := l.mu.confirmed
-	if len(c) == 0 {
+	total := l.totalConfirmed()
+	if total == 0 {
 		return l.root.id, true
 	}
-	i := max(len(c)-1-max(depth, 0), 0)
-	return c[i].id, true
+	i := uint64(1)
+	if uint64(depth) < total {
+		i = total - uint64(depth)
+	}
+	if id, ok := l.confirmedAt(i); ok {
+		return id, true
+	}
+	return l.mu.confirmed[0].id, true
 }
 
 // ConfirmedFrontier returns the newest transaction of the confirmed order
@@ -230,9 +239,12 @@ func (l *Ledger) ConfirmedFrontier() (ID, int64) {
 func (l *Ledger) Confirmed(from uint64, limit int, dst []ID) []ID {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	c := l.mu.confirmed
-	for i := from; i >= 1 && i <= uint64(len(c)) && limit > 0; i++ {
-		dst = append(dst, c[i-1].id)
+	for i := from; i >= 1 && i <= l.totalConfirmed() && limit > 0; i++ {
+		id, ok := l.confirmedAt(i)
+		if !ok {
+			break
+		}
+		dst = append(dst, id)
 		limit--
 	}
 	return dst
@@ -258,9 +270,9 @@ func (l *Ledger) Transaction(id ID) (*Transaction, error) {
 		l.mu.RUnlock()
 		return p.tx, nil
 	}
-	n, ok := l.mu.nodes[id]
+	n := l.peek(id)
 	l.mu.RUnlock()
-	if !ok || n == l.root {
+	if n == nil || n == l.root {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
 	if l.cfg.Store == nil {
@@ -300,7 +312,7 @@ func (l *Ledger) IssuerState(issuer PublicKey, at int64) (state IssuerState, kno
 	return IssuerState{
 		NextSeq:     head.seq + 1,
 		Prev:        head.id,
-		Recent:      recentCount(l.rulesFor(issuer), head, at+1),
+		Recent:      l.recentCount(l.rulesFor(issuer), head, at+1),
 		Conflicting: head.conflicting(),
 	}, true
 }
@@ -343,7 +355,7 @@ func (l *Ledger) rulesFor(issuer PublicKey) pow.Rules {
 func (l *Ledger) Successor(id ID) (ID, bool) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	n := l.mu.nodes[id]
+	n := l.peek(id)
 	if n == nil || n.next == nil {
 		return ID{}, false
 	}
@@ -358,7 +370,7 @@ func (l *Ledger) Successor(id ID) (ID, bool) {
 func (l *Ledger) Sees(x, control ID) bool {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	xn, cn := l.mu.nodes[x], l.mu.nodes[control]
+	xn, cn := l.peek(x), l.peek(control)
 	if xn == nil || cn == nil || cn.issuer == nil || !cn.kind.Spec().Control {
 		return false
 	}
@@ -373,7 +385,7 @@ func (l *Ledger) Sees(x, control ID) bool {
 func (l *Ledger) HorizonOf(id ID) ([]uint64, bool) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	n := l.mu.nodes[id]
+	n := l.peek(id)
 	if n == nil {
 		return nil, false
 	}

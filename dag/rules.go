@@ -121,7 +121,7 @@ type pastView struct {
 }
 
 func (v pastView) Info(id ID) (Info, bool) {
-	n := v.l.mu.nodes[id]
+	n := v.l.peek(id)
 	if n == nil {
 		return Info{}, false
 	}
@@ -134,7 +134,7 @@ func (v pastView) Tag(id ID) uint32 {
 			return n.tag // the predecessor, usually: no map lookup
 		}
 	}
-	if n := v.l.mu.nodes[id]; n != nil {
+	if n := v.l.peek(id); n != nil {
 		return n.tag
 	}
 	return 0

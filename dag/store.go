@@ -55,3 +55,28 @@ func (w *WriteSet) merge(o *WriteSet) {
 	w.Parked = append(w.Parked, o.Parked...)
 	w.Unparked = append(w.Unparked, o.Unparked...)
 }
+
+// Archive is implemented by a Store that can hold the state of confirmed
+// transactions the ledger no longer keeps in memory (Config.MemoryBudget).
+// Records are derived from the log: the ledger writes them for durable
+// transactions only, checks each against the log when it reads it back,
+// and rewrites them when a replay archives the same transactions again,
+// so they need no fsync of their own and a crash cannot make them lie.
+type Archive interface {
+	// Archive writes the records, replacing any under the same ID or
+	// confirmed index.
+	Archive(records []ArchivedRecord) error
+	// Archived returns the record stored under id (false if none).
+	Archived(id ID) (data []byte, ok bool, err error)
+	// ArchivedAt returns the ID archived at a 1-based position of the
+	// confirmed order (false if none).
+	ArchivedAt(confirmedIndex uint64) (ID, bool, error)
+}
+
+// ArchivedRecord is one archived transaction: its ID, its position in the
+// confirmed order and the ledger's opaque record of it.
+type ArchivedRecord struct {
+	ID             ID
+	ConfirmedIndex uint64
+	Data           []byte
+}

@@ -24,6 +24,9 @@ type Memory struct {
 	// unlocking and iterate without holding the lock.
 	attached []memoryEntry
 	parked   map[dag.ID][]byte
+	// archived and archivedAt are dag.Archive's records and order.
+	archived   map[dag.ID][]byte
+	archivedAt map[uint64]dag.ID
 }
 
 type memoryEntry struct {
@@ -33,7 +36,34 @@ type memoryEntry struct {
 
 // NewMemory returns an empty in-memory store.
 func NewMemory() *Memory {
-	return &Memory{parked: make(map[dag.ID][]byte)}
+	return &Memory{parked: make(map[dag.ID][]byte), archived: make(map[dag.ID][]byte), archivedAt: make(map[uint64]dag.ID)}
+}
+
+// Archive implements dag.Archive.
+func (m *Memory) Archive(records []dag.ArchivedRecord) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range records {
+		m.archived[r.ID] = bytes.Clone(r.Data)
+		m.archivedAt[r.ConfirmedIndex] = r.ID
+	}
+	return nil
+}
+
+// Archived implements dag.Archive.
+func (m *Memory) Archived(id dag.ID) ([]byte, bool, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	data, ok := m.archived[id]
+	return bytes.Clone(data), ok, nil
+}
+
+// ArchivedAt implements dag.Archive.
+func (m *Memory) ArchivedAt(confirmedIndex uint64) (dag.ID, bool, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	id, ok := m.archivedAt[confirmedIndex]
+	return id, ok, nil
 }
 
 // Commit applies w atomically. Within w, Parked is applied before

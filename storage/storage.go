@@ -24,6 +24,9 @@ var (
 var (
 	_ dag.Store = (*Memory)(nil)
 	_ dag.Store = (*Badger)(nil)
+
+	_ dag.Archive = (*Memory)(nil)
+	_ dag.Archive = (*Badger)(nil)
 )
 
 // checkArrivals accepts attached only if its arrivals strictly increase

@@ -1,0 +1,420 @@
+package dag
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// Archiving keeps the ledger's memory bounded by Config.MemoryBudget
+// instead of by history (docs/design/2026-12-02-bounded-memory.md).
+// Confirmed transactions beyond the budget, oldest in the confirmed order
+// first, leave memory: their record (what the ledger knows of them beyond
+// their bytes) goes to the store's Archive, they leave the map and the
+// confirmed order, and their pointers are cleared so that they are garbage
+// once their in-memory children have left as well. A lookup that misses
+// memory reads the archive. A transaction that references an archived one
+// brings it back into memory from its record (resurrect), so it is judged
+// exactly as if nothing had been archived; the resurrected node is archived
+// again, with whatever changed, by the next pass.
+
+// archiveChunk is how many transactions beyond the budget a pass waits
+// for at most: passes write in chunks so that their cost is amortised. A
+// small budget uses an eighth of itself (Ledger.chunk).
+const archiveChunk = 4096
+
+// nodeBytes is what one resident transaction costs in memory: the node,
+// its map entry, its approver slice and its confirmed-order slot
+// (BenchmarkLedgerHistory measured ≈350 B of heap per transaction).
+const nodeBytes = 400
+
+// recordVersion is the first byte of an archived record.
+const recordVersion = 1
+
+// record is the decoded form of an archived record: the node's fields that
+// the transaction's bytes do not hold.
+type record struct {
+	arrival      uint64
+	confIndex    uint64
+	weight       uint64
+	validators   uint64
+	oldestRoot   int64
+	youngestRoot int64
+	cw           uint64
+	tag          uint32
+	flags        uint8
+	next         ID // the first chain successor seen; zero if none
+	horizon      []uint64
+	approvers    []ID
+}
+
+// recordFlags are the node flags a record keeps.
+const recordFlags = flagConfirmed | flagConflicting | flagRuledOut
+
+func (l *Ledger) encodeRecord(n *node) []byte {
+	b := make([]byte, 0, 1+7*8+4+1+IDSize+2+8*l.named+4+IDSize*len(n.approvers))
+	b = append(b, recordVersion)
+	for _, v := range []uint64{n.arrival, n.confIndex, n.weight, n.validators, uint64(n.oldestRoot), uint64(n.youngestRoot), n.cw} {
+		b = binary.BigEndian.AppendUint64(b, v)
+	}
+	b = binary.BigEndian.AppendUint32(b, n.tag)
+	b = append(b, n.flags&recordFlags)
+	var next ID
+	if n.next != nil {
+		next = n.next.id
+	}
+	b = append(b, next[:]...)
+	var hv []uint64
+	if n.horizon != nil {
+		hv = n.horizon.v
+	}
+	b = binary.BigEndian.AppendUint16(b, uint16(len(hv)))
+	for _, v := range hv {
+		b = binary.BigEndian.AppendUint64(b, v)
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(len(n.approvers)))
+	for _, a := range n.approvers {
+		b = append(b, a.id[:]...)
+	}
+	return b
+}
+
+// errRecord marks a record that does not decode.
+var errRecord = errors.New("dag: malformed archived record")
+
+// decodeRecord is the inverse of encodeRecord. It rejects anything else,
+// trailing bytes included.
+func decodeRecord(b []byte) (record, error) {
+	var r record
+	const fixed = 1 + 7*8 + 4 + 1 + IDSize + 2
+	if len(b) < fixed || b[0] != recordVersion {
+		return r, fmt.Errorf("%w: %d bytes", errRecord, len(b))
+	}
+	p := b[1:]
+	u64 := func() uint64 { v := binary.BigEndian.Uint64(p); p = p[8:]; return v }
+	r.arrival, r.confIndex, r.weight, r.validators = u64(), u64(), u64(), u64()
+	r.oldestRoot, r.youngestRoot, r.cw = int64(u64()), int64(u64()), u64()
+	r.tag = binary.BigEndian.Uint32(p)
+	r.flags = p[4]
+	p = p[5:]
+	if r.flags&^recordFlags != 0 {
+		return r, fmt.Errorf("%w: flags %#x", errRecord, r.flags)
+	}
+	r.next = ID(p[:IDSize])
+	p = p[IDSize:]
+	nh := int(binary.BigEndian.Uint16(p))
+	p = p[2:]
+	if len(p) < 8*nh+4 {
+		return r, fmt.Errorf("%w: horizon of %d cut short", errRecord, nh)
+	}
+	if nh > 0 {
+		r.horizon = make([]uint64, nh)
+		for i := range r.horizon {
+			r.horizon[i] = u64()
+		}
+	}
+	na := binary.BigEndian.Uint32(p)
+	p = p[4:]
+	if uint64(len(p)) != uint64(na)*IDSize {
+		return r, fmt.Errorf("%w: %d approvers in %d bytes", errRecord, na, len(p))
+	}
+	r.approvers = make([]ID, na)
+	for i := range r.approvers {
+		r.approvers[i] = ID(p[:IDSize])
+		p = p[IDSize:]
+	}
+	return r, nil
+}
+
+// pinned reports whether n must stay in memory although it is archived:
+// the genesis root, tips, and what the issuer state points at (chain
+// heads, first transactions).
+func (l *Ledger) pinned(n *node) bool {
+	if n == l.root || n.tipIndex >= 0 {
+		return true
+	}
+	if iss := n.issuer; iss != nil && (iss.head == n || iss.first == n) {
+		return true
+	}
+	if n.kind.Spec().RotatesKey {
+		if next := l.mu.issuers[l.mu.rotated[n]]; next != nil && next.head == n {
+			return true
+		}
+	}
+	return false
+}
+
+// touch notes a change to an archived node still in memory: its record is
+// stale, so the next pass writes it again (and lets it go unless pinned).
+// Called with l.mu held.
+func (l *Ledger) touch(n *node) {
+	if n.flags&flagArchived == 0 || n.flags&flagDirty != 0 || n.flags&flagEvicted != 0 {
+		return
+	}
+	n.flags |= flagDirty
+	l.mu.rearchive = append(l.mu.rearchive, n)
+}
+
+// archivePass archives the oldest confirmed transactions beyond the budget
+// and the resurrected or changed ones. It runs with writeMu held (or in
+// replay, which has the ledger to itself) and l.mu not held: nothing else
+// changes the graph meanwhile, and the store write happens outside the
+// graph lock, so readers never wait for it. Only transactions whose bytes
+// are durable are archived, so a record always names a stored arrival.
+func (l *Ledger) archivePass() error {
+	if l.archive == nil {
+		return nil
+	}
+	excess := len(l.mu.confirmed) - l.resident
+	if excess < l.chunk && len(l.mu.rearchive) < l.chunk {
+		return nil
+	}
+	durable := l.durableArrival.Load()
+	take := 0
+	for take < excess && l.mu.confirmed[take].arrival <= durable {
+		take++
+	}
+	batch := make([]*node, 0, take+len(l.mu.rearchive))
+	batch = append(batch, l.mu.confirmed[:take]...)
+	batch = append(batch, l.mu.rearchive...)
+	if len(batch) == 0 {
+		return nil
+	}
+	records := make([]ArchivedRecord, len(batch))
+	for i, n := range batch {
+		records[i] = ArchivedRecord{ID: n.id, ConfirmedIndex: n.confIndex, Data: l.encodeRecord(n)}
+	}
+	if err := l.archive.Archive(records); err != nil {
+		return fmt.Errorf("%w: archive: %v", ErrStore, err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, n := range batch {
+		n.flags = n.flags&^flagDirty | flagArchived
+		if !l.pinned(n) {
+			l.evict(n)
+		}
+	}
+	clear(l.mu.confirmed[:take])
+	l.mu.confirmed = l.mu.confirmed[take:]
+	l.mu.confirmedBase += uint64(take)
+	clear(l.mu.rearchive)
+	l.mu.rearchive = l.mu.rearchive[:0]
+	l.archived.Store(true)
+	return nil
+}
+
+// evict takes an archived node out of memory. Other in-memory nodes may
+// still point at it (children, a chain successor); they read only what it
+// keeps (ID, time, sequence, arrival, flags), and every lookup by ID goes
+// to the archive from now on. Called with l.mu held.
+func (l *Ledger) evict(n *node) {
+	if l.mu.nodes[n.id] == n {
+		delete(l.mu.nodes, n.id)
+	}
+	delete(l.mu.rotated, n)
+	n.parents = [2]*node{}
+	n.prev, n.next, n.approvers, n.horizon = nil, nil, nil, nil
+	n.mark = 0
+	n.flags |= flagEvicted
+}
+
+// loadArchived builds the node of an archived transaction from its record
+// and its bytes; nil if id is not archived (or its record is stale: after
+// a crash an arrival may hold another transaction). With insert, the node
+// goes back into memory (resurrect); without, it is a read-only copy for
+// one answer. Called with l.mu held (for reading, without insert).
+func (l *Ledger) loadArchived(id ID, insert bool) (*node, error) {
+	if l.archive == nil || !l.archived.Load() {
+		return nil, nil
+	}
+	rec, tx, err := l.readArchived(id)
+	if err != nil || tx == nil {
+		return nil, err
+	}
+	n := &node{
+		id: id, seq: tx.Seq, time: tx.Time, arrival: rec.arrival, confIndex: rec.confIndex,
+		weight: rec.weight, validators: rec.validators, oldestRoot: rec.oldestRoot,
+		youngestRoot: rec.youngestRoot, cw: rec.cw, tag: rec.tag, kind: tx.Kind,
+		flags: rec.flags | flagArchived, tipIndex: -1,
+	}
+	n.parents[0] = l.nodeOrStub(tx.Trunk)
+	n.parents[1] = n.parents[0]
+	if tx.Branch != tx.Trunk {
+		n.parents[1] = l.nodeOrStub(tx.Branch)
+	}
+	if tx.Seq > 0 {
+		n.prev = l.nodeOrStub(tx.Prev)
+	}
+	if !rec.next.IsZero() {
+		n.next = l.nodeOrStub(rec.next)
+	}
+	n.approvers = make([]*node, len(rec.approvers))
+	for i, a := range rec.approvers {
+		n.approvers[i] = l.nodeOrStub(a)
+	}
+	if len(rec.horizon) > 0 {
+		n.horizon = &horizon{v: rec.horizon}
+	}
+	if insert {
+		n.issuer = l.issuerOf(tx.Issuer)
+	} else if n.issuer = l.mu.issuers[tx.Issuer]; n.issuer == nil {
+		n.issuer = &issuer{key: tx.Issuer, validator: -1}
+	}
+	if !insert {
+		return n, nil
+	}
+	if tx.Kind.Spec().RotatesKey {
+		newKey, _, _ := ParseRotatePayload(tx.Payload)
+		l.mu.rotated[n] = newKey
+	}
+	l.mu.nodes[id] = n
+	l.touch(n)
+	return n, nil
+}
+
+// readArchived reads id's record and bytes; a nil transaction means that
+// id is not archived.
+func (l *Ledger) readArchived(id ID) (record, *Transaction, error) {
+	data, ok, err := l.archive.Archived(id)
+	if err != nil {
+		return record{}, nil, fmt.Errorf("%w: %v", ErrStore, err)
+	}
+	if !ok {
+		return record{}, nil, nil
+	}
+	rec, err := decodeRecord(data)
+	if err != nil {
+		return record{}, nil, fmt.Errorf("%w: archived %s: %v", ErrStore, id.Short(), err)
+	}
+	tx, err := l.storedTransaction(rec.arrival)
+	if err != nil || tx == nil || tx.ID() != id {
+		return record{}, nil, err
+	}
+	return rec, tx, nil
+}
+
+// storedTransaction reads the attached transaction at arrival from the
+// store; nil if there is none.
+func (l *Ledger) storedTransaction(arrival uint64) (*Transaction, error) {
+	raw, err := l.cfg.Store.Transaction(arrival)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrStore, err)
+	}
+	tx, err := decode(raw, l.genesis.MaxPayload, false)
+	if err != nil {
+		return nil, fmt.Errorf("%w: arrival %d: %v", ErrStore, arrival, err)
+	}
+	return tx, nil
+}
+
+// nodeOrStub is the in-memory node of id, or a stub that holds only the
+// ID (and reads as confirmed, which everything archived is).
+func (l *Ledger) nodeOrStub(id ID) *node {
+	if n := l.mu.nodes[id]; n != nil {
+		return n
+	}
+	return &node{id: id, flags: flagConfirmed | flagStub | flagArchived | flagEvicted, tipIndex: -1}
+}
+
+// resolve returns the in-memory node of id, resurrecting it from the
+// archive if it is there; nil if the ledger does not have it. Called with
+// l.mu held for writing.
+func (l *Ledger) resolve(id ID) (*node, error) {
+	if n := l.mu.nodes[id]; n != nil {
+		return n, nil
+	}
+	return l.loadArchived(id, true)
+}
+
+// live is the in-memory version of n, which may be an evicted node or a
+// stub that other nodes still point at. Called with l.mu held for writing.
+func (l *Ledger) live(n *node) (*node, error) {
+	if n == nil || n.flags&flagEvicted == 0 {
+		return n, nil
+	}
+	return l.resolve(n.id)
+}
+
+// peek returns the node of id for reading: the in-memory one or a
+// read-only copy from the archive. Called with l.mu held.
+func (l *Ledger) peek(id ID) *node {
+	if n := l.mu.nodes[id]; n != nil {
+		return n
+	}
+	n, _ := l.loadArchived(id, false)
+	return n
+}
+
+// chainPrev is p's issuer-chain predecessor, read from the archive when
+// memory no longer links to it; nil for a chain start or on a store error.
+// Called with l.mu held.
+func (l *Ledger) chainPrev(p *node) *node {
+	if p.seq == 0 {
+		return nil
+	}
+	q := p.prev
+	if q != nil && q.flags&flagEvicted == 0 {
+		return q
+	}
+	var id ID
+	if q != nil {
+		id = q.id
+	} else {
+		tx, err := l.storedTransaction(p.arrival)
+		if err != nil || tx == nil {
+			return nil
+		}
+		id = tx.Prev
+	}
+	return l.peek(id)
+}
+
+// archivedDuplicates marks, before the graph lock is taken, the
+// transactions of a batch that are archived: the common answer (a new
+// transaction) is a negative read of the store's index, which must not
+// happen under the lock. Called with writeMu held, so the map does not
+// change meanwhile.
+func (l *Ledger) archivedDuplicates(txs []*Transaction) map[ID]bool {
+	if l.archive == nil || !l.archived.Load() {
+		return nil
+	}
+	var dup map[ID]bool
+	for _, tx := range txs {
+		id := tx.ID()
+		if _, ok := l.mu.nodes[id]; ok {
+			continue
+		}
+		if _, tx, err := l.readArchived(id); err == nil && tx != nil {
+			if dup == nil {
+				dup = make(map[ID]bool)
+			}
+			dup[id] = true
+		}
+	}
+	return dup
+}
+
+// confirmedAt returns the ID at a 1-based position of the confirmed order.
+// Called with l.mu held for reading; reads the archive below the resident
+// part.
+func (l *Ledger) confirmedAt(i uint64) (ID, bool) {
+	base := l.mu.confirmedBase
+	if i > base && i-base <= uint64(len(l.mu.confirmed)) {
+		return l.mu.confirmed[i-base-1].id, true
+	}
+	if i == 0 || i > base || l.archive == nil {
+		return ID{}, false
+	}
+	id, ok, err := l.archive.ArchivedAt(i)
+	return id, ok && err == nil
+}
+
+// totalConfirmed is the length of the confirmed order. Called with l.mu
+// held.
+func (l *Ledger) totalConfirmed() uint64 {
+	return l.mu.confirmedBase + uint64(len(l.mu.confirmed))
+}
