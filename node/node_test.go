@@ -180,11 +180,24 @@ func TestRejectionsChangeNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The node's beacon confirms it; once it has, the node issues nothing
-	// more on its own, so only the requests below could change the counts.
-	poll.Until(t, 10*time.Second, "the first reading confirmed", func() bool {
-		info, ok := r.n.Ledger().Info(good)
-		return ok && info.Confirmed
+	// The node's beacons confirm it and bring it under a final checkpoint
+	// of the audit log (a checkpoint transaction); once they have, the
+	// node issues nothing more on its own, so only the requests below
+	// could change the counts.
+	var last uint64
+	var stableSince time.Time
+	poll.Until(t, 10*time.Second, "the first reading confirmed, checkpointed and the node quiet", func() bool {
+		f, _, ok := r.n.AuditLog().Latest()
+		i, err := r.n.AuditLog().IndexOf(good)
+		n := r.n.Ledger().Stats().Transactions
+		if !ok || err != nil || i >= f.Size || n != last {
+			last, stableSince = n, time.Time{}
+			return false
+		}
+		if stableSince.IsZero() {
+			stableSince = time.Now()
+		}
+		return time.Since(stableSince) > 300*time.Millisecond
 	})
 	tips, err := r.c.Tips(ctx, nil, 0)
 	if err != nil {
