@@ -80,6 +80,7 @@ type Log struct {
 	mu     sync.RWMutex
 	st     state
 	recent recentSet // IDs logged lately: the walk's stop test, without a read
+	leaves leafCache // leaf hashes of attached transactions not logged yet
 
 	// claimMu serialises cosignature bookkeeping; waiting holds the sizes
 	// of claims beyond the log, judged once it reaches them.
@@ -96,7 +97,7 @@ func Open(g *dag.Genesis, store Store) (*Log, error) {
 	if len(g.Validators) == 0 {
 		return nil, fmt.Errorf("evidence: the genesis names no validator to order the log")
 	}
-	l := &Log{genesis: g, origin: Origin(g), orderer: g.Validators[0].PublicKey, store: store, recent: newRecentSet(1 << 16)}
+	l := &Log{genesis: g, origin: Origin(g), orderer: g.Validators[0].PublicKey, store: store, recent: newRecentSet(1 << 16), leaves: leafCache{limit: 1 << 16, cur: map[dag.ID]merkle.Hash{}}}
 	raw, ok, err := store.Get([]byte{keyState})
 	if err != nil {
 		return nil, err
@@ -193,17 +194,64 @@ func (l *Log) Advance(ledger Ledger, newest dag.ID) ([]Checkpoint, error) {
 		}
 		cur = prev
 	}
+	// One store write for all the anchors (unless it grows large): the
+	// state goes last, so a crash redoes them with the same result.
 	var closed []Checkpoint
+	run := newAppend(l, st)
 	for i := len(chain) - 1; i >= 0 && chain[i].Confirmed; i-- {
-		c, err := l.appendAnchor(ledger, chain[i])
+		c, err := run.anchor(ledger, chain[i])
 		if err != nil {
 			return closed, err
 		}
 		if c != nil {
 			closed = append(closed, *c)
 		}
+		if len(run.b.keys) >= maxBatchWrites {
+			if err := run.commit(); err != nil {
+				return closed, err
+			}
+			run = newAppend(l, run.st)
+		}
 	}
-	return closed, nil
+	return closed, run.commit()
+}
+
+// maxBatchWrites bounds one store write of the log (Badger splits larger
+// ones anyway; this bounds the memory of a long catch-up).
+const maxBatchWrites = 1 << 16
+
+// appendRun appends anchors into one batch.
+type appendRun struct {
+	l     *Log
+	st    state
+	b     *batch
+	tree  *merkle.Tree
+	fresh []dag.ID // logged in this run, not yet in recent
+	in    map[dag.ID]struct{}
+}
+
+func newAppend(l *Log, st state) *appendRun {
+	b := newBatch(l.store)
+	return &appendRun{l: l, st: st, b: b, tree: merkle.New(b, st.size), in: map[dag.ID]struct{}{}}
+}
+
+func (r *appendRun) commit() error {
+	if len(r.b.keys) == 0 {
+		return nil
+	}
+	r.b.put([]byte{keyState}, r.st.encode())
+	if err := r.l.store.Write(r.b.keys, r.b.values); err != nil {
+		return err
+	}
+	r.l.mu.Lock()
+	r.l.st = r.st
+	for _, id := range r.fresh {
+		r.l.recent.add(id)
+		delete(r.l.leaves.cur, id)
+		delete(r.l.leaves.old, id)
+	}
+	r.l.mu.Unlock()
+	return nil
 }
 
 // closes reports whether an anchor issued at t after one issued at prev
@@ -221,53 +269,85 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
-// appendAnchor logs anchor's past that the log lacks, in the canonical
-// order, and commits it with the new state in one batch.
-func (l *Log) appendAnchor(ledger Ledger, anchor dag.Info) (*Checkpoint, error) {
-	l.mu.RLock()
-	st := l.st
-	l.mu.RUnlock()
-	order, err := l.newPast(ledger, anchor.ID)
+// anchor logs anchor's past that the log lacks, in the canonical order.
+func (r *appendRun) anchor(ledger Ledger, anchor dag.Info) (*Checkpoint, error) {
+	l := r.l
+	order, err := l.newPast(ledger, anchor.ID, r.in)
 	if err != nil {
 		return nil, err
 	}
-	b := newBatch(l.store)
-	tree := merkle.New(b, st.size)
 	for _, id := range order {
-		tx, err := ledger.Transaction(id)
-		if err != nil {
-			return nil, fmt.Errorf("evidence: read %s to log it: %w", id.Short(), err)
-		}
-		index := tree.Size()
-		if err := tree.Append(merkle.LeafHash(tx.Bytes())); err != nil {
-			return nil, err
-		}
-		b.put(indexKey(id), binary.BigEndian.AppendUint64(nil, index))
-		b.put(leafKey(index), append([]byte(nil), id[:]...))
-	}
-	if b.err != nil {
-		return nil, b.err
-	}
-	next := state{size: tree.Size(), anchored: true, anchorSeq: anchor.Seq, anchor: anchor.ID, anchorTime: anchor.Time}
-	var closed *Checkpoint
-	if closes(st.anchored, st.anchorTime, anchor.Time) && next.size > 0 {
-		root, err := tree.Root()
+		leaf, err := l.leafOf(ledger, id)
 		if err != nil {
 			return nil, err
 		}
-		closed = &Checkpoint{Origin: l.origin, Size: next.size, Root: root}
+		index := r.tree.Size()
+		if err := r.tree.Append(leaf); err != nil {
+			return nil, err
+		}
+		r.b.put(indexKey(id), binary.BigEndian.AppendUint64(nil, index))
+		r.b.put(leafKey(index), append([]byte(nil), id[:]...))
+		r.in[id] = struct{}{}
+		r.fresh = append(r.fresh, id)
 	}
-	b.put([]byte{keyState}, next.encode())
-	if err := l.store.Write(b.keys, b.values); err != nil {
+	if r.b.err != nil {
+		return nil, r.b.err
+	}
+	prev := r.st
+	r.st = state{size: r.tree.Size(), anchored: true, anchorSeq: anchor.Seq, anchor: anchor.ID, anchorTime: anchor.Time}
+	if !closes(prev.anchored, prev.anchorTime, anchor.Time) || r.st.size == 0 {
+		return nil, nil
+	}
+	root, err := r.tree.Root()
+	if err != nil {
 		return nil, err
 	}
+	return &Checkpoint{Origin: l.origin, Size: r.st.size, Root: root}, nil
+}
+
+// NoteAttached remembers an attached transaction's leaf hash, so that
+// logging it does not read it back from the store. Cheap (one SHA-256 of
+// its bytes); the node calls it for every attached transaction.
+func (l *Log) NoteAttached(tx *dag.Transaction) {
+	h := merkle.LeafHash(tx.Bytes())
 	l.mu.Lock()
-	l.st = next
-	for _, id := range order {
-		l.recent.add(id)
-	}
+	l.leaves.add(tx.ID(), h)
 	l.mu.Unlock()
-	return closed, nil
+}
+
+func (l *Log) leafOf(ledger Ledger, id dag.ID) (merkle.Hash, error) {
+	l.mu.RLock()
+	h, ok := l.leaves.get(id)
+	l.mu.RUnlock()
+	if ok {
+		return h, nil
+	}
+	tx, err := ledger.Transaction(id)
+	if err != nil {
+		return merkle.Hash{}, fmt.Errorf("evidence: read %s to log it: %w", id.Short(), err)
+	}
+	return merkle.LeafHash(tx.Bytes()), nil
+}
+
+// leafCache holds about limit..2·limit leaf hashes in two generations.
+type leafCache struct {
+	limit    int
+	cur, old map[dag.ID]merkle.Hash
+}
+
+func (c *leafCache) add(id dag.ID, h merkle.Hash) {
+	if len(c.cur) >= c.limit {
+		c.old, c.cur = c.cur, make(map[dag.ID]merkle.Hash, c.limit)
+	}
+	c.cur[id] = h
+}
+
+func (c *leafCache) get(id dag.ID) (merkle.Hash, bool) {
+	if h, ok := c.cur[id]; ok {
+		return h, true
+	}
+	h, ok := c.old[id]
+	return h, ok
 }
 
 // newPast lists what the log lacks of anchor's approval cone (anchor and
@@ -275,7 +355,7 @@ func (l *Log) appendAnchor(ledger Ledger, anchor dag.Info) (*Checkpoint, error) 
 // confirmed with the anchor), parents before children, and a predecessor
 // before its successor where both are new, ties by lower ID: Kahn's
 // algorithm with a heap over the new part.
-func (l *Log) newPast(ledger Ledger, anchor dag.ID) ([]dag.ID, error) {
+func (l *Log) newPast(ledger Ledger, anchor dag.ID, in map[dag.ID]struct{}) ([]dag.ID, error) {
 	root := ledger.Root()
 	infos := map[dag.ID]dag.Info{}
 	stack := []dag.ID{anchor}
@@ -287,6 +367,9 @@ func (l *Log) newPast(ledger Ledger, anchor dag.ID) ([]dag.ID, error) {
 		}
 		if _, seen := infos[id]; seen {
 			continue
+		}
+		if _, done := in[id]; done {
+			continue // logged by an earlier anchor of this run
 		}
 		logged, err := l.logged(id)
 		if err != nil {
