@@ -282,11 +282,11 @@ func (r *appendRun) anchor(ledger Ledger, anchor dag.Info) (*Checkpoint, error) 
 			return nil, err
 		}
 		index := r.tree.Size()
+		r.b.leafIDs[index] = id
 		if err := r.tree.Append(leaf); err != nil {
 			return nil, err
 		}
 		r.b.put(indexKey(id), binary.BigEndian.AppendUint64(nil, index))
-		r.b.put(leafKey(index), append([]byte(nil), id[:]...))
 		r.in[id] = struct{}{}
 		r.fresh = append(r.fresh, id)
 	}
@@ -468,15 +468,15 @@ func (l *Log) At(index uint64) (dag.ID, error) {
 	if index >= l.Size() {
 		return dag.ID{}, fmt.Errorf("%w: index %d, size %d", ErrRange, index, l.Size())
 	}
-	v, ok, err := l.store.Get(leafKey(index))
+	v, ok, err := l.store.Get(nodeKey(0, index))
 	if err != nil {
 		return dag.ID{}, err
 	}
-	if !ok || len(v) != dag.IDSize {
+	if !ok || len(v) != len(merkle.Hash{})+dag.IDSize {
 		return dag.ID{}, fmt.Errorf("evidence: log position %d is not stored", index)
 	}
 	var id dag.ID
-	copy(id[:], v)
+	copy(id[:], v[len(merkle.Hash{}):])
 	return id, nil
 }
 

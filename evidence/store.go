@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 
@@ -105,10 +106,15 @@ type batch struct {
 	keys   [][]byte
 	values [][]byte
 	nodes  map[[9]byte]merkle.Hash
-	err    error
+	// leafIDs are the IDs of the leaves being appended, stored with their
+	// level-0 hashes (one key a leaf instead of two).
+	leafIDs map[uint64]dag.ID
+	err     error
 }
 
-func newBatch(s Store) *batch { return &batch{store: s, nodes: map[[9]byte]merkle.Hash{}} }
+func newBatch(s Store) *batch {
+	return &batch{store: s, nodes: map[[9]byte]merkle.Hash{}, leafIDs: map[uint64]dag.ID{}}
+}
 
 func (b *batch) put(k, v []byte) {
 	b.keys = append(b.keys, k)
@@ -130,7 +136,15 @@ func (b *batch) SetNode(level uint8, index uint64, h merkle.Hash) error {
 	k[0] = level
 	binary.BigEndian.PutUint64(k[1:], index)
 	b.nodes[k] = h
-	b.put(nodeKey(level, index), bytes.Clone(h[:]))
+	v := bytes.Clone(h[:])
+	if level == 0 {
+		id, ok := b.leafIDs[index]
+		if !ok {
+			return fmt.Errorf("evidence: leaf %d appended without its ID", index)
+		}
+		v = append(v, id[:]...)
+	}
+	b.put(nodeKey(level, index), v)
 	return nil
 }
 
@@ -142,7 +156,7 @@ func storeNode(s Store, level uint8, index uint64, errp *error) (merkle.Hash, bo
 		}
 		return merkle.Hash{}, false
 	}
-	if !ok || len(v) != len(merkle.Hash{}) {
+	if want := len(merkle.Hash{}); !ok || len(v) != want && (level != 0 || len(v) != want+dag.IDSize) {
 		return merkle.Hash{}, false
 	}
 	var h merkle.Hash
