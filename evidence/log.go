@@ -81,6 +81,8 @@ type Log struct {
 	st     state
 	recent recentSet // IDs logged lately: the walk's stop test, without a read
 	leaves leafCache // leaf hashes of attached transactions not logged yet
+	// onLogged is OnLogged's function; nil for none.
+	onLogged func(id dag.ID, index uint64)
 
 	// claimMu serialises cosignature bookkeeping; waiting holds the sizes
 	// of claims beyond the log, judged once it reaches them.
@@ -223,6 +225,7 @@ const maxBatchWrites = 1 << 16
 // appendRun appends anchors into one batch.
 type appendRun struct {
 	l     *Log
+	start uint64 // the log's size before the run
 	st    state
 	b     *batch
 	tree  *merkle.Tree
@@ -232,7 +235,7 @@ type appendRun struct {
 
 func newAppend(l *Log, st state) *appendRun {
 	b := newBatch(l.store)
-	return &appendRun{l: l, st: st, b: b, tree: merkle.New(b, st.size), in: map[dag.ID]struct{}{}}
+	return &appendRun{l: l, start: st.size, st: st, b: b, tree: merkle.New(b, st.size), in: map[dag.ID]struct{}{}}
 }
 
 func (r *appendRun) commit() error {
@@ -251,8 +254,26 @@ func (r *appendRun) commit() error {
 		delete(r.l.leaves.old, id)
 	}
 	r.l.mu.Unlock()
+	if r.l.onLogged != nil {
+		for i, id := range r.fresh {
+			r.l.onLogged(id, r.start+uint64(i))
+		}
+	}
 	return nil
 }
+
+// RecentlyLogged reports whether id is among the transactions the log
+// appended lately (at least the last 65,536), without a store read.
+func (l *Log) RecentlyLogged(id dag.ID) bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.recent.has(id)
+}
+
+// OnLogged sets a function that Advance calls, on its goroutine, for
+// every transaction it has appended (durably), with its position. Set it
+// before the first Advance.
+func (l *Log) OnLogged(fn func(id dag.ID, index uint64)) { l.onLogged = fn }
 
 // closes reports whether an anchor issued at t after one issued at prev
 // (none: the first anchor) closes a checkpoint.

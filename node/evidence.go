@@ -12,9 +12,12 @@ import (
 	"github.com/tangled-ledger/tangled/evidence"
 )
 
-// claimQueue bounds the checkpoint transactions waiting to be taken into
-// the log's cosignatures (four validators post about one a second each).
-const claimQueue = 4096
+// auditQueue bounds the ledger events waiting for the log's goroutine.
+// The subscriber only hands events over (the ledger calls it on its
+// committing goroutine, which must not wait); when the queue is full an
+// event is dropped, which costs only a store read (a leaf hash) or a
+// later checkpoint (a claim), never the log's correctness.
+const auditQueue = 1 << 16
 
 // unloggedMax bounds the confirmed data the node tracks until a final
 // checkpoint covers it (what keeps a validator's beacons coming).
@@ -26,25 +29,27 @@ const unloggedMax = 1 << 16
 // validator signs the checkpoints the log closes (issueCheckpoints), so
 // the node's own chain has one writer.
 type audit struct {
-	log  *evidence.Log
-	wake chan struct{}
+	log    *evidence.Log
+	events chan dag.Event
+	wake   chan struct{}
+	// dropped counts events refused for a full queue.
+	dropped atomic.Uint64
 
-	mu sync.Mutex
-	// newest is the orderer's newest confirmed transaction seen.
+	// The log's goroutine's own: the orderer's newest confirmed
+	// transaction, and the confirmed data not yet logged (unlogged, at
+	// most unloggedMax) or logged below need but not under a final
+	// checkpoint yet.
 	newest    dag.ID
 	newestSeq uint64
 	hasNewest bool
+	unlogged  map[dag.ID]struct{}
+	need      uint64
+
+	mu sync.Mutex
 	// toSign are checkpoints this validator has yet to cosign.
 	toSign []evidence.Checkpoint
-	// claims are attached checkpoint transactions not yet taken in.
-	claims []*dag.Transaction
-	// dropped counts claims refused for a full queue.
-	dropped uint64
-	// unlogged is the confirmed data not yet under a final checkpoint
-	// (at most unloggedMax: a bound, not a promise).
-	unlogged map[dag.ID]struct{}
-	// settled is the final size settle last ran at (the log's goroutine's).
-	settled uint64
+	// lags: confirmed data waits for a final checkpoint.
+	lags bool
 	// found counts misbehaviour evidence by kind; closed the checkpoints
 	// closed.
 	found  map[string]uint64
@@ -62,7 +67,10 @@ func (n *Node) openAudit() error {
 	if err != nil {
 		return fmt.Errorf("node: audit log: %w", err)
 	}
-	n.audit = &audit{log: log, wake: make(chan struct{}, 1), found: map[string]uint64{}, unlogged: map[dag.ID]struct{}{}}
+	a := &audit{log: log, events: make(chan dag.Event, auditQueue), wake: make(chan struct{}, 1),
+		found: map[string]uint64{}, unlogged: map[dag.ID]struct{}{}}
+	n.audit = a
+	log.OnLogged(a.logged)
 	// After a restart the log may lag what replay confirmed: start from
 	// the orderer's newest confirmed transaction.
 	if st, ok := n.ledger.IssuerState(log.Orderer(), n.cfg.Now().UnixNano()); ok {
@@ -72,7 +80,8 @@ func (n *Node) openAudit() error {
 				break
 			}
 			if info.Confirmed {
-				n.audit.noteConfirmed(info)
+				a.newest, a.newestSeq, a.hasNewest = info.ID, info.Seq, true
+				a.poke()
 				break
 			}
 			if info.Seq == 0 {
@@ -84,41 +93,59 @@ func (n *Node) openAudit() error {
 	return nil
 }
 
-// onAuditEvent is the ledger subscriber's part for the log: quick, it
-// only records and wakes.
+// onEvent is the ledger subscriber's part for the log: it hands the
+// events the log needs to its goroutine and never waits.
 func (a *audit) onEvent(e dag.Event) {
-	if e.Kind == dag.EventConfirmed && e.Info.Kind.Spec().Data {
-		a.mu.Lock()
-		if len(a.unlogged) < unloggedMax {
-			a.unlogged[e.Info.ID] = struct{}{}
-		}
-		a.mu.Unlock()
-	}
-	if e.Kind == dag.EventAttached && e.Tx != nil {
-		a.log.NoteAttached(e.Tx)
-	}
 	switch {
-	case e.Kind == dag.EventConfirmed && e.Info.Issuer == a.log.Orderer():
-		a.noteConfirmed(e.Info)
-	case e.Kind == dag.EventAttached && e.Info.Kind == dag.KindCheckpoint && e.Tx != nil:
-		a.mu.Lock()
-		if len(a.claims) < claimQueue {
-			a.claims = append(a.claims, e.Tx)
-		} else {
-			a.dropped++
-		}
-		a.mu.Unlock()
+	case e.Kind == dag.EventAttached && e.Tx != nil,
+		e.Kind == dag.EventConfirmed && (e.Info.Kind.Spec().Data || e.Info.Issuer == a.log.Orderer()):
+	default:
+		return
+	}
+	select {
+	case a.events <- e:
 		a.poke()
+	default:
+		a.dropped.Add(1)
 	}
 }
 
-func (a *audit) noteConfirmed(info dag.Info) {
-	a.mu.Lock()
-	if !a.hasNewest || info.Seq > a.newestSeq {
-		a.newest, a.newestSeq, a.hasNewest = info.ID, info.Seq, true
+// take handles the queued events: leaf hashes, confirmed data to watch,
+// the orderer's progress; it returns the claims to take in.
+func (a *audit) take() []*dag.Transaction {
+	var claims []*dag.Transaction
+	for {
+		select {
+		case e := <-a.events:
+			switch e.Kind {
+			case dag.EventAttached:
+				a.log.NoteAttached(e.Tx)
+				if e.Tx.Kind == dag.KindCheckpoint {
+					claims = append(claims, e.Tx)
+				}
+			case dag.EventConfirmed:
+				// Logged already when its event comes after the round
+				// that logged it: nothing to wait for.
+				if e.Info.Kind.Spec().Data && len(a.unlogged) < unloggedMax && !a.log.RecentlyLogged(e.Info.ID) {
+					a.unlogged[e.Info.ID] = struct{}{}
+				}
+				if e.Info.Issuer == a.log.Orderer() && (!a.hasNewest || e.Info.Seq > a.newestSeq) {
+					a.newest, a.newestSeq, a.hasNewest = e.Info.ID, e.Info.Seq, true
+				}
+			}
+		default:
+			return claims
+		}
 	}
-	a.mu.Unlock()
-	a.poke()
+}
+
+// logged is the log's hook for each transaction it appends (called on
+// the log's goroutine, from Advance).
+func (a *audit) logged(id dag.ID, index uint64) {
+	if _, ok := a.unlogged[id]; ok {
+		delete(a.unlogged, id)
+		a.need = max(a.need, index+1)
+	}
 }
 
 func (a *audit) poke() {
@@ -132,7 +159,7 @@ func (a *audit) poke() {
 // goroutine: under load every round appends many anchors in one store
 // write (one fsync), instead of one write per anchor competing with the
 // ledger's group commits. It adds at most this much to the evidence lag.
-const auditPace = 50 * time.Millisecond
+const auditPace = 250 * time.Millisecond
 
 // runAudit is the log's goroutine.
 func (n *Node) runAudit(ctx context.Context) {
@@ -151,13 +178,9 @@ func (n *Node) runAudit(ctx context.Context) {
 		case <-a.wake:
 		}
 		pace.Reset(auditPace)
-		a.mu.Lock()
-		newest, has := a.newest, a.hasNewest
-		claims := a.claims
-		a.claims = nil
-		a.mu.Unlock()
-		if has {
-			closed, err := a.log.Advance(n.ledger, newest)
+		claims := a.take()
+		if a.hasNewest {
+			closed, err := a.log.Advance(n.ledger, a.newest)
 			if err != nil && !errors.Is(err, context.Canceled) {
 				n.log.Warn("audit log", "err", err)
 			}
@@ -174,7 +197,13 @@ func (n *Node) runAudit(ctx context.Context) {
 		for _, tx := range claims {
 			n.reportMisbehaviour(a.log.AddClaim(tx))
 		}
-		a.settle()
+		f, _, _ := a.log.Latest()
+		a.mu.Lock()
+		a.lags = len(a.unlogged) > 0 || f.Size < a.need
+		a.mu.Unlock()
+		if len(a.events) > 0 {
+			a.poke() // more arrived while this round ran
+		}
 	}
 }
 
@@ -224,33 +253,9 @@ func (n *Node) logLags() bool {
 	if n.audit == nil {
 		return false
 	}
-	a := n.audit
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return len(a.unlogged) > 0
-}
-
-// settle forgets the confirmed data that the newest final checkpoint
-// covers. Called by the log's goroutine.
-func (a *audit) settle() {
-	f, _, ok := a.log.Latest()
-	if !ok || f.Size == a.settled {
-		return // nothing new is final
-	}
-	a.settled = f.Size
-	a.mu.Lock()
-	ids := make([]dag.ID, 0, len(a.unlogged))
-	for id := range a.unlogged {
-		ids = append(ids, id)
-	}
-	a.mu.Unlock()
-	for _, id := range ids {
-		if i, err := a.log.IndexOf(id); err == nil && i < f.Size {
-			a.mu.Lock()
-			delete(a.unlogged, id)
-			a.mu.Unlock()
-		}
-	}
+	n.audit.mu.Lock()
+	defer n.audit.mu.Unlock()
+	return n.audit.lags
 }
 
 // AuditLog is the node's audit log.
