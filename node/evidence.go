@@ -159,7 +159,7 @@ func (a *audit) poke() {
 // goroutine: under load every round appends many anchors in one store
 // write (one fsync), instead of one write per anchor competing with the
 // ledger's group commits. It adds at most this much to the evidence lag.
-const auditPace = 250 * time.Millisecond
+const auditPace = 50 * time.Millisecond
 
 // runAudit is the log's goroutine.
 func (n *Node) runAudit(ctx context.Context) {
