@@ -51,30 +51,43 @@ type record struct {
 // recordFlags are the node flags a record keeps.
 const recordFlags = flagConfirmed | flagConflicting | flagRuledOut
 
-func (l *Ledger) encodeRecord(n *node) []byte {
-	b := make([]byte, 0, 1+7*8+4+1+IDSize+2+8*l.named+4+IDSize*len(n.approvers))
-	b = append(b, recordVersion)
-	for _, v := range []uint64{n.arrival, n.confIndex, n.weight, n.validators, uint64(n.oldestRoot), uint64(n.youngestRoot), n.cw} {
-		b = binary.BigEndian.AppendUint64(b, v)
+// recordOf is n's record.
+func recordOf(n *node) record {
+	r := record{
+		arrival: n.arrival, confIndex: n.confIndex, weight: n.weight, validators: n.validators,
+		oldestRoot: n.oldestRoot, youngestRoot: n.youngestRoot, cw: n.cw, tag: n.tag,
+		flags: n.flags & recordFlags, approvers: make([]ID, len(n.approvers)),
 	}
-	b = binary.BigEndian.AppendUint32(b, n.tag)
-	b = append(b, n.flags&recordFlags)
-	var next ID
 	if n.next != nil {
-		next = n.next.id
+		r.next = n.next.id
 	}
-	b = append(b, next[:]...)
-	var hv []uint64
 	if n.horizon != nil {
-		hv = n.horizon.v
+		r.horizon = n.horizon.v
 	}
-	b = binary.BigEndian.AppendUint16(b, uint16(len(hv)))
-	for _, v := range hv {
+	for i, a := range n.approvers {
+		r.approvers[i] = a.id
+	}
+	return r
+}
+
+// encode is the record's canonical encoding (decodeRecord's only input
+// that yields r).
+func (r record) encode() []byte {
+	b := make([]byte, 0, 1+7*8+4+1+IDSize+2+8*len(r.horizon)+4+IDSize*len(r.approvers))
+	b = append(b, recordVersion)
+	for _, v := range []uint64{r.arrival, r.confIndex, r.weight, r.validators, uint64(r.oldestRoot), uint64(r.youngestRoot), r.cw} {
 		b = binary.BigEndian.AppendUint64(b, v)
 	}
-	b = binary.BigEndian.AppendUint32(b, uint32(len(n.approvers)))
-	for _, a := range n.approvers {
-		b = append(b, a.id[:]...)
+	b = binary.BigEndian.AppendUint32(b, r.tag)
+	b = append(b, r.flags)
+	b = append(b, r.next[:]...)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(r.horizon)))
+	for _, v := range r.horizon {
+		b = binary.BigEndian.AppendUint64(b, v)
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(len(r.approvers)))
+	for _, a := range r.approvers {
+		b = append(b, a[:]...)
 	}
 	return b
 }
@@ -182,7 +195,7 @@ func (l *Ledger) archivePass() error {
 	}
 	records := make([]ArchivedRecord, len(batch))
 	for i, n := range batch {
-		records[i] = ArchivedRecord{ID: n.id, ConfirmedIndex: n.confIndex, Data: l.encodeRecord(n)}
+		records[i] = ArchivedRecord{ID: n.id, ConfirmedIndex: n.confIndex, Data: recordOf(n).encode()}
 	}
 	if err := l.archive.Archive(records); err != nil {
 		return fmt.Errorf("%w: archive: %v", ErrStore, err)

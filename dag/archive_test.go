@@ -122,7 +122,13 @@ func TestArchiveMatchesResident(t *testing.T) {
 	// archivedDuplicates counts the re-sent transactions of the tail that
 	// only the archive knows when they arrive.
 	archivedDuplicates := 0
+	type event struct {
+		Kind dag.EventKind
+		Info dag.Info
+	}
+	events := map[*dag.Ledger][]event{}
 	feed := func(l *dag.Ledger) [][]dag.Result {
+		l.Subscribe(func(e dag.Event) { events[l] = append(events[l], event{e.Kind, e.Info}) })
 		var out [][]dag.Result
 		for i, c := range chunks {
 			if i == len(chunks)-1 {
@@ -164,6 +170,9 @@ func TestArchiveMatchesResident(t *testing.T) {
 			archivedDuplicates = 0
 			if diff := cmp.Diff(wantResults, feed(l), cmp.Comparer(sameErr)); diff != "" {
 				t.Errorf("results differ (-resident +archiving):\n%s", diff)
+			}
+			if diff := cmp.Diff(events[want], events[l]); diff != "" {
+				t.Errorf("events differ (-resident +archiving):\n%s", diff)
 			}
 			if archivedDuplicates == 0 {
 				t.Error("no re-sent transaction was archived: the stream does not test the archive's duplicate check")

@@ -88,6 +88,10 @@ type Config struct {
 	// FirmwareImageMax caps the firmware images the node hosts, in bytes
 	// (zero: DefaultFirmwareImageMax).
 	FirmwareImageMax int64
+	// LedgerMemory bounds the memory the ledger's confirmed transactions
+	// take, in bytes (dag.Config.MemoryBudget): older ones are served from
+	// the store. Zero means dag.DefaultMemoryBudget; negative keeps all.
+	LedgerMemory int64
 }
 
 // The defaults.
@@ -233,7 +237,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	start := time.Now()
-	ledgerCfg := dag.Config{Genesis: n.genesis, Store: n.store, Now: cfg.Now}
+	ledgerCfg := dag.Config{Genesis: n.genesis, Store: n.store, Now: cfg.Now, MemoryBudget: cfg.LedgerMemory}
 	if len(n.genesis.Authorities) > 0 {
 		// The device layer judges every transaction; a network without
 		// authorities has no devices and runs the ledger's rules alone.

@@ -62,6 +62,7 @@ var nodeSettings = []nodeSetting{
 	{name: "allow-peer", kind: kindStrings, usage: "public key (hex) allowed to connect besides the validators (repeatable)", example: strings.Repeat("ab", 32)},
 	{name: "beacon-interval", kind: kindDuration, def: node.DefaultBeaconInterval.String(), usage: "how often a validator issues beacons while there is traffic", example: "250ms"},
 	{name: "beacon-rule", kind: kindString, def: node.DefaultBeaconRule, usage: "how validators spend beacons: sweep (each sweeps the oldest tips every interval) or rounds (they take turns, as few per interval as confirmation needs)", example: "rounds"},
+	{name: "ledger-memory", kind: kindString, def: "256MiB", usage: "memory for confirmed transactions, a size like 256MiB or 1GiB (older ones are read from the store; -1 keeps all in memory)", example: "1GiB"},
 	{name: "admin", kind: kindString, usage: "admin listen address for /debug/pprof/ and /debug/log-level; off when empty (never make it public)", example: "127.0.0.1:6060"},
 	{name: "log-level", kind: kindString, def: defaultLogLevel, usage: "debug, info, warn or error", example: "debug"},
 	{name: "log-format", kind: kindString, def: defaultLogFormat, usage: "auto (text on a terminal, JSON otherwise), text or json", example: "json"},
@@ -331,6 +332,11 @@ func loadNodeOptions(c *cli.Context) (nodeOptions, []resolvedSetting, string, er
 		LogLevel:  c.String("log-level"),
 		LogFormat: c.String("log-format"),
 	}
+	ledgerMemory, err := parseByteSize(c.String("ledger-memory"))
+	if err != nil {
+		return opts, resolved, path, cli.Exit("--ledger-memory: "+err.Error(), 2)
+	}
+	opts.Config.LedgerMemory = ledgerMemory
 	if _, err := node.ParseLogLevel(opts.LogLevel); err != nil {
 		return opts, resolved, path, cli.Exit("--log-level: "+err.Error(), 2)
 	}
