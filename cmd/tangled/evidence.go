@@ -91,7 +91,11 @@ func evidenceVerify(c *cli.Context) error {
 func printProven(w io.Writer, g *dag.Genesis, p *evidence.Proven) {
 	fmt.Fprintf(w, "VERIFIED against genesis %s (%s)\n", g.ID(), g.NetworkID)
 	fmt.Fprintf(w, "checkpoint: log %s, size %d, root %s\n", p.Log, p.Size, p.Root)
-	fmt.Fprintf(w, "cosigned by %d validators, weight %d of %d:\n", len(p.Signers), p.Weight, p.Total)
+	noun := "validators"
+	if len(p.Signers) == 1 {
+		noun = "validator"
+	}
+	fmt.Fprintf(w, "cosigned by %d %s, weight %d of %d:\n", len(p.Signers), noun, p.Weight, p.Total)
 	for _, s := range p.Signers {
 		name := ""
 		for _, v := range g.Validators {
