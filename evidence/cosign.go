@@ -51,11 +51,14 @@ func (c claim) value() []byte {
 	return append(v, c.raw...)
 }
 
-func decodeClaim(key, value []byte) (claim, error) {
+func (l *Log) decodeClaim(key, value []byte) (claim, error) {
 	if len(key) != 1+8+2+dag.IDSize || len(value) < 96 {
 		return claim{}, fmt.Errorf("evidence: stored claim of %d and %d bytes", len(key), len(value))
 	}
 	c := claim{size: binary.BigEndian.Uint64(key[1:]), validator: int(binary.BigEndian.Uint16(key[9:])), raw: value[96:]}
+	if c.validator >= len(l.genesis.Validators) {
+		return claim{}, fmt.Errorf("evidence: stored claim of validator %d, the genesis has %d", c.validator, len(l.genesis.Validators))
+	}
 	copy(c.tx[:], key[11:])
 	copy(c.root[:], value)
 	copy(c.sig[:], value[32:96])
@@ -86,7 +89,7 @@ func (l *Log) AddClaim(tx *dag.Transaction) ([]Misbehaviour, error) {
 	}
 	var found []Misbehaviour
 	err = l.store.Scan(claimKey(size, v, dag.ID{}), claimKey(size, v+1, dag.ID{}), func(key, value []byte) error {
-		other, err := decodeClaim(key, value)
+		other, err := l.decodeClaim(key, value)
 		if err == nil && other.root != root {
 			found = append(found, Misbehaviour{Kind: TwoRoots, Validator: v, Size: size, Transactions: [][]byte{other.raw, c.raw}})
 		}
@@ -136,6 +139,9 @@ func (l *Log) Misbehaviours() ([]Misbehaviour, error) {
 			return fmt.Errorf("evidence: stored misbehaviour key of %d bytes", len(key))
 		}
 		m := Misbehaviour{Size: binary.BigEndian.Uint64(key[1:]), Validator: int(binary.BigEndian.Uint16(key[9:]))}
+		if m.Validator >= len(l.genesis.Validators) {
+			return fmt.Errorf("evidence: stored misbehaviour of validator %d, the genesis has %d", m.Validator, len(l.genesis.Validators))
+		}
 		kind, rest, ok := bytes.Cut(val, []byte{0})
 		m.Kind = string(kind)
 		for ok {
@@ -178,7 +184,7 @@ func (l *Log) judgeSize(size uint64) ([]Misbehaviour, error) {
 	var sigs []Cosignature
 	var weight uint64
 	err = l.store.Scan(claimKey(size, 0, dag.ID{}), claimKey(size+1, 0, dag.ID{}), func(key, value []byte) error {
-		c, err := decodeClaim(key, value)
+		c, err := l.decodeClaim(key, value)
 		if err != nil {
 			return err
 		}
