@@ -236,3 +236,44 @@ func TestDeviceEvidence(t *testing.T) {
 		return proven.Device.State == "suspended" && len(proven.Entries) == 2
 	})
 }
+
+// TestAuditLogWaitsForTheOrderer: with the orderer (the first validator)
+// down, the other three keep confirming but the log does not grow; once
+// it is back, every node's log takes in what was confirmed meanwhile and
+// a final checkpoint covers it.
+func TestAuditLogWaitsForTheOrderer(t *testing.T) {
+	c := newCluster(t, 4)
+	c.startAll()
+	orderer, rest := c.members[0], c.members[1:]
+	if orderer.key != c.g.Validators[0].PublicKey {
+		t.Fatal("the first member is not the first validator")
+	}
+	if err := orderer.r.stop(); err != nil {
+		t.Fatal(err)
+	}
+	txs := c.generator().Take(200)
+	c.post(txs, 50, func(k int) *member { return rest[k%3] })
+	c.waitConfirmed(rest, txs, 60*time.Second)
+	for _, m := range rest {
+		if _, err := m.r.n.AuditLog().IndexOf(txs[len(txs)-1].ID()); err == nil {
+			t.Fatalf("%s logged a transaction confirmed while the orderer was down", m.name)
+		}
+	}
+	c.start(orderer)
+	c.waitMesh(c.members)
+	for _, m := range c.members {
+		poll.Until(t, 60*time.Second, m.name+" has every transaction under a final checkpoint", func() bool {
+			log := m.r.n.AuditLog()
+			f, _, ok := log.Latest()
+			if !ok {
+				return false
+			}
+			for _, tx := range txs {
+				if i, err := log.IndexOf(tx.ID()); err != nil || i >= f.Size {
+					return false
+				}
+			}
+			return true
+		})
+	}
+}
