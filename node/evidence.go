@@ -44,6 +44,8 @@ type audit struct {
 	hasNewest bool
 	unlogged  map[dag.ID]struct{}
 	need      uint64
+	// warnedStall: the stall was logged.
+	warnedStall bool
 
 	mu sync.Mutex
 	// toSign are checkpoints this validator has yet to cosign.
@@ -198,8 +200,11 @@ func (n *Node) runAudit(ctx context.Context) {
 			n.reportMisbehaviour(a.log.AddClaim(tx))
 		}
 		f, _, _ := a.log.Latest()
+		stalled := n.auditStalled()
 		a.mu.Lock()
-		a.lags = len(a.unlogged) > 0 || f.Size < a.need
+		// A stalled log cannot catch up by more beacons: they would only
+		// keep the validators busy for ever.
+		a.lags = !stalled && (len(a.unlogged) > 0 || f.Size < a.need)
 		a.mu.Unlock()
 		if len(a.events) > 0 {
 			a.poke() // more arrived while this round ran
@@ -241,6 +246,31 @@ func (n *Node) issueCheckpoints(ctx context.Context) {
 			n.log.Warn("checkpoint cosignature", "size", c.Size, "err", err)
 		}
 	}
+}
+
+// auditStalled reports whether the log waits for an orderer's
+// transaction that this node has ruled out (it approves a transaction of
+// a device revoked or quarantined here): honest validators never approve
+// it, so it is never confirmed and the log cannot pass it. This is the
+// known liveness limit of ordering by the orderer's chain (see
+// docs/design/2026-12-02-evidence.md); it is logged once.
+func (n *Node) auditStalled() bool {
+	a := n.audit
+	anchor, _, ok := a.log.Anchor()
+	if !ok {
+		return false // before the first anchor
+	}
+	next, ok := n.ledger.Successor(anchor)
+	if !ok {
+		return false
+	}
+	info, ok := n.ledger.Info(next)
+	stalled := ok && !info.Confirmed && info.RuledOut
+	if stalled && !a.warnedStall {
+		a.warnedStall = true
+		n.log.Warn("audit log stalled: the orderer's next transaction is ruled out on this node and will not be confirmed", "transaction", next.String())
+	}
+	return stalled
 }
 
 // logLags reports whether confirmed data waits for a final checkpoint of
