@@ -5,13 +5,12 @@
 // cosigned checkpoint) that verify against the genesis alone, offline.
 //
 // The order. The log follows one validator's chain, the orderer's (the
-// first validator of the genesis). Every transaction of that chain is an
-// anchor; when an anchor is confirmed, everything in its past that the log
-// does not hold yet is appended, parents and issuer predecessors first,
-// ties by lower ID. An anchor's past is immutable and its chain
-// predecessor is in it, so the log is a function of the DAG alone: which
-// node confirmed what when changes how soon the log grows, never what it
-// holds.
+// first validator of the genesis). Its checkpoint transactions are the
+// anchors; when an anchor is confirmed (and every anchor before it), what
+// its approval cone adds to the log is appended, parents first, ties by
+// lower ID. An anchor's cone is immutable, so the log is a function of the
+// DAG alone: which node confirmed what when changes how soon the log
+// grows, never what it holds.
 //
 // Checkpoints. An anchor whose issuing time falls in another second than
 // its predecessor's closes a checkpoint: every validator that reaches it

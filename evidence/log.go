@@ -158,13 +158,21 @@ func (l *Log) Anchor() (id dag.ID, seq uint64, ok bool) {
 	return l.st.anchor, l.st.anchorSeq, l.st.anchored
 }
 
+// IsAnchor reports whether an orderer's transaction anchors the log: its
+// checkpoint transactions do. The orderer gives each the previous anchor
+// as trunk and a confirmed transaction as branch, so an anchor approves
+// only what is confirmed already or will be with it: it is never ruled
+// out (as a beacon that approved a device's transaction just before its
+// revocation is), and confirming one confirms every earlier one.
+func IsAnchor(i dag.Info) bool { return i.Kind == dag.KindCheckpoint }
+
 // Advance appends, one by one in chain order, the anchors from the log's
 // anchor up to the orderer's transaction newest that are confirmed, and
 // returns the checkpoints they closed. It stops below the first anchor
-// that is not confirmed yet (confirmation follows approvals, and an
-// orderer's transaction can be confirmed before its predecessor): the
-// log's order must not depend on which of them a node confirmed first.
-// The caller passes the orderer's newest confirmed transaction it knows.
+// that is not confirmed yet (with an honest orderer, confirmation comes in
+// chain order anyway, through the trunks): the log's order must not
+// depend on which anchors a node confirmed first. The caller passes the
+// orderer's newest confirmed anchor it knows.
 func (l *Log) Advance(ledger Ledger, newest dag.ID) ([]Checkpoint, error) {
 	info, ok := ledger.Info(newest)
 	if !ok || info.Issuer != l.orderer {
@@ -176,16 +184,18 @@ func (l *Log) Advance(ledger Ledger, newest dag.ID) ([]Checkpoint, error) {
 	if st.anchored && info.Seq <= st.anchorSeq {
 		return nil, nil
 	}
-	// The chain from newest down to the log's anchor, then appended
-	// upwards while confirmed.
+	// The orderer's anchors (its checkpoint transactions) from newest down
+	// to the log's anchor, then appended upwards while confirmed.
 	var chain []dag.Info
 	for cur := info; ; {
-		chain = append(chain, cur)
-		if st.anchored && cur.Seq == st.anchorSeq+1 {
-			if cur.Prev != st.anchor {
-				return nil, fmt.Errorf("%w: %s names %s, the log's anchor is %s", ErrOrdererFork, cur.ID.Short(), cur.Prev.Short(), st.anchor.Short())
+		if st.anchored && cur.Seq == st.anchorSeq {
+			if cur.ID != st.anchor {
+				return nil, fmt.Errorf("%w: its transaction %d is %s, the log's anchor is %s", ErrOrdererFork, cur.Seq, cur.ID.Short(), st.anchor.Short())
 			}
 			break
+		}
+		if IsAnchor(cur) {
+			chain = append(chain, cur)
 		}
 		if cur.Seq == 0 {
 			break

@@ -1,6 +1,7 @@
 package evidence_test
 
 import (
+	"crypto/sha256"
 	"errors"
 	"math/rand/v2"
 	"slices"
@@ -18,8 +19,10 @@ import (
 // testNet is a four-validator network and a stream of its transactions
 // whose issuing times span several checkpoint intervals: data from
 // devices, and every tenth transaction a beacon from each validator on
-// the two newest transactions, the others' on the orderer's (validator
-// 0's) newest beacon, a tip, as tip selection would pick it.
+// the two newest transactions, plus an anchor of the orderer (validator
+// 0: a checkpoint transaction on its previous anchor and a data
+// transaction), which the other validators' beacons approve as a node's
+// tip selection would.
 func testNet(t testing.TB, count int) (*dagtest.Network, []*dag.Transaction) {
 	t.Helper()
 	net := dagtest.NewNetwork(4, pow.Rules{})
@@ -28,6 +31,9 @@ func testNet(t testing.TB, count int) (*dagtest.Network, []*dag.Transaction) {
 	for _, key := range net.Validators {
 		beacons = append(beacons, &dagtest.Issuer{Key: key})
 	}
+	empty := evidence.Checkpoint{Origin: evidence.Origin(net.Genesis), Root: merkle.Hash(sha256.Sum256(nil))}
+	payload := evidence.CheckpointPayload(empty, evidence.SignCheckpoint(net.Validators[0], empty))
+	anchor := net.Genesis.ID()
 	var out []*dag.Transaction
 	for len(out) < count {
 		data := gen.Take(10)
@@ -36,11 +42,14 @@ func testNet(t testing.TB, count int) (*dagtest.Network, []*dag.Transaction) {
 		at := a.Time + 1
 		for i, is := range beacons {
 			trunk, branch := a.ID(), b.ID()
-			if orderer := beacons[0].Prev; i > 0 && !orderer.IsZero() {
-				branch = orderer // the others approve the orderer's newest, a tip
+			if i > 0 {
+				branch = anchor
 			}
 			out = append(out, is.Issue(dag.KindBeacon, trunk, branch, at, nil))
 		}
+		next := beacons[0].Issue(dag.KindCheckpoint, anchor, b.ID(), at+1, payload)
+		anchor = next.ID()
+		out = append(out, next)
 	}
 	return net, out
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"sync"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/tangled-ledger/tangled/dag"
 	"github.com/tangled-ledger/tangled/evidence"
+	"github.com/tangled-ledger/tangled/merkle"
 )
 
 // auditQueue bounds the ledger events waiting for the log's goroutine.
@@ -38,20 +40,37 @@ type audit struct {
 	// The log's goroutine's own: the orderer's newest confirmed
 	// transaction, and the confirmed data not yet logged (unlogged, at
 	// most unloggedMax) or logged below need but not under a final
-	// checkpoint yet.
+	// checkpoint yet. On the orderer, uncovered holds the confirmed
+	// transactions that no confirmed transaction approves and the log
+	// lacks (at most unloggedMax, with the order they were confirmed in
+	// here): what the next anchors must approve (see issueAnchor).
 	newest    dag.ID
 	newestSeq uint64
 	hasNewest bool
 	unlogged  map[dag.ID]struct{}
 	need      uint64
-	// warnedStall: the stall was logged.
-	warnedStall bool
+	uncovered map[dag.ID]uint64
+	confirms  uint64
+	// orderer: this node anchors the log (set before the ledger's
+	// subscriber runs, read on it).
+	orderer bool
+	// The beacon loop's own (the orderer's anchors): the newest anchor
+	// posted, the frontier when it was, its branch and when, and the
+	// newest checkpoint it signed.
+	lastAnchor     dag.ID
+	anchorFrontier dag.ID
+	anchorBranch   dag.ID
+	anchorAt       time.Time
+	signed         evidence.Checkpoint
 
 	mu sync.Mutex
 	// toSign are checkpoints this validator has yet to cosign.
 	toSign []evidence.Checkpoint
 	// lags: confirmed data waits for a final checkpoint.
 	lags bool
+	// cover (on the orderer): the newest of uncovered, for the next
+	// anchor's branch.
+	cover dag.ID
 	// found counts misbehaviour evidence by kind; closed the checkpoints
 	// closed.
 	found  map[string]uint64
@@ -71,6 +90,9 @@ func (n *Node) openAudit() error {
 	}
 	a := &audit{log: log, events: make(chan dag.Event, auditQueue), wake: make(chan struct{}, 1),
 		found: map[string]uint64{}, unlogged: map[dag.ID]struct{}{}}
+	if log.Orderer() == n.publicKey {
+		a.orderer, a.uncovered = true, map[dag.ID]uint64{}
+	}
 	n.audit = a
 	log.OnLogged(a.logged)
 	// After a restart the log may lag what replay confirmed: start from
@@ -100,7 +122,7 @@ func (n *Node) openAudit() error {
 func (a *audit) onEvent(e dag.Event) {
 	switch {
 	case e.Kind == dag.EventAttached && e.Tx != nil,
-		e.Kind == dag.EventConfirmed && (e.Info.Kind.Spec().Data || e.Info.Issuer == a.log.Orderer()):
+		e.Kind == dag.EventConfirmed && (a.orderer || e.Info.Kind.Spec().Data || e.Info.Issuer == a.log.Orderer()):
 	default:
 		return
 	}
@@ -131,6 +153,7 @@ func (a *audit) take() []*dag.Transaction {
 				if e.Info.Kind.Spec().Data && len(a.unlogged) < unloggedMax && !a.log.RecentlyLogged(e.Info.ID) {
 					a.unlogged[e.Info.ID] = struct{}{}
 				}
+				a.noteConfirmed(e.Info)
 				if e.Info.Issuer == a.log.Orderer() && (!a.hasNewest || e.Info.Seq > a.newestSeq) {
 					a.newest, a.newestSeq, a.hasNewest = e.Info.ID, e.Info.Seq, true
 				}
@@ -144,6 +167,7 @@ func (a *audit) take() []*dag.Transaction {
 // logged is the log's hook for each transaction it appends (called on
 // the log's goroutine, from Advance).
 func (a *audit) logged(id dag.ID, index uint64) {
+	delete(a.uncovered, id)
 	if _, ok := a.unlogged[id]; ok {
 		delete(a.unlogged, id)
 		a.need = max(a.need, index+1)
@@ -200,11 +224,10 @@ func (n *Node) runAudit(ctx context.Context) {
 			n.reportMisbehaviour(a.log.AddClaim(tx))
 		}
 		f, _, _ := a.log.Latest()
-		stalled := n.auditStalled()
+		cover := a.newestUncovered()
 		a.mu.Lock()
-		// A stalled log cannot catch up by more beacons: they would only
-		// keep the validators busy for ever.
-		a.lags = !stalled && (len(a.unlogged) > 0 || f.Size < a.need)
+		a.lags = len(a.unlogged) > 0 || f.Size < a.need
+		a.cover = cover
 		a.mu.Unlock()
 		if len(a.events) > 0 {
 			a.poke() // more arrived while this round ran
@@ -224,9 +247,49 @@ func (n *Node) reportMisbehaviour(found []evidence.Misbehaviour, err error) {
 	}
 }
 
+// noteConfirmed keeps the orderer's uncovered set: a confirmed
+// transaction joins it, its parents leave it (their pasts are in its
+// own). The confirmed frontier alone is not enough for an anchor's
+// branch: the newest confirmed transaction's past need not hold
+// everything confirmed before it (two confirmed in one batch, one whose
+// approvers stay unconfirmed), and once anchors are confirmed the
+// frontier is mostly the previous anchor. An event that comes late or is
+// lost costs at most a needless anchor or a wait for later approvals.
+func (a *audit) noteConfirmed(info dag.Info) {
+	if a.uncovered == nil {
+		return
+	}
+	delete(a.uncovered, info.Trunk)
+	delete(a.uncovered, info.Branch)
+	if len(a.uncovered) < unloggedMax && !a.log.RecentlyLogged(info.ID) {
+		a.confirms++
+		a.uncovered[info.ID] = a.confirms
+	}
+}
+
+// newestUncovered is the uncovered transaction confirmed last here (the
+// zero ID for none).
+func (a *audit) newestUncovered() dag.ID {
+	var best dag.ID
+	var at uint64
+	for id, k := range a.uncovered {
+		if k > at {
+			best, at = id, k
+		}
+	}
+	return best
+}
+
+// anchorEvery spaces the orderer's anchors while the confirmed frontier
+// moves: each anchor lets the log take in what was confirmed before it.
+const anchorEvery = 200 * time.Millisecond
+
 // issueCheckpoints signs and posts the checkpoints the log closed since
 // the last call; the beacon loop calls it, so the node's chain has one
-// writer.
+// writer. The orderer's checkpoint transactions are the log's anchors: it
+// also posts one (at most every anchorEvery) while confirmed
+// transactions wait outside the log, on its previous anchor (trunk) and
+// the newest of them (branch), re-signing its newest checkpoint.
 func (n *Node) issueCheckpoints(ctx context.Context) {
 	if n.audit == nil || !n.validator {
 		return
@@ -236,6 +299,10 @@ func (n *Node) issueCheckpoints(ctx context.Context) {
 	todo := a.toSign
 	a.toSign = nil
 	a.mu.Unlock()
+	if n.publicKey == a.log.Orderer() {
+		n.issueAnchor(ctx, todo)
+		return
+	}
 	for _, c := range todo {
 		payload := evidence.CheckpointPayload(c, evidence.SignCheckpoint(n.key, c))
 		trunk, branch, err := n.SelectTips(ctx)
@@ -248,29 +315,65 @@ func (n *Node) issueCheckpoints(ctx context.Context) {
 	}
 }
 
-// auditStalled reports whether the log waits for an orderer's
-// transaction that this node has ruled out (it approves a transaction of
-// a device revoked or quarantined here): honest validators never approve
-// it, so it is never confirmed and the log cannot pass it. This is the
-// known liveness limit of ordering by the orderer's chain (see
-// docs/design/2026-12-02-evidence.md); it is logged once.
-func (n *Node) auditStalled() bool {
+// issueAnchor is the orderer's part of issueCheckpoints.
+func (n *Node) issueAnchor(ctx context.Context, todo []evidence.Checkpoint) {
 	a := n.audit
-	anchor, _, ok := a.log.Anchor()
+	frontier, _ := n.ledger.ConfirmedFrontier()
+	a.mu.Lock()
+	branch := a.cover
+	a.mu.Unlock()
+	if len(todo) > 0 {
+		a.signed = todo[len(todo)-1]
+	}
+	if branch.IsZero() && frontier != a.anchorFrontier && !a.log.RecentlyLogged(frontier) {
+		// After a restart the uncovered set starts empty.
+		branch = frontier
+	}
+	if len(todo) == 0 && (branch.IsZero() || branch == a.anchorBranch || time.Since(a.anchorAt) < anchorEvery) {
+		// Nothing new to anchor, or the last anchor's branch still waits.
+		return
+	}
+	if branch.IsZero() {
+		branch = frontier
+	}
+	if a.signed.Origin == "" {
+		// Nothing closed yet: the empty log's checkpoint.
+		a.signed = evidence.Checkpoint{Origin: a.log.Origin(), Root: merkle.Hash(sha256.Sum256(nil))}
+	}
+	if a.lastAnchor.IsZero() {
+		a.lastAnchor = n.findLastAnchor()
+	}
+	payload := evidence.CheckpointPayload(a.signed, evidence.SignCheckpoint(n.key, a.signed))
+	id, err := n.issueControl(ctx, dag.KindCheckpoint, a.lastAnchor, branch, payload)
+	if err != nil {
+		if ctx.Err() == nil {
+			n.log.Warn("audit log anchor", "err", err)
+		}
+		return
+	}
+	a.lastAnchor, a.anchorFrontier, a.anchorBranch, a.anchorAt = id, frontier, branch, time.Now()
+}
+
+// findLastAnchor is the orderer's newest checkpoint transaction in its
+// chain (the genesis root before the first), after a restart.
+func (n *Node) findLastAnchor() dag.ID {
+	st, ok := n.ledger.IssuerState(n.publicKey, n.cfg.Now().UnixNano())
 	if !ok {
-		return false // before the first anchor
+		return n.ledger.Root()
 	}
-	next, ok := n.ledger.Successor(anchor)
-	if !ok {
-		return false
+	for id := st.Prev; ; {
+		info, ok := n.ledger.Info(id)
+		if !ok {
+			return n.ledger.Root()
+		}
+		if evidence.IsAnchor(info) {
+			return id
+		}
+		if info.Seq == 0 {
+			return n.ledger.Root()
+		}
+		id = info.Prev
 	}
-	info, ok := n.ledger.Info(next)
-	stalled := ok && !info.Confirmed && info.RuledOut
-	if stalled && !a.warnedStall {
-		a.warnedStall = true
-		n.log.Warn("audit log stalled: the orderer's next transaction is ruled out on this node and will not be confirmed", "transaction", next.String())
-	}
-	return stalled
 }
 
 // logLags reports whether confirmed data waits for a final checkpoint of
