@@ -25,6 +25,17 @@ import (
 // tip selection would.
 func testNet(t testing.TB, count int) (*dagtest.Network, []*dag.Transaction) {
 	t.Helper()
+	net, txs, _ := testNetWithLoner(t, count, -1)
+	return net, txs
+}
+
+// testNetWithLoner is testNet where, in round loner (none if negative),
+// the orderer also issues a beacon on a device transaction that nothing
+// else approves: neither is ever confirmed (as a beacon of the orderer
+// that approved a transaction later ruled out is not). It returns the
+// beacon too.
+func testNetWithLoner(t testing.TB, count, loner int) (*dagtest.Network, []*dag.Transaction, *dag.Transaction) {
+	t.Helper()
 	net := dagtest.NewNetwork(4, pow.Rules{})
 	gen := dagtest.NewGenerator(net, dagtest.GeneratorConfig{Seed: 7, BeaconEvery: -1, Step: 20 * 1e6})
 	var beacons []*dagtest.Issuer
@@ -35,7 +46,8 @@ func testNet(t testing.TB, count int) (*dagtest.Network, []*dag.Transaction) {
 	payload := evidence.CheckpointPayload(empty, evidence.SignCheckpoint(net.Validators[0], empty))
 	anchor := net.Genesis.ID()
 	var out []*dag.Transaction
-	for len(out) < count {
+	var lone *dag.Transaction
+	for round := 0; len(out) < count; round++ {
 		data := gen.Take(10)
 		out = append(out, data...)
 		a, b := data[len(data)-1], data[len(data)-2]
@@ -47,11 +59,17 @@ func testNet(t testing.TB, count int) (*dagtest.Network, []*dag.Transaction) {
 			}
 			out = append(out, is.Issue(dag.KindBeacon, trunk, branch, at, nil))
 		}
+		if round == loner {
+			device := dagtest.NewIssuer("loner", pow.Rules{})
+			d := device.Issue(dag.KindData, a.ID(), b.ID(), at, []byte("alone"))
+			lone = beacons[0].Issue(dag.KindBeacon, d.ID(), a.ID(), at, nil)
+			out = append(out, d, lone)
+		}
 		next := beacons[0].Issue(dag.KindCheckpoint, anchor, b.ID(), at+1, payload)
 		anchor = next.ID()
 		out = append(out, next)
 	}
-	return net, out
+	return net, out, lone
 }
 
 // logged is a ledger with a log that advances whenever an orderer's
@@ -177,6 +195,43 @@ func maps(a, b map[uint64]merkle.Hash) bool {
 		}
 	}
 	return true
+}
+
+// TestLogPassesAnUnconfirmedOrdererTransaction: an orderer's transaction
+// that is never confirmed (a beacon on a transaction nobody else
+// approves) is not an anchor, so the log goes on past it and takes in
+// every confirmed transaction of later rounds. When every transaction of
+// the orderer's chain was an anchor, such a beacon stopped the log for
+// good.
+func TestLogPassesAnUnconfirmedOrdererTransaction(t *testing.T) {
+	net, txs, lone := testNetWithLoner(t, 600, 5)
+	l := newLogged(t, net.Genesis)
+	l.deliver(t, txs)
+	if info, _ := l.ledger.Info(lone.ID()); info.Confirmed {
+		t.Fatal("fixture: the lone beacon is confirmed")
+	}
+	_, seq, ok := l.log.Anchor()
+	if !ok || seq <= lone.Seq {
+		t.Fatalf("the log's anchor is at %d (%v), the lone beacon at %d: the log stopped", seq, ok, lone.Seq)
+	}
+	// Every confirmed anchor and what it approves is logged, after the
+	// lone beacon's round too.
+	anchors := 0
+	for _, tx := range txs {
+		info, _ := l.ledger.Info(tx.ID())
+		if !evidence.IsAnchor(info) || info.Issuer != l.log.Orderer() || !info.Confirmed {
+			continue
+		}
+		anchors++
+		for _, id := range []dag.ID{tx.ID(), tx.Branch} {
+			if _, err := l.log.IndexOf(id); err != nil {
+				t.Errorf("anchor %d: %s is confirmed but not logged: %v", tx.Seq, id.Short(), err)
+			}
+		}
+	}
+	if anchors < 30 {
+		t.Fatalf("only %d anchors confirmed", anchors)
+	}
 }
 
 // TestLogIsCanonicalOrder: every logged transaction is confirmed, logged
