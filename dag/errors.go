@@ -1,6 +1,9 @@
 package dag
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Rejection sentinels. Every error the ledger returns for bad input wraps
 // exactly one of these, so callers map it to a stable code with Code and to
@@ -47,6 +50,11 @@ var (
 	ErrNotFound = errors.New("dag: transaction not found")
 	// ErrGenesis: an invalid genesis description.
 	ErrGenesis = errors.New("dag: invalid genesis")
+	// ErrPruned: the transaction was confirmed and then pruned from this
+	// node's store (Ledger.Prune); its bytes are gone here, though peers
+	// or the device may keep them. It wraps ErrNotFound, so callers that
+	// only know "not here" treat it as such.
+	ErrPruned = fmt.Errorf("%w (pruned)", ErrNotFound)
 )
 
 // Fault says whose doing a rejection is, so that each transport charges
@@ -113,6 +121,7 @@ var codes = []struct {
 	{ErrOverloaded, "overloaded", FaultNone},
 	{ErrClosed, "closed", FaultNone},
 	{ErrStore, "store_failure", FaultNone},
+	{ErrPruned, "pruned", FaultNone}, // before ErrNotFound, which it wraps
 	{ErrNotFound, "not_found", FaultNone},
 	{ErrGenesis, "bad_genesis", FaultNone},
 }

@@ -34,6 +34,8 @@ func TestCodeAndFault(t *testing.T) {
 		{dag.ErrClosed, "closed", dag.FaultNone},
 		{dag.ErrStore, "store_failure", dag.FaultNone},
 		{dag.ErrNotFound, "not_found", dag.FaultNone},
+		{dag.ErrPruned, "pruned", dag.FaultNone},
+		{fmt.Errorf("storage: arrival 7: %w", dag.ErrPruned), "pruned", dag.FaultNone},
 		{dag.ErrGenesis, "bad_genesis", dag.FaultNone},
 		{fmt.Errorf("%w: need 12 bits", dag.ErrWork), "insufficient_work", dag.FaultSender},
 		{errors.New("disk on fire"), "internal", dag.FaultNone},

@@ -223,6 +223,10 @@ type Ledger struct {
 	chunk          int
 	durableArrival atomic.Uint64
 	archived       atomic.Bool
+	// rearchived counts archive passes that rewrote a resurrected record
+	// (Prune distrusts the records it read before one).
+	rearchived atomic.Uint64
+	prune      pruneState
 
 	// newest is the newest transaction of the confirmed order (the root
 	// before any), readable without the lock.
@@ -244,6 +248,9 @@ type Ledger struct {
 		confirmedBase uint64
 		// rearchive lists archived nodes in memory whose record is stale.
 		rearchive []*node
+		// restored lists, during the replay of a pruned store, attached
+		// transactions whose record knew more (restoreFromRecord).
+		restored  []restored
 		arrivals  uint64
 		parked    map[ID]*parkedTx
 		waiting   map[ID][]*parkedTx // missing ID -> transactions waiting for it
@@ -338,13 +345,40 @@ func (l *Ledger) replay() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b := batch{replaying: true}
+	// A pruned log has gaps, and references that only the archive (or
+	// nothing) can resolve: see prune.go.
+	pruned := l.archive != nil && l.pruned()
+	if pruned {
+		l.archived.Store(true)
+	}
+	var high uint64
 	err := replayDecoded(l.cfg.Store, l.genesis.MaxPayload, func(arrival uint64, tx *Transaction) error {
+		high = arrival
+		if pruned && arrival > l.mu.arrivals+1 {
+			l.mu.arrivals = arrival - 1
+		}
 		if arrival != l.mu.arrivals+1 {
 			return fmt.Errorf("%w: replay expected arrival %d, store has %d", ErrStore, l.mu.arrivals+1, arrival)
 		}
 		l.offer(&b, tx)
-		if r := b.results[len(b.results)-1]; r.Status != StatusAttached {
+		r := b.results[len(b.results)-1]
+		if pruned && r.Status == StatusParked {
+			// A frontier transaction: a reference of it was pruned. It
+			// stays out of memory and is resurrected from its record
+			// when a kept transaction names it.
+			l.unpark(r.ID)
+			b.results = b.results[:0]
+			b.events = b.events[:0]
+			b.writes = WriteSet{}
+			return nil
+		}
+		if r.Status != StatusAttached {
 			return fmt.Errorf("%w: replay arrival %d (%s) did not attach: %s %v", ErrStore, arrival, r.ID.Short(), r.Status, r.Err)
+		}
+		if pruned {
+			if err := l.restoreFromRecord(l.mu.nodes[r.ID]); err != nil {
+				return err
+			}
 		}
 		b.results = b.results[:0]
 		b.events = b.events[:0]
@@ -364,6 +398,10 @@ func (l *Ledger) replay() error {
 	})
 	if err != nil {
 		return err
+	}
+	l.mu.arrivals = max(l.mu.arrivals, high)
+	if len(l.mu.restored) > 0 {
+		l.finishRestore()
 	}
 	// Parked transactions go through the live path so that any whose
 	// parents are now all present attach; that needs a commit of its own.
@@ -577,6 +615,15 @@ func (l *Ledger) offer(b *batch, tx *Transaction) {
 		unknown++
 		if _, ok := l.mu.parked[ref]; !ok {
 			missing = append(missing, ref)
+		}
+	}
+	if unknown == 0 && tx.Seq > 0 && !b.replaying {
+		// A pruned transaction sent again: its predecessor still names it
+		// as its successor (prune.go). Without this it would attach a
+		// second time, as a fork of itself.
+		if p := l.mu.nodes[tx.Prev]; p != nil && p.next != nil && p.next.id == id && p.next.flags&flagEvicted != 0 {
+			b.results = append(b.results, Result{ID: id, Status: StatusDuplicate})
+			return
 		}
 	}
 	if unknown > 0 {
@@ -847,7 +894,9 @@ func (l *Ledger) applySolid(b *batch, tx *Transaction, prev *node) Result {
 			l.mu.conflicts++
 			l.removeTip(n)
 		}
-		if prev.next == nil {
+		if prev.next == nil || prev.next.id == id {
+			// (The same ID: a stub of n that replay restored from prev's
+			// record before n's turn came; see restoreFromRecord.)
 			prev.next = n
 			l.touch(prev)
 		} else {

@@ -80,3 +80,24 @@ type ArchivedRecord struct {
 	ConfirmedIndex uint64
 	Data           []byte
 }
+
+// Pruner is implemented by an Archive that can forget confirmed
+// transactions for good (Ledger.Prune): their bytes, their record and
+// their place in the confirmed order. Reading a pruned arrival afterwards
+// returns an error wrapping ErrPruned.
+type Pruner interface {
+	// Prune deletes the entries' bytes, records and confirmed-order keys.
+	// A crash may leave a prefix of the deletions done; the ledger only
+	// prunes what no kept transaction needs, so any prefix is consistent.
+	Prune(entries []PrunedEntry) error
+	// Pruned is how many transactions have been pruned from the store
+	// (zero for a store that never was).
+	Pruned() uint64
+}
+
+// PrunedEntry names one pruned transaction in each keyspace that holds it.
+type PrunedEntry struct {
+	Arrival        uint64
+	ID             ID
+	ConfirmedIndex uint64
+}

@@ -72,6 +72,12 @@ type Badger struct {
 	closing chan struct{}
 
 	gc gcCounters // GCStats
+
+	// dir is the database directory (DiskSize); pruned counts the pruned
+	// transactions (keyPruned), so that a missing arrival at or below
+	// head reads as dag.ErrPruned.
+	dir    string
+	pruned atomic.Uint64
 }
 
 // Open opens (or creates) the store in dir. It refuses a directory written
@@ -89,7 +95,7 @@ func Open(dir string, opts Options) (*Badger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage: open %s: %w", dir, err)
 	}
-	s := &Badger{db: db, opts: opts, log: bopts.Logger, closing: make(chan struct{})}
+	s := &Badger{db: db, opts: opts, log: bopts.Logger, closing: make(chan struct{}), dir: dir}
 	if err := s.load(dir); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -118,6 +124,13 @@ func (s *Badger) load(dir string) error {
 		}
 	}
 	s.head.Store(head)
+	pruned, _, err := s.get(keyPruned)
+	if err != nil {
+		return fmt.Errorf("storage: read pruned count in %s: %w", dir, err)
+	}
+	if len(pruned) == 8 {
+		s.pruned.Store(binary.BigEndian.Uint64(pruned))
+	}
 
 	var stale [][]byte
 	err = s.db.View(func(txn *badger.Txn) error {
@@ -499,6 +512,10 @@ func (s *Badger) Transaction(arrival uint64) ([]byte, error) {
 		return err
 	})
 	if errors.Is(err, badger.ErrKeyNotFound) {
+		if s.pruned.Load() > 0 {
+			// Arrivals up to head are all written; a missing one was pruned.
+			return nil, prunedError(arrival)
+		}
 		return nil, notFound(arrival)
 	}
 	if err != nil {

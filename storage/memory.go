@@ -27,6 +27,10 @@ type Memory struct {
 	// archived and archivedAt are dag.Archive's records and order.
 	archived   map[dag.ID][]byte
 	archivedAt map[uint64]dag.ID
+	// high is the highest arrival ever attached (pruning may remove the
+	// entry); pruned counts the pruned transactions (dag.Pruner).
+	high   uint64
+	pruned uint64
 }
 
 type memoryEntry struct {
@@ -85,16 +89,12 @@ func (m *Memory) Commit(w *dag.WriteSet) error {
 	}
 	for _, tx := range w.Attached {
 		m.attached = append(m.attached, memoryEntry{tx.Arrival, bytes.Clone(tx.Raw)})
+		m.high = tx.Arrival
 	}
 	return nil
 }
 
-func (m *Memory) lastLocked() uint64 {
-	if len(m.attached) == 0 {
-		return 0
-	}
-	return m.attached[len(m.attached)-1].arrival
-}
+func (m *Memory) lastLocked() uint64 { return m.high }
 
 // Replay calls attached for every attached transaction in arrival order,
 // then parked for every parked transaction in ID order. Callbacks run
@@ -144,6 +144,9 @@ func (m *Memory) Transaction(arrival uint64) ([]byte, error) {
 	defer m.mu.RUnlock()
 	i := m.searchLocked(arrival)
 	if i == len(m.attached) || m.attached[i].arrival != arrival {
+		if m.pruned > 0 && arrival >= 1 && arrival <= m.high {
+			return nil, prunedError(arrival)
+		}
 		return nil, notFound(arrival)
 	}
 	return bytes.Clone(m.attached[i].raw), nil

@@ -1,0 +1,145 @@
+package dag_test
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tangled-ledger/tangled/dag"
+	"github.com/tangled-ledger/tangled/dag/dagtest"
+	"github.com/tangled-ledger/tangled/pow"
+	"github.com/tangled-ledger/tangled/storage"
+)
+
+// outcome is what a sender learns of one transaction.
+type outcome struct {
+	Status      dag.Status
+	Conflicting bool
+}
+
+func outcomes(t *testing.T, l *dag.Ledger, txs []*dag.Transaction) []outcome {
+	t.Helper()
+	res, err := l.AttachVerified(txs).Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]outcome, len(res))
+	for i, r := range res {
+		out[i] = outcome{r.Status, r.Conflicting}
+	}
+	return out
+}
+
+// TestPruneMatchesUnpruned feeds one stream to a ledger that keeps
+// everything and to one on Badger that archives all but about 50
+// confirmed transactions and prunes everything it may after every chunk.
+// Every verdict must agree, before and after a restart of the pruned one;
+// re-sent pruned transactions must never attach again; every issuer's
+// chain state must agree.
+func TestPruneMatchesUnpruned(t *testing.T) {
+	rules := pow.Rules{BaseBits: 2, RateWindow: time.Hour, FreePerWindow: 1 << 20, BitsPerExcess: 1}
+	net := dagtest.NewNetwork(4, rules)
+	gen := dagtest.NewGenerator(net, dagtest.GeneratorConfig{Seed: 11, Devices: 16})
+	gen.SetUnsigned(true)
+	now := func() time.Time { return dagtest.GenesisTime.Add(1000 * time.Hour) }
+	open := func(s dag.Store, budget int64) *dag.Ledger {
+		t.Helper()
+		l, err := dag.Open(dag.Config{Genesis: net.Genesis, Store: s, Now: now, MemoryBudget: budget})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	ref := open(storage.NewMemory(), -1)
+	dir := t.TempDir()
+	s := openBadger(t, dir)
+	l := open(s, archiveBudget)
+
+	var all []*dag.Transaction
+	issuers := map[dag.PublicKey]bool{}
+	feed := func(l *dag.Ledger, rounds int) {
+		t.Helper()
+		for range rounds {
+			chunk := gen.Take(200)
+			all = append(all, chunk...)
+			for _, tx := range chunk {
+				issuers[tx.Issuer] = true
+			}
+			if diff := cmp.Diff(outcomes(t, ref, chunk), outcomes(t, l, chunk)); diff != "" {
+				t.Fatalf("verdicts differ (-unpruned +pruned):\n%s", diff)
+			}
+			st, err := l.Prune(math.MaxInt64, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The frontier is what kept transactions still reference: in
+			// this stream mostly the parents of transactions that never
+			// confirm (no beacon reaches them), so it is bounded by what
+			// is in memory (three references each at most), not by history.
+			if resident := dag.ResidentNodes(l); st.Frontier > 3*resident {
+				t.Fatalf("frontier of %d with %d transactions in memory", st.Frontier, resident)
+			}
+		}
+	}
+	sameChains := func(l *dag.Ledger) {
+		t.Helper()
+		at := now().UnixNano()
+		for key := range issuers {
+			want, _ := ref.IssuerState(key, at)
+			got, _ := l.IssuerState(key, at)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("issuer %s (-unpruned +pruned):\n%s", key, diff)
+			}
+		}
+	}
+	feed(l, 20)
+	if s.Pruned() < uint64(len(all))/3 {
+		t.Fatalf("pruned %d of %d transactions", s.Pruned(), len(all))
+	}
+	sameChains(l)
+	// Every transaction the pruned ledger still knows agrees with the
+	// unpruned one on its confirmation; a pruned one reads as not found.
+	prunedSeen := 0
+	for _, tx := range all {
+		got, ok := l.Info(tx.ID())
+		if !ok {
+			prunedSeen++
+			if _, err := l.Transaction(tx.ID()); err == nil {
+				t.Fatalf("pruned %s still has bytes", tx.ID().Short())
+			}
+			continue
+		}
+		if want, _ := ref.Info(tx.ID()); want.Confirmed != got.Confirmed {
+			t.Fatalf("%s confirmed %v, unpruned %v", tx.ID().Short(), got.Confirmed, want.Confirmed)
+		}
+	}
+	if prunedSeen == 0 {
+		t.Fatal("no transaction reads as pruned")
+	}
+	// The oldest thousand sent again: pruned ones must not attach as new.
+	for i, o := range outcomes(t, l, all[:1000]) {
+		if o.Status == dag.StatusAttached || o.Status == dag.StatusRejected {
+			t.Fatalf("re-sent transaction %d (%s): %v", i, all[i].ID().Short(), o.Status)
+		}
+	}
+
+	// Restart from the pruned store, then more traffic.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openBadger(t, dir)
+	t.Cleanup(func() { s.Close() })
+	l = open(s, archiveBudget)
+	sameChains(l)
+	before := s.Pruned()
+	feed(l, 10)
+	if s.Pruned() <= before {
+		t.Error("nothing pruned after the restart")
+	}
+	sameChains(l)
+	if w, g := ref.Stats().Tips, l.Stats().Tips; w != g {
+		t.Errorf("%d tips, unpruned %d", g, w)
+	}
+}
