@@ -280,8 +280,9 @@ func (a *audit) newestUncovered() dag.ID {
 	return best
 }
 
-// anchorEvery spaces the orderer's anchors while the confirmed frontier
-// moves: each anchor lets the log take in what was confirmed before it.
+// anchorEvery spaces the orderer's anchors while confirmed transactions
+// wait outside the log: each anchor lets the log take in one of them and
+// its past.
 const anchorEvery = 200 * time.Millisecond
 
 // issueCheckpoints signs and posts the checkpoints the log closed since
