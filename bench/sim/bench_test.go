@@ -28,3 +28,24 @@ func BenchmarkRunModelK4(b *testing.B) {
 }
 func BenchmarkRunMCMC(b *testing.B)        { benchmarkRun(b, Config{TipSelection: MCMC}) }
 func BenchmarkRunMCMCAlpha01(b *testing.B) { benchmarkRun(b, Config{TipSelection: MCMC, Alpha: 0.1}) }
+
+// The walk from the genesis with exact cumulative weights on the model
+// engine, issue 15's workload against res-sim-tangle: λ = 10, h = 1,
+// 50,000 transactions per op.
+func benchmarkGenesis(b *testing.B, alpha float64) {
+	b.ReportAllocs()
+	const count = 50_000
+	cfg := Config{
+		Lambda: 10, Delay: ConstantDelay(time.Second), Count: count, Seed: 1,
+		TipSelection: MCMC, Start: StartGenesis, Engine: EngineModel, Alpha: alpha,
+	}
+	for b.Loop() {
+		if _, err := Run(cfg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(count*b.N)/b.Elapsed().Seconds(), "tx/s")
+}
+
+func BenchmarkGenesisWalk(b *testing.B)        { benchmarkGenesis(b, 0) }
+func BenchmarkGenesisWalkAlpha01(b *testing.B) { benchmarkGenesis(b, 0.1) }

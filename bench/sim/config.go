@@ -49,7 +49,11 @@ const (
 	// one transaction in 10⁴ at α = 0).
 	StartAged StartRule = "age"
 	// StartGenesis: every walk starts at the genesis root, as in the
-	// whitepaper's simulations. Walks lengthen as the tangle grows.
+	// whitepaper's simulations. Walks lengthen as the tangle grows: the
+	// dag engine steps through all history with exact weights (quadratic);
+	// the model engine, at any α, draws where a walk leaves the part of
+	// history whose transitions no longer change and steps on from there
+	// (genesisWalk; docs/design/2026-12-03-genesis-walk.md).
 	StartGenesis StartRule = "genesis"
 )
 
@@ -76,7 +80,8 @@ const (
 	// EngineModel is the simulator's own uniform random tip selection over
 	// an index-based tangle; it supports any k and is proven equal to
 	// EngineDAG for k = 2 by TestEnginesAgree. Chosen automatically for
-	// k ≠ 2.
+	// k ≠ 2. It also walks (k = 2): from the cover start at α = 0, and from
+	// the genesis at any α with exact cumulative weights.
 	EngineModel Engine = "model"
 	// EngineNetwork is the network model (Config.Network): nodes with
 	// their own views, each drawing as the model engine does.
@@ -275,8 +280,8 @@ func (c *Config) validate() error {
 		return bad("the dag engine approves exactly 2 parents (trunk, branch); k = %d needs the model engine", c.Parents)
 	case c.Engine == EngineModel && c.Retention != 0:
 		return bad("the model engine has no retention; use the dag engine (k = 2) for --retention")
-	case c.Engine == EngineModel && c.TipSelection == MCMC && (c.Alpha != 0 || c.Start == StartAged || c.Parents != 2 || c.TipExpiry != 0 || c.Draw != DrawDistinct):
-		return bad("the model engine walks only unbiased (α = 0), with two parents, from the cover or genesis start; use the dag engine for %s with α = %g, start %s", c.TipSelection, c.Alpha, c.Start)
+	case c.Engine == EngineModel && c.TipSelection == MCMC && (c.Alpha != 0 && c.Start != StartGenesis || c.Start == StartAged || c.Parents != 2 || c.TipExpiry != 0 || c.Draw != DrawDistinct):
+		return bad("the model engine walks with two parents, from the genesis at any α or from the cover start at α = 0; use the dag engine for %s with α = %g, start %s", c.TipSelection, c.Alpha, c.Start)
 	case c.Engine == EngineDAG && (c.TipExpiry != 0 || c.Draw != DrawDistinct):
 		return bad("tip expiry and draws with replacement run on the model engine only")
 	case c.Confirm.CWThreshold < 0:

@@ -25,8 +25,16 @@ type modelEngine struct {
 	expiry   int64
 	expiring timeHeap
 
-	// walk, when set, selects by the unbiased random walk instead.
-	walk *indexWalk
+	// walk, when set, selects by a random walk instead.
+	walk walker
+}
+
+// walker is a random walk over the model engine's tangle: the unbiased
+// walk from the cover start (indexWalk) or the walk at any α from the
+// genesis (genesisWalk).
+type walker interface {
+	choose(now int64, dst []int32) []int32
+	attach(idx int32, now int64, parents []int32)
 }
 
 func newModelEngine(cfg *Config, rng *rand.Rand) *modelEngine {
@@ -34,7 +42,10 @@ func newModelEngine(cfg *Config, rng *rand.Rand) *modelEngine {
 		k: cfg.Parents, replacement: cfg.Draw == DrawReplacement, rng: rng, rootIsTip: true,
 		expiry: int64(cfg.TipExpiry),
 	}
-	if cfg.TipSelection == MCMC {
+	switch {
+	case cfg.TipSelection == MCMC && cfg.Start == StartGenesis:
+		m.walk = newGenesisWalk(cfg, rng)
+	case cfg.TipSelection == MCMC:
 		m.walk = newIndexWalk(cfg, rng)
 	}
 	return m

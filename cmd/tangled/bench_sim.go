@@ -48,7 +48,7 @@ func simCommand() *cli.Command {
 			&cli.StringFlag{Name: "tail", EnvVars: env("SIM_TAIL"), Usage: "exclude transactions issued this close to the end from approval statistics (default 20h)"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, EnvVars: env("SIM_SEED"), Usage: "random seed"},
 			&cli.StringFlag{Name: "model", Value: string(sim.Continuous), EnvVars: env("SIM_MODEL"), Usage: "continuous or discrete (batches every h)"},
-			&cli.StringFlag{Name: "engine", EnvVars: env("SIM_ENGINE"), Usage: "dag (real ledger and tipselect) or model (own code, any k); default dag for k = 2"},
+			&cli.StringFlag{Name: "engine", EnvVars: env("SIM_ENGINE"), Usage: "dag (real ledger and tipselect) or model (own code: any k for URTS; MCMC from the cover start at α = 0 or the genesis at any α); default dag for k = 2"},
 			&cli.StringFlag{Name: "confirm", Value: fmt.Sprintf("cw:%d", sim.DefaultCWThreshold), EnvVars: env("SIM_CONFIRM"), Usage: "confirmation rule: cw:N (cumulative weight ≥ N) or aw:Q (approval weight > Q of the issuers' total)"},
 			&cli.StringFlag{Name: "issuers", Value: "10", EnvVars: env("SIM_ISSUERS"), Usage: "for aw: N equal issuers or weights W1,W2,..."},
 			&cli.IntFlag{Name: "nodes", EnvVars: env("SIM_NODES"), Usage: "network model: N nodes with their own views (0: one global view)"},

@@ -58,6 +58,7 @@ func TestBenchSim(t *testing.T) {
 		{[]string{"--tip-expiry", "4"}, "engine", "model"},
 		{[]string{"--draw", "replacement"}, "draw", "replacement"},
 		{[]string{"--tipsel", "mcmc", "--start", "genesis"}, "start", "genesis"},
+		{[]string{"--tipsel", "mcmc", "--start", "genesis", "--engine", "model", "--alpha", "0.1"}, "engine", "model"},
 	} {
 		quick := []string{"bench", "sim", "--lambda", "20", "--delay", "1", "--count", "1500", "--seed", "3", "--json"}
 		out, err := run(t, append(quick, tc.args...)...)
@@ -135,6 +136,7 @@ func TestBenchSim(t *testing.T) {
 		{[]string{"--delay", "soon"}, "--delay"},
 		{[]string{"--parents", "1"}, "parents"},
 		{[]string{"--parents", "3", "--tipsel", "mcmc"}, "model engine"},
+		{[]string{"--tipsel", "mcmc", "--alpha", "0.1", "--engine", "model"}, "model engine"},
 		{[]string{"--tipsel", "best"}, "tip selection"},
 		{[]string{"--model", "batch"}, "model"},
 		{[]string{"--confirm", "cw:0"}, "--confirm"},
