@@ -75,7 +75,8 @@ type genesisWalk struct {
 	stack       []int32
 	settleAfter int32
 	probeSpan   int32
-	probes      []probe // due in order
+	probes      []probe // due in order, from probeAt on
+	probeAt     int
 	repairs     int
 
 	boundary []int32   // nodes outside V with mass > 0
@@ -529,9 +530,9 @@ func (w *genesisWalk) probe() {
 	if c := n - w.settleAfter; c >= 1 {
 		w.probes = append(w.probes, probe{node: c, due: n + w.probeSpan, nonAp: nonApprovers(c)})
 	}
-	for len(w.probes) > 0 && w.probes[0].due <= n {
-		p := w.probes[0]
-		w.probes = w.probes[1:]
+	for w.probeAt < len(w.probes) && w.probes[w.probeAt].due <= n {
+		p := w.probes[w.probeAt]
+		w.probeAt++
 		if w.has(p.node, fSettled) {
 			continue
 		}
@@ -542,8 +543,9 @@ func (w *genesisWalk) probe() {
 			w.probes = append(w.probes, probe{node: p.node, due: n + w.probeSpan, nonAp: nonApprovers(p.node)})
 		}
 	}
-	if cap(w.probes) > 4*len(w.probes)+64 {
-		w.probes = append([]probe(nil), w.probes...)
+	if w.probeAt > 64 && w.probeAt > len(w.probes)/2 {
+		w.probes = w.probes[:copy(w.probes, w.probes[w.probeAt:])]
+		w.probeAt = 0
 	}
 }
 

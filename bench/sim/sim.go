@@ -141,6 +141,7 @@ type sim struct {
 	lastIss int64
 	lastVis int64 // time of the last visibility (issuer attach, network)
 	parBuf  []int32
+	attBuf  []int32
 
 	// tip statistics over the measurement window, sampled at issues
 	warmupAt int64 // issuing time of the first measured transaction
@@ -201,6 +202,10 @@ func newSim(cfg *Config) (*sim, error) {
 		s.tipSample = make([]int32, 0, n)
 		s.visSample = make([]float32, 0, n)
 		s.track.masks = make([]uint64, 0, n)
+		// One row per SampleEvery of the virtual time n arrivals take,
+		// with room for the tail of the last visibilities.
+		rows := float64(n)/cfg.Lambda/cfg.SampleEvery.Seconds() + 64
+		s.series = make([]sample, 0, int(min(rows, 1<<20)))
 		if e, ok := s.eng.(*dagEngine); ok {
 			e.ids = make([]dag.ID, 0, n)
 			if e.cover != nil {
@@ -393,7 +398,10 @@ func (s *sim) issue(t, h int64, warmup int) error {
 }
 
 func (s *sim) attach(f *inFlight, warmup int) error {
-	parents := f.parents[:f.nParents]
+	// A copy: passing f's own array to the engine's interface method made
+	// f escape, one 64-byte allocation per transaction.
+	s.attBuf = append(s.attBuf[:0], f.parents[:f.nParents]...)
+	parents := s.attBuf
 	idx := int32(len(s.records))
 	s.records = append(s.records, record{issued: f.issued, visible: f.visible, first: -1, parents: f.nParents})
 	measured := f.seq >= uint64(warmup)
