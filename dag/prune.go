@@ -61,12 +61,14 @@ type pruneCandidate struct {
 
 // Prune removes from the store confirmed, archived transactions of the
 // prunable kinds issued before (unix ns), oldest in the confirmed order
-// first, examining at most limit positions (0: no limit). A store that is
+// first, examining at most limit positions (0: no limit). wait, if not
+// nil, holds a transaction back for now, like one issued too recently
+// (the node's audit log has not logged it yet); the pass stops there. A store that is
 // not a Pruner, or a ledger that archives nothing (Config.MemoryBudget),
 // prunes nothing. Prune reads the store without the ledger's locks and
 // takes the writer's lock only to check and delete, so ingest waits only
 // for the deletion itself.
-func (l *Ledger) Prune(before int64, limit int) (PruneStats, error) {
+func (l *Ledger) Prune(before int64, limit int, wait func(ID) bool) (PruneStats, error) {
 	pr, ok := l.cfg.Store.(Pruner)
 	if !ok || l.archive == nil {
 		return PruneStats{}, nil
@@ -110,7 +112,7 @@ func (l *Ledger) Prune(before int64, limit int) (PruneStats, error) {
 		if tx == nil || rec.confIndex != pos {
 			return skip, nil
 		}
-		if tx.Time >= before {
+		if tx.Time >= before || wait != nil && wait(id) {
 			return tooYoung, nil
 		}
 		if !prunable(tx.Kind) || rec.flags&flagConflicting != 0 {

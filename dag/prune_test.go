@@ -70,7 +70,7 @@ func TestPruneMatchesUnpruned(t *testing.T) {
 			if diff := cmp.Diff(outcomes(t, ref, chunk), outcomes(t, l, chunk)); diff != "" {
 				t.Fatalf("verdicts differ (-unpruned +pruned):\n%s", diff)
 			}
-			st, err := l.Prune(math.MaxInt64, 0)
+			st, err := l.Prune(math.MaxInt64, 0, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

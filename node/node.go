@@ -92,6 +92,16 @@ type Config struct {
 	// take, in bytes (dag.Config.MemoryBudget): older ones are served from
 	// the store. Zero means dag.DefaultMemoryBudget; negative keeps all.
 	LedgerMemory int64
+	// DiskBudget bounds the database directory, in bytes: above 80% of
+	// it the oldest prunable confirmed transactions are pruned (prune.go).
+	// Zero means no budget.
+	DiskBudget int64
+	// PruneAfter prunes confirmed transactions issued longer ago than
+	// this (zero: only the budget prunes).
+	PruneAfter time.Duration
+	// PruneInterval is how often a pruning node checks its disk; zero
+	// means DefaultPruneInterval.
+	PruneInterval time.Duration
 }
 
 // The defaults.
@@ -171,7 +181,7 @@ func (c Config) validate() error {
 	default:
 		return fmt.Errorf("node: unknown beacon rule %q (want %s or %s)", c.BeaconRule, BeaconSweep, BeaconRounds)
 	}
-	return nil
+	return c.validatePruning()
 }
 
 // Node is one running tangled node.
@@ -202,8 +212,9 @@ type Node struct {
 	// fwHorizon is the past of everything confirmed, for firmware status.
 	fwHorizon confirmedHorizon
 
-	rngs sync.Pool // *rand.Rand for tip selection
-	ran  bool
+	rngs  sync.Pool // *rand.Rand for tip selection
+	prune pruneStats
+	ran   bool
 	// beacons carries attached beacons to a validator's beacon loop (nil
 	// for other nodes).
 	beacons chan dag.Info
@@ -232,7 +243,7 @@ func New(cfg Config) (*Node, error) {
 		}
 	}()
 	var err error
-	n.store, err = storage.Open(filepath.Join(cfg.DataDir, "db"), cfg.Storage)
+	n.store, err = storage.Open(filepath.Join(cfg.DataDir, "db"), cfg.withPruningStorage())
 	if err != nil {
 		return nil, err
 	}
@@ -540,6 +551,11 @@ func (n *Node) Run(ctx context.Context) error {
 			n.log.Warn("value-log gc stopped", "err", err)
 		}
 	}()
+
+	if n.cfg.pruning() {
+		wg.Add(1)
+		go func() { defer wg.Done(); n.pruneLoop(gcCtx) }()
+	}
 
 	auditCtx, stopAudit := context.WithCancel(context.Background())
 	defer stopAudit()
