@@ -63,6 +63,8 @@ var nodeSettings = []nodeSetting{
 	{name: "beacon-interval", kind: kindDuration, def: node.DefaultBeaconInterval.String(), usage: "how often a validator issues beacons while there is traffic", example: "250ms"},
 	{name: "beacon-rule", kind: kindString, def: node.DefaultBeaconRule, usage: "how validators spend beacons: sweep (each sweeps the oldest tips every interval) or rounds (they take turns, as few per interval as confirmation needs)", example: "rounds"},
 	{name: "ledger-memory", kind: kindString, def: "256MiB", usage: "memory for confirmed transactions, a size like 256MiB or 1GiB (older ones are read from the store; -1 keeps all in memory)", example: "1GiB"},
+	{name: "disk-budget", kind: kindString, def: "0", usage: "bound the database directory to this size, like 8GiB (above 80% of it the oldest prunable confirmed transactions are pruned; 0: no budget)", example: "8GiB"},
+	{name: "prune-after", kind: kindDuration, def: "0s", usage: "prune confirmed transactions issued longer ago than this, like 720h (0: only the disk budget prunes)", example: "720h0m0s"},
 	{name: "admin", kind: kindString, usage: "admin listen address for /debug/pprof/ and /debug/log-level; off when empty (never make it public)", example: "127.0.0.1:6060"},
 	{name: "log-level", kind: kindString, def: defaultLogLevel, usage: "debug, info, warn or error", example: "debug"},
 	{name: "log-format", kind: kindString, def: defaultLogFormat, usage: "auto (text on a terminal, JSON otherwise), text or json", example: "json"},
@@ -337,6 +339,15 @@ func loadNodeOptions(c *cli.Context) (nodeOptions, []resolvedSetting, string, er
 		return opts, resolved, path, cli.Exit("--ledger-memory: "+err.Error(), 2)
 	}
 	opts.Config.LedgerMemory = ledgerMemory
+	diskBudget, err := parseByteSize(c.String("disk-budget"))
+	if err != nil {
+		return opts, resolved, path, cli.Exit("--disk-budget: "+err.Error(), 2)
+	}
+	opts.Config.DiskBudget = max(diskBudget, 0) // -1, like 0: no budget
+	opts.Config.PruneAfter = c.Duration("prune-after")
+	if opts.Config.PruneAfter < 0 {
+		return opts, resolved, path, cli.Exit("--prune-after: negative", 2)
+	}
 	if _, err := node.ParseLogLevel(opts.LogLevel); err != nil {
 		return opts, resolved, path, cli.Exit("--log-level: "+err.Error(), 2)
 	}
