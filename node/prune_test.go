@@ -16,74 +16,140 @@ import (
 	"github.com/tangled-ledger/tangled/storage"
 )
 
-// pruneConfig is a single validator with a 24 MiB disk budget that checks
-// it every 100 ms, keeps about 160 confirmed transactions in memory and
-// uses 1 MiB memtables (Badger preallocates two memtable logs of twice
-// that; the default 16 MiB ones alone would take 64 MiB).
-func pruneConfig(m *member, genesis string) node.Config {
+// pruneConfig is a single validator that checks its disk every 100 ms,
+// keeps about 160 confirmed transactions in memory and uses 1 MiB
+// memtables (Badger preallocates memtable logs of twice that; the default
+// 16 MiB ones alone would take 64 MiB).
+func pruneConfig(m *member, genesis string, budget int64) node.Config {
 	return node.Config{
 		DataDir: m.dataDir, GenesisFile: genesis, KeyFile: m.keyFile,
 		API:           api.Config{ClientRate: -1, IssuerRate: -1},
 		LedgerMemory:  64 << 10,
-		DiskBudget:    24 << 20,
+		DiskBudget:    budget,
 		PruneInterval: 100 * time.Millisecond,
 		Storage:       storage.Options{MemTableSize: 1 << 20},
 	}
 }
 
+// pruneRun is what runPrune measured.
+type pruneRun struct {
+	txs []*dag.Transaction
+	// peak is the largest directory size after the first third of the
+	// rounds; final the size at the end.
+	peak, final int64
+	// ledger and audit are the live bytes (keys and values) of the
+	// ledger's keyspaces and of the audit log's at the end.
+	ledger, audit int64
+	stats         node.PruneStats
+}
+
+// runPrune posts rounds × 4,000 generated transactions to m, waiting for
+// each round to confirm, and measures the database directory after each;
+// it leaves m stopped.
+func runPrune(tb testing.TB, c *cluster, m *member, cfg node.Config, rounds int) pruneRun {
+	tb.Helper()
+	m.r = start(tb, cfg)
+	gen := c.generator()
+	var run pruneRun
+	dir := filepath.Join(m.dataDir, "db")
+	for round := range rounds {
+		txs := gen.Take(4000)
+		run.txs = append(run.txs, txs...)
+		c.post(txs, 500, func(int) *member { return m })
+		c.waitConfirmed([]*member{m}, txs[len(txs)-50:], 30*time.Second)
+		size, err := dirSize(dir)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if round >= rounds/3 {
+			run.peak = max(run.peak, size)
+		}
+		run.final = size
+		if testing.Verbose() {
+			tb.Logf("round %d: %d transactions, %.1f MiB, %+v", round, len(run.txs), float64(size)/(1<<20), m.r.n.PruneStats())
+		}
+	}
+	run.stats = m.r.n.PruneStats()
+	if err := m.r.stop(); err != nil {
+		tb.Fatal(err)
+	}
+	db, err := badger.Open(badger.DefaultOptions(dir).WithLoggingLevel(badger.ERROR))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	err = db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			size := int64(len(it.Item().Key())) + it.Item().ValueSize()
+			switch it.Item().Key()[0] {
+			case 'e':
+				run.audit += size
+			case 'n', 'p', 'a', 'o':
+				run.ledger += size
+			}
+		}
+		return nil
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return run
+}
+
+func dirSize(dir string) (int64, error) {
+	var total int64
+	err := filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err == nil {
+			total += info.Size()
+		}
+		return nil
+	})
+	return total, err
+}
+
 // TestPruneKeepsDiskUnderBudget posts 32,000 transactions (and the
 // validator's beacons and checkpoints) to a real node with a 24 MiB disk
-// budget and checks, after every round, that the database directory
-// stays under the budget, and at the end that the ledger's keyspaces hold
-// a few MiB of the tens written to them (the audit log's keyspace is
-// never pruned and grows by about 160 bytes a logged transaction: see
-// docs/design/2026-12-03-pruning.md); then that a pruned transaction reads
-// as not found, and that the node restarts from its pruned store with
-// every chain intact and goes on confirming.
+// budget and checks that the database directory stays under the budget,
+// and at the end that the ledger's keyspaces hold a few MiB of the tens
+// written to them (the audit log's keyspace is never pruned and grows by
+// about 160 bytes a logged transaction: see
+// docs/design/2026-12-03-pruning.md); then that a pruned transaction
+// reads as not found, and that the node restarts from its pruned store
+// with every chain intact and goes on confirming.
 func TestPruneKeepsDiskUnderBudget(t *testing.T) {
 	if testing.Short() {
-		t.Skip("posts 120,000 transactions")
+		t.Skip("posts 32,000 transactions")
 	}
 	c := newCluster(t, 1)
 	m := c.members[0]
-	cfg := pruneConfig(m, c.genesis)
-	m.r = start(t, cfg)
-	gen := c.generator()
-	var all []*dag.Transaction
-	var peak int64
-	const rounds, perRound = 8, 4000
-	for round := range rounds {
-		txs := gen.Take(perRound)
-		all = append(all, txs...)
-		c.post(txs, 500, func(int) *member { return m })
-		c.waitConfirmed([]*member{m}, txs[len(txs)-50:], 30*time.Second)
-		st := m.r.n.PruneStats()
-		if round >= rounds/3 {
-			peak = max(peak, st.DiskSize)
-		}
-		if testing.Verbose() && round%5 == 4 {
-			ents, _ := os.ReadDir(filepath.Join(m.dataDir, "db"))
-			var list []string
-			for _, e := range ents {
-				info, _ := e.Info()
-				list = append(list, fmt.Sprintf("%s:%dK", e.Name(), info.Size()>>10))
-			}
-			t.Logf("round %d: %+v %v", round, st, list)
-		}
+	cfg := pruneConfig(m, c.genesis, 24<<20)
+	run := runPrune(t, c, m, cfg, 8)
+	t.Logf("%d transactions, peak %.1f MiB after warm-up, live ledger %.1f MiB, audit log %.1f MiB, %+v",
+		len(run.txs), float64(run.peak)/(1<<20), float64(run.ledger)/(1<<20), float64(run.audit)/(1<<20), run.stats)
+	if run.stats.Pruned < uint64(len(run.txs))/2 {
+		t.Fatalf("pruned %d of %d", run.stats.Pruned, len(run.txs))
 	}
-	st := m.r.n.PruneStats()
-	t.Logf("%d transactions, %+v, peak %.1f MiB after warm-up", len(all), st, float64(peak)/(1<<20))
-	if st.Pruned < uint64(len(all))/2 {
-		t.Fatalf("pruned %d of %d", st.Pruned, len(all))
+	if run.peak > cfg.DiskBudget {
+		t.Errorf("database reached %d bytes, budget %d", run.peak, cfg.DiskBudget)
 	}
-	if peak > cfg.DiskBudget {
-		t.Errorf("database reached %d bytes, budget %d", peak, cfg.DiskBudget)
+	if run.ledger > 4<<20 {
+		t.Errorf("the ledger's keyspaces hold %d bytes after pruning", run.ledger)
 	}
 
+	m.r = start(t, cfg)
+	l := m.r.n.Ledger()
 	// A pruned transaction: not found, over the API as well.
 	var old dag.ID
-	for _, tx := range all[:len(all)/2] {
-		if _, ok := m.r.n.Ledger().Info(tx.ID()); !ok {
+	for _, tx := range run.txs[:len(run.txs)/2] {
+		if _, ok := l.Info(tx.ID()); !ok {
 			old = tx.ID()
 			break
 		}
@@ -99,50 +165,47 @@ func TestPruneKeepsDiskUnderBudget(t *testing.T) {
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("GET a pruned transaction: %d, want 404", resp.StatusCode)
 	}
-
-	heads := map[dag.PublicKey]dag.IssuerState{}
-	for _, tx := range all {
-		heads[tx.Issuer], _ = m.r.n.Ledger().IssuerState(tx.Issuer, 0)
+	// Every chain goes on from its head, which was never pruned.
+	last := map[dag.PublicKey]*dag.Transaction{}
+	for _, tx := range run.txs {
+		last[tx.Issuer] = tx
 	}
-	if err := m.r.stop(); err != nil {
-		t.Fatal(err)
-	}
-	db, err := badger.Open(badger.DefaultOptions(filepath.Join(m.dataDir, "db")).WithLoggingLevel(badger.ERROR))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ledgerBytes, auditBytes int64
-	err = db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			size := int64(len(it.Item().Key())) + it.Item().ValueSize()
-			switch it.Item().Key()[0] {
-			case 'e':
-				auditBytes += size
-			case 'n', 'p', 'a', 'o':
-				ledgerBytes += size
-			}
-		}
-		return nil
-	})
-	if cerr := db.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("live data: ledger %.1f MiB, audit log %.1f MiB", float64(ledgerBytes)/(1<<20), float64(auditBytes)/(1<<20))
-	if ledgerBytes > 4<<20 {
-		t.Errorf("the ledger's keyspaces hold %d bytes after pruning", ledgerBytes)
-	}
-	m.r = start(t, cfg)
-	for key, want := range heads {
-		if got, _ := m.r.n.Ledger().IssuerState(key, 0); got != want {
-			t.Errorf("after restart, issuer %s: %+v, want %+v", key, got, want)
+	for key, tx := range last {
+		if st, _ := l.IssuerState(key, 0); st.Prev != tx.ID() || st.NextSeq != tx.Seq+1 {
+			t.Errorf("after restart, issuer %s: %+v, want the head %s", key, st, tx.ID().Short())
 		}
 	}
-	more := gen.Take(2000)
+	more := c.generator().Take(1000)
 	c.post(more, 500, func(int) *member { return m })
 	c.waitConfirmed([]*member{m}, more, 30*time.Second)
+}
+
+// BenchmarkDiskOverLongRun measures the database directory of a node over
+// TANGLED_BENCH_ROUNDS rounds of 4,000 transactions (default 25: 100,000),
+// without a budget and with a 24 MiB one. Run it once:
+//
+//	go test ./node -run '^$' -bench DiskOverLongRun -benchtime 1x
+func BenchmarkDiskOverLongRun(b *testing.B) {
+	rounds := 25
+	if v := os.Getenv("TANGLED_BENCH_ROUNDS"); v != "" {
+		if _, err := fmt.Sscan(v, &rounds); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, budget := range []int64{0, 24 << 20} {
+		b.Run(fmt.Sprintf("budget=%dMiB", budget>>20), func(b *testing.B) {
+			for range b.N {
+				c := newCluster(b, 1)
+				m := c.members[0]
+				run := runPrune(b, c, m, pruneConfig(m, c.genesis, budget), rounds)
+				mib := func(v int64) float64 { return float64(v) / (1 << 20) }
+				b.ReportMetric(float64(len(run.txs)), "txs")
+				b.ReportMetric(mib(run.peak), "peak-MiB")
+				b.ReportMetric(mib(run.final), "final-MiB")
+				b.ReportMetric(mib(run.ledger), "ledger-MiB")
+				b.ReportMetric(mib(run.audit), "audit-MiB")
+				b.ReportMetric(float64(run.stats.Pruned), "pruned")
+			}
+		})
+	}
 }
