@@ -36,8 +36,9 @@ import (
 // exp(α·H_y) over its approvers y, are then fixed when α = 0 or it has one
 // approver, or when its approvers are settled (their weights differ by
 // constants) apart from ones that trail the heaviest settled one by so
-// much that exp(−α·gap) < e^−negligibleExponent (such a gap only grows: the
-// settled one gains one per attach, the other at most as much). The
+// much that exp(−α·gap) < e^−negligibleExponent (such a gap only grows
+// between repairs: the settled one gains one per attach, the other at most
+// as much). The
 // interior V is the ancestor-closed set of frozen transactions with fixed
 // transitions; a walk's way through it is a Markov chain that no longer
 // changes, so the probability that a walk from the root first leaves V at

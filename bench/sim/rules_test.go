@@ -208,12 +208,13 @@ func TestMCMCSameSeed(t *testing.T) {
 	}
 }
 
-// TestIndexWalk: the model engine's unbiased walk over integer adjacency is
-// the dag engine's walk in distribution (its draws differ: the dag engine
-// orders approvers by ID). At λh = 10, α = 0, the two give the same L
-// within the sampling error (3 %, as TestTipsTheory's at a similar number
-// of independent values) and leave nothing behind, from the cover start and
-// from the genesis.
+// TestIndexWalk: the model engine's unbiased walks over integer adjacency
+// (indexWalk from the cover start, genesisWalk from the genesis) are the
+// dag engine's walk in distribution (their draws differ: the dag engine
+// orders approvers by ID, and genesisWalk jumps over the frozen interior).
+// At λh = 10, α = 0, they give the same L within the sampling error (3 %,
+// as TestTipsTheory's at a similar number of independent values) and leave
+// nothing behind.
 func TestIndexWalk(t *testing.T) {
 	statistical(t)
 	base := Config{Lambda: 10, Delay: ConstantDelay(time.Second), TipSelection: MCMC, Count: 30_000, Seed: 12}

@@ -2,8 +2,9 @@ package sim
 
 import "math/rand/v2"
 
-// indexWalk is the unbiased (α = 0) random walk over the model engine's
-// index-based tangle: the same walk as tipselect.MCMC at α = 0 (a step goes
+// indexWalk is the unbiased (α = 0) random walk from the cover start over
+// the model engine's index-based tangle (a walk from the genesis is
+// genesisWalk): the same walk as tipselect.MCMC at α = 0 (a step goes
 // to a uniformly chosen visible approver; a walk ends at a transaction with
 // none), without the ledger's ID-keyed lookups. Its draws differ from the
 // dag engine's (which orders approvers by ID), so the two agree in
