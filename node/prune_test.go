@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -107,7 +108,12 @@ func dirSize(dir string) (int64, error) {
 			return err
 		}
 		info, err := d.Info()
-		if err == nil {
+		if err != nil {
+			return nil // deleted by Badger meanwhile
+		}
+		if st, ok := info.Sys().(*syscall.Stat_t); ok {
+			total += st.Blocks * 512 // allocated, as du counts: Badger preallocates
+		} else {
 			total += info.Size()
 		}
 		return nil

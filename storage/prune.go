@@ -59,9 +59,10 @@ func (s *Badger) Prune(entries []dag.PrunedEntry) error {
 // Pruned implements dag.Pruner.
 func (s *Badger) Pruned() uint64 { return s.pruned.Load() }
 
-// DiskSize is the bytes of the files in the store's directory, measured
-// now (DiskUsage is Badger's estimate, refreshed about once a minute):
-// what a disk budget is checked against.
+// DiskSize is the disk space the files in the store's directory take
+// (allocated blocks, as du counts them), measured now (DiskUsage is
+// Badger's estimate, refreshed about once a minute): what a disk budget is
+// checked against.
 func (s *Badger) DiskSize() (int64, error) {
 	var total int64
 	err := filepath.WalkDir(s.dir, func(_ string, d fs.DirEntry, err error) error {
@@ -81,7 +82,7 @@ func (s *Badger) DiskSize() (int64, error) {
 		if err != nil {
 			return err
 		}
-		total += info.Size()
+		total += allocated(info)
 		return nil
 	})
 	if err != nil {
