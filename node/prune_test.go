@@ -126,7 +126,7 @@ func dirSize(dir string) (int64, error) {
 // budget and checks that the database directory stays under the budget,
 // and at the end that the ledger's keyspaces hold a few MiB of the tens
 // written to them (the audit log's keyspace is never pruned and grows by
-// about 160 bytes a logged transaction: see
+// about 180 bytes a data transaction: see
 // docs/design/2026-12-03-pruning.md); then that a pruned transaction
 // reads as not found, and that the node restarts from its pruned store
 // with every chain intact and goes on confirming.
