@@ -73,6 +73,9 @@ func (l *Ledger) Prune(before int64, limit int, wait func(ID) bool) (PruneStats,
 	if !ok || l.archive == nil {
 		return PruneStats{}, nil
 	}
+	if err := l.failure(); err != nil {
+		return PruneStats{}, err
+	}
 	l.prune.Lock()
 	defer l.prune.Unlock()
 	if l.prune.cursor == 0 {
