@@ -6,10 +6,13 @@
 # docs/bench/<name>/output.txt, which is what the documents quote. Every
 # file it writes is the same on any machine; only how long it takes
 # differs (about an hour on the project's 2-core machine; FIGURES=NAME,...
-# regenerates only some).
+# regenerates only some). The exception is docs/bench/speed/output.txt,
+# the speed table: wall times and memory of this machine, medians of 3
+# runs made one after the other in one session.
 #
 #   docs/bench/figures.sh             # all
 #   FIGURES=network-nodes docs/bench/figures.sh
+#   FIGURES=speed docs/bench/figures.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 docs=docs/bench
@@ -84,6 +87,66 @@ figure network-zipf 'sweep.*' 'weights=*/summary.json' -- \
   "${net[@]}" --nodes 100 --count 20000 --sweep weights=uniform,zipf:0.5,zipf:1,zipf:1.5,zipf:2
 figure network-loss 'sweep.*' 'loss=*/summary.json' -- \
   "${net[@]}" --nodes 100 --count 20000 --sweep loss=0,0.1,0.3
+
+# The speed table (docs/bench/sim.md, "Speed and memory"). The peer's
+# figures are issue 15's, measured by its author on this machine with
+# IOTA's res-sim-tangle (its loop alone, without writing files); they are
+# not rerun here (the peer is built outside the repository). Each row:
+# three runs of one command, their wall times (the whole process) and the
+# median; the ratio is the peer's time over the median.
+peer_urts=1.44        # URTS, λ = 100, h = 1, 200,000 tx (loop alone)
+peer_walk0=13.3       # random walk from the genesis, exact weights, α = 0, λ = 10, h = 1, 50,000 tx
+peer_walk01="29 37"   # the same at α = 0.1 (a range: the issue gives 29–37 s)
+speed_row() { # speed_row PEER_SECONDS... -- ARGS...
+  local peers=()
+  while [ "$1" != "--" ]; do peers+=("$1"); shift; done
+  shift
+  local runs=() t0 t1
+  for _ in 1 2 3; do
+    t0=$(date +%s%N)
+    "$bin" bench sim "$@" --json > /dev/null
+    t1=$(date +%s%N)
+    runs+=("$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.3f", d / 1e9 }')")
+  done
+  local med
+  med=$(printf '%s\n' "${runs[@]}" | sort -g | sed -n 2p)
+  echo "\$ tangled bench sim $*"
+  printf '  runs %s s, median %s s' "${runs[*]}" "$med"
+  local p sep=', the peer / median:'
+  for p in "${peers[@]}"; do
+    awk -v p="$p" -v m="$med" -v sep="$sep" 'BEGIN { printf "%s %s s / %s s = %.1f×", sep, p, m, p / m }'
+    sep=','
+  done
+  echo
+}
+# rss_row ARGS...: the growth of the peak RSS per transaction between
+# 100,000 and 400,000 transactions (one run each).
+rss_row() {
+  local rss=()
+  for n in 100000 400000; do
+    /usr/bin/time -f %M -o "$scratch/rss" "$bin" bench sim "$@" --count "$n" --json > /dev/null
+    rss+=("$(cat "$scratch/rss")")
+  done
+  echo "\$ tangled bench sim $* --count 100000|400000"
+  awk -v a="${rss[0]}" -v b="${rss[1]}" 'BEGIN { printf "  peak RSS %d KiB, %d KiB: %.0f B per transaction\n", a, b, (b - a) * 1024 / 300000 }'
+}
+if want speed; then
+  echo "== speed" >&2
+  mkdir -p "$docs/speed"
+  walk=(--lambda 10 --delay 1 --count 50000 --seed 1 --tipsel mcmc)
+  {
+    echo "# wall time, medians of 3 ($(date -u +%F), $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg) at the start)"
+    speed_row "$peer_walk0" -- "${walk[@]}" --start genesis --engine model --alpha 0
+    speed_row $peer_walk01 -- "${walk[@]}" --start genesis --engine model --alpha 0.1
+    speed_row -- "${walk[@]}" --start cover --engine model
+    speed_row "$peer_urts" -- --lambda 100 --delay 1 --count 200000 --seed 1 --engine model
+    speed_row "$peer_urts" -- --lambda 100 --delay 1 --count 200000 --seed 1 --engine dag
+    echo "# memory"
+    rss_row --lambda 10 --delay 1 --seed 1 --tipsel mcmc --start genesis --engine model --alpha 0
+    rss_row --lambda 10 --delay 1 --seed 1 --tipsel mcmc --start genesis --engine model --alpha 0.1
+    rss_row --lambda 50 --delay 2 --seed 1 --engine model
+  } > "$docs/speed/output.txt"
+fi
 
 # Quote each output.txt in the documents, between
 # <!-- output:NAME --> and <!-- /output --> markers.
