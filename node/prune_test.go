@@ -122,9 +122,9 @@ func dirSize(dir string) (int64, error) {
 }
 
 // TestPruneKeepsDiskUnderBudget posts 32,000 transactions (and the
-// validator's beacons and checkpoints) to a real node with a 24 MiB disk
+// validator's beacons and checkpoints) to a real node with a 20 MiB disk
 // budget and checks that the database directory stays under the budget,
-// and at the end that the ledger's keyspaces hold a few MiB of the tens
+// and at the end that the ledger's keyspaces hold a few MiB of the 18
 // written to them (the audit log's keyspace is never pruned and grows by
 // about 180 bytes a data transaction: see
 // docs/design/2026-12-03-pruning.md); then that a pruned transaction
@@ -136,7 +136,7 @@ func TestPruneKeepsDiskUnderBudget(t *testing.T) {
 	}
 	c := newCluster(t, 1)
 	m := c.members[0]
-	cfg := pruneConfig(m, c.genesis, 24<<20)
+	cfg := pruneConfig(m, c.genesis, 20<<20)
 	run := runPrune(t, c, m, cfg, 8)
 	t.Logf("%d transactions, peak %.1f MiB after warm-up, live ledger %.1f MiB, audit log %.1f MiB, %+v",
 		len(run.txs), float64(run.peak)/(1<<20), float64(run.ledger)/(1<<20), float64(run.audit)/(1<<20), run.stats)
@@ -146,7 +146,10 @@ func TestPruneKeepsDiskUnderBudget(t *testing.T) {
 	if run.peak > cfg.DiskBudget {
 		t.Errorf("database reached %d bytes, budget %d", run.peak, cfg.DiskBudget)
 	}
-	if run.ledger > 4<<20 {
+	// Unpruned, the ledger's keyspaces would hold about 18 MiB here
+	// (BenchmarkDiskOverLongRun: 57 MiB for 100,000); pruned, what is
+	// left depends on when the last check ran, but never half of it.
+	if run.ledger > 9<<20 {
 		t.Errorf("the ledger's keyspaces hold %d bytes after pruning", run.ledger)
 	}
 
