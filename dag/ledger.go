@@ -344,7 +344,7 @@ func (l *Ledger) replay() error {
 	defer func() { l.durableArrival.Store(l.mu.arrivals) }()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	b := batch{replaying: true}
+	b := batch{replaying: true, fromLog: true}
 	// A pruned log has gaps, and references that only the archive (or
 	// nothing) can resolve: see prune.go.
 	pruned := l.archive != nil && l.pruned()
@@ -534,6 +534,9 @@ type batch struct {
 	writes    WriteSet
 	events    []change
 	replaying bool
+	// fromLog: replaying the attached log, whose transactions are not
+	// duplicates (unlike parked ones, which may be pruned ones sent again).
+	fromLog bool
 	now       int64
 	// archivedDup marks the batch's transactions found in the archive.
 	archivedDup map[ID]bool
@@ -617,7 +620,7 @@ func (l *Ledger) offer(b *batch, tx *Transaction) {
 			missing = append(missing, ref)
 		}
 	}
-	if unknown == 0 && tx.Seq > 0 && !b.replaying {
+	if unknown == 0 && tx.Seq > 0 && !b.fromLog {
 		// A pruned transaction sent again: its predecessor still names it
 		// as its successor (prune.go). Without this it would attach a
 		// second time, as a fork of itself.
