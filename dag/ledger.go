@@ -537,7 +537,7 @@ type batch struct {
 	// fromLog: replaying the attached log, whose transactions are not
 	// duplicates (unlike parked ones, which may be pruned ones sent again).
 	fromLog bool
-	now       int64
+	now     int64
 	// archivedDup marks the batch's transactions found in the archive.
 	archivedDup map[ID]bool
 }
