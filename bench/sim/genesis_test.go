@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // genesisDriver runs the continuous model around a genesisWalk alone
@@ -314,4 +316,24 @@ func TestGenesisWalkMatchesDAG(t *testing.T) {
 	}
 	within(t, "left behind, model / dag", left[1]/left[0], 1, 0.2)
 	within(t, "direct approvers, model / dag", approvers[1]/approvers[0], 1, 0.005)
+}
+
+// TestGenesisSameSeed: one seed gives one result on the model engine's
+// genesis walk at α = 0 and 0.1 (also under the race detector), another
+// seed another.
+func TestGenesisSameSeed(t *testing.T) {
+	for _, alpha := range []float64{0, 0.1} {
+		cfg := Config{
+			Lambda: 10, Delay: ExpDelay(time.Second), Count: 4000, Seed: 5,
+			TipSelection: MCMC, Start: StartGenesis, Engine: EngineModel, Alpha: alpha,
+		}
+		a, b := run(t, cfg), run(t, cfg)
+		if diff := cmp.Diff(a.Deterministic(), b.Deterministic()); diff != "" {
+			t.Errorf("α = %g: two runs with one seed differ:\n%s", alpha, diff)
+		}
+		cfg.Seed++
+		if c := run(t, cfg); c.MeanTips == a.MeanTips {
+			t.Errorf("α = %g: seeds 5 and 6 gave the same L = %v", alpha, a.MeanTips)
+		}
+	}
 }
