@@ -872,10 +872,10 @@ func (l *Ledger) applySolid(b *batch, tx *Transaction, prev *node) Result {
 			}
 		}
 	}
-	if (trunk.ruledOut() || branch.ruledOut()) && !n.kind.Spec().Control {
+	if (trunk.ruledOut() || branch.ruledOut()) && !n.kind.Spec().KeepsApproval() {
 		// Approving what is ruled out is ruled out too, except for control
-		// transactions: a revocation that approves the device's last
-		// transaction must still be confirmed.
+		// transactions (a revocation that approves the device's last
+		// transaction must still be confirmed) and the audit log's.
 		n.flags |= flagRuledOut
 		l.removeTip(n)
 		l.retipParents(b, n)
@@ -991,16 +991,16 @@ func (l *Ledger) issuerOf(key PublicKey) *issuer {
 // ruleOut flags n and its unconfirmed descendants by approval as ruled out
 // (see Applied.RuleOut): they leave the tip pools and stop counting as
 // data waiting for confirmation, since honest validators never approve
-// them. The walk stops at control transactions (and does not flag them):
-// the revocation that caused it may approve the device's last
-// transaction itself, and must be confirmed. Each node is flagged once,
+// them. The walk stops at control and audit transactions (and does not
+// flag them): the revocation that caused it may approve the device's last
+// transaction itself, and must be confirmed (see KindSpec.KeepsApproval). Each node is flagged once,
 // so the walks cost O(ruled-out nodes).
 func (l *Ledger) ruleOut(b *batch, n *node) {
 	stack := []*node{n}
 	for len(stack) > 0 {
 		c := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		if c.confirmed() || c.ruledOut() || (c != n && c.kind.Spec().Control) {
+		if c.confirmed() || c.ruledOut() || (c != n && c.kind.Spec().KeepsApproval()) {
 			continue
 		}
 		c.flags |= flagRuledOut

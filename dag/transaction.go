@@ -109,7 +109,20 @@ type KindSpec struct {
 	// PayloadSize, when non-zero, is the only payload length the kind
 	// allows (malformed otherwise), checked before the signature.
 	PayloadSize int
+	// Audit: a checkpoint transaction of the audit log (package
+	// evidence). Like control transactions it is not ruled out for
+	// approving what a node rules out: the log's anchors approve what the
+	// orderer has confirmed, which another node may have ruled out before
+	// it was confirmed there too (RuledOut is a node's view), and an
+	// anchor that honest validators refused to approve would stop the log.
+	Audit bool
 }
+
+// KeepsApproval reports whether a transaction of the kind stays
+// approvable when it approves a transaction this node rules out (see
+// Info.RuledOut): control and audit transactions must be confirmed
+// whatever one node's view.
+func (s KindSpec) KeepsApproval() bool { return s.Control || s.Audit }
 
 // kinds is the table, indexed by kind; an empty name is an unknown kind.
 // Authorities' control transactions are exempt from the rate part of the
@@ -130,7 +143,7 @@ var kinds = [...]KindSpec{
 	KindApproval:   {Name: "approval", Data: true, AuthoritiesOnly: true, Control: true, RateExempt: true},
 	KindInstall:    {Name: "install", Data: true},
 	KindRetire:     {Name: "retire", Data: true, AuthoritiesOnly: true, Control: true, RateExempt: true},
-	KindCheckpoint: {Name: "checkpoint", ValidatorsOnly: true, RateExempt: true, PayloadSize: CheckpointPayloadSize},
+	KindCheckpoint: {Name: "checkpoint", ValidatorsOnly: true, RateExempt: true, PayloadSize: CheckpointPayloadSize, Audit: true},
 }
 
 // RotatePayload is the payload of a KindRotate transaction: the new key,

@@ -41,6 +41,8 @@ import (
 //	suspend|resume|revoke by=a1 device=d1 [as=...] [parents=...]
 //	transfer by=a1 device=d1 to=a2 [parents=...]
 //	notice of=t1,t1b [as=...]                 validator v0's quarantine notice
+//	validator kind=beacon|checkpoint [as=...] [parents=...]
+//	                                          validator v0's beacon or checkpoint transaction
 //	device d1                                 the device's state
 //	digest                                    the registry's digest (changes only)
 //
@@ -292,6 +294,17 @@ func TestScripts(t *testing.T) {
 					v.Seq, v.Prev = st.NextSeq, st.Prev
 				}
 				return w.issue(arg("as"), v, dag.KindQuarantine, w.txs[twins[0]], w.txs[twins[1]], nil)
+			case "validator":
+				v := &dagtest.Issuer{Key: w.net.Validators[0], Rules: w.rules}
+				if st, ok := w.ledger.IssuerState(dagtest.PublicKey(v.Key), 0); ok {
+					v.Seq, v.Prev = st.NextSeq, st.Prev
+				}
+				kind, payload := dag.KindBeacon, []byte(nil)
+				if arg("kind") == "checkpoint" {
+					kind, payload = dag.KindCheckpoint, make([]byte, dag.CheckpointPayloadSize)
+				}
+				trunk, branch := w.parents(arg("parents"))
+				return w.issue(arg("as"), v, kind, trunk, branch, payload)
 			case "device":
 				return w.describe(w.devices[d.CmdArgs[0].Key])
 			case "digest":
