@@ -186,7 +186,12 @@ func (c *cluster) waitQuiet(ms []*member, within time.Duration) {
 	c.t.Helper()
 	stableSince := time.Time{}
 	var last uint64
-	poll.Until(c.t, within, "the cluster to settle", func() bool {
+	tb := &dumpOnFatal{TB: c.t, dump: func() {
+		for _, m := range ms {
+			c.t.Logf("%s: %+v; audit log: %s", m.name, m.r.n.Ledger().Stats(), m.r.n.AuditWaiting())
+		}
+	}}
+	poll.Until(tb, within, "the cluster to settle", func() bool {
 		first := ms[0].r.n.Ledger().Stats()
 		same := first.UnconfirmedData == 0
 		for _, m := range ms[1:] {

@@ -71,10 +71,18 @@ type audit struct {
 	// cover (on the orderer): the newest of uncovered, for the next
 	// anchor's branch.
 	cover dag.ID
+	// waiting is the last round's counts, for tests' reports.
+	waiting auditWaiting
 	// found counts misbehaviour evidence by kind; closed the checkpoints
 	// closed.
 	found  map[string]uint64
 	closed atomic.Uint64
+}
+
+// auditWaiting is what the log's goroutine waited for after a round.
+type auditWaiting struct {
+	unlogged, uncovered int
+	need, final         uint64
 }
 
 func (a *audit) misbehaviourCount(kind string) uint64 {
@@ -95,6 +103,7 @@ func (n *Node) openAudit() error {
 	}
 	n.audit = a
 	log.OnLogged(a.logged)
+	a.seedUnlogged(n.ledger)
 	// After a restart the log may lag what replay confirmed: start from
 	// the orderer's newest confirmed transaction.
 	if st, ok := n.ledger.IssuerState(log.Orderer(), n.cfg.Now().UnixNano()); ok {
@@ -115,6 +124,39 @@ func (n *Node) openAudit() error {
 		}
 	}
 	return nil
+}
+
+// seedBack bounds how far back in the confirmed order a restarted node
+// looks for what its log lacks.
+const seedBack = 1 << 14
+
+// seedUnlogged fills, after a restart, what the confirmation events
+// would have: the newest confirmed transactions (at most seedBack) that
+// the log lacks, in confirmed order, so this node keeps beaconing, and
+// the orderer anchoring, until they are logged and checkpointed.
+func (a *audit) seedUnlogged(l *dag.Ledger) {
+	total := uint64(l.Stats().Confirmed)
+	if total == 0 || a.log.Size() >= total {
+		return
+	}
+	from := uint64(1)
+	if total > seedBack {
+		from = total - seedBack + 1
+	}
+	for _, id := range l.Confirmed(from, seedBack, nil) {
+		if _, err := a.log.IndexOf(id); err == nil {
+			continue
+		}
+		info, ok := l.Info(id)
+		if !ok {
+			continue
+		}
+		if info.Kind.Spec().Data && len(a.unlogged) < unloggedMax {
+			a.unlogged[id] = struct{}{}
+		}
+		a.noteConfirmed(info)
+	}
+	a.lags = len(a.unlogged) > 0
 }
 
 // onEvent is the ledger subscriber's part for the log: it hands the
@@ -228,6 +270,7 @@ func (n *Node) runAudit(ctx context.Context) {
 		a.mu.Lock()
 		a.lags = len(a.unlogged) > 0 || f.Size < a.need
 		a.cover = cover
+		a.waiting = auditWaiting{unlogged: len(a.unlogged), uncovered: len(a.uncovered), need: a.need, final: f.Size}
 		a.mu.Unlock()
 		if len(a.events) > 0 {
 			a.poke() // more arrived while this round ran
@@ -288,9 +331,10 @@ const anchorEvery = 200 * time.Millisecond
 // issueCheckpoints signs and posts the checkpoints the log closed since
 // the last call; the beacon loop calls it, so the node's chain has one
 // writer. The orderer's checkpoint transactions are the log's anchors: it
-// also posts one (at most every anchorEvery) while confirmed
-// transactions wait outside the log, on its previous anchor (trunk) and
-// the newest of them (branch), re-signing its newest checkpoint.
+// also posts one (at most every anchorEvery) while confirmed data waits
+// for a final checkpoint, on its previous anchor (trunk) and the newest
+// confirmed transaction that the log lacks and no confirmed transaction
+// approves (branch), re-signing its newest checkpoint.
 func (n *Node) issueCheckpoints(ctx context.Context) {
 	if n.audit == nil || !n.validator {
 		return
@@ -321,16 +365,15 @@ func (n *Node) issueAnchor(ctx context.Context, todo []evidence.Checkpoint) {
 	a := n.audit
 	frontier, _ := n.ledger.ConfirmedFrontier()
 	a.mu.Lock()
-	branch := a.cover
+	branch, lags := a.cover, a.lags
 	a.mu.Unlock()
 	if len(todo) > 0 {
 		a.signed = todo[len(todo)-1]
 	}
-	if branch.IsZero() && frontier != a.anchorFrontier && !a.log.RecentlyLogged(frontier) {
-		// After a restart the uncovered set starts empty.
-		branch = frontier
-	}
-	if len(todo) == 0 && (branch.IsZero() || branch == a.anchorBranch || time.Since(a.anchorAt) < anchorEvery) {
+	// Only confirmed data waiting for a final checkpoint calls for
+	// anchors: the validators' cosignatures approve the newest anchor, so
+	// anchoring them in turn would keep the log busy for ever.
+	if len(todo) == 0 && (!lags || branch.IsZero() || branch == a.anchorBranch || time.Since(a.anchorAt) < anchorEvery) {
 		// Nothing new to anchor, or the last anchor's branch still waits.
 		return
 	}
