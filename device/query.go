@@ -80,8 +80,9 @@ type Device struct {
 	Keys         []KeyRecord       `json:"keys"`
 	Control      []ControlRecord   `json:"control"`
 	Quarantine   *Quarantine       `json:"quarantine,omitempty"`
-	// Transactions counts the device's chain transactions attached here;
-	// NextSeq is the sequence number its next one takes.
+	// Transactions counts the device's chain transactions attached here
+	// (after a restart of a node that prunes, the ones it kept); NextSeq
+	// is the sequence number its next one takes.
 	Transactions uint64 `json:"transactions"`
 	NextSeq      uint64 `json:"next_seq"`
 	// First is the chain's first transaction (absent before it exists).

@@ -665,8 +665,11 @@ func (r *Registry) TakeEquivocations(validator dag.PublicKey) []Equivocation {
 
 // Digest is a hash of the whole registry in canonical form: devices by
 // ID, each with its registration, control history, key history, forks,
-// notices and chain length. Two ledgers holding the same transactions
-// have the same digest, whatever order they attached them in.
+// notices and chain head. Two ledgers holding the same transactions
+// have the same digest, whatever order they attached them in, and so do
+// they after one of them pruned old data and restarted: the number of
+// chain transactions attached (Device.Transactions) is left out, since a
+// restart replays only what pruning kept.
 func (r *Registry) Digest() [32]byte {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -718,7 +721,6 @@ func (r *Registry) Digest() [32]byte {
 		}
 		buf = append(buf, d.first[:]...)
 		u64(d.headSeq)
-		u64(d.count)
 		buf = appendPolicies(buf, d.policies)
 		for _, in := range d.installs {
 			buf = append(buf, in.id[:]...)

@@ -135,9 +135,10 @@ func TestShuffledDeliveryWithPruning(t *testing.T) {
 			var l *dag.Ledger
 			var reg *device.Registry
 			var s *storage.Badger
+			dir := t.TempDir()
 			if prune {
 				var err error
-				if s, err = storage.Open(t.TempDir(), storage.Options{}); err != nil {
+				if s, err = storage.Open(dir, storage.Options{}); err != nil {
 					t.Fatal(err)
 				}
 				l, reg = open(s, 50*400)
@@ -169,6 +170,21 @@ func TestShuffledDeliveryWithPruning(t *testing.T) {
 			if prune {
 				if s.Pruned() < uint64(len(stream))/3 {
 					t.Errorf("seed %d: pruned only %d of %d", seed, s.Pruned(), len(stream))
+				}
+				// A restart replays what pruning kept: the same registry.
+				if err := s.Close(); err != nil {
+					t.Fatal(err)
+				}
+				var err error
+				if s, err = storage.Open(dir, storage.Options{}); err != nil {
+					t.Fatal(err)
+				}
+				l, reg = open(s, 50*400)
+				if got := reg.Digest(); got != want {
+					t.Errorf("seed %d: registry digest differs after a restart of the pruned store", seed)
+				}
+				if w, g := ref.Stats().Confirmed, l.Stats().Confirmed; g > w {
+					t.Errorf("seed %d: %d confirmed after the restart, more than the reference's %d", seed, g, w)
 				}
 				s.Close()
 			}
