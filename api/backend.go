@@ -68,6 +68,14 @@ type WorkStats struct {
 	SolveTime time.Duration
 }
 
+// PruneReporter is implemented by a backend that prunes confirmed history
+// from its store (a node with a disk budget or a retention). Pruned
+// reports whether this node held id, confirmed, and has pruned it since:
+// the API then answers 410 pruned rather than 404 not_found.
+type PruneReporter interface {
+	Pruned(id dag.ID) bool
+}
+
 // Identity is the node's own description for /v1/info.
 type Identity struct {
 	Version   string

@@ -18,6 +18,8 @@ const (
 	codeRateLimited      = "rate_limited"
 	codeOverloaded       = "overloaded"
 	codeNotFound         = "not_found"
+	// codePruned is dag.ErrPruned's code: confirmed here, then pruned.
+	codePruned           = "pruned"
 	codeMethodNotAllowed = "method_not_allowed"
 	codeMalformed        = "malformed"
 	codeClosed           = "closed"
@@ -47,6 +49,7 @@ var statusOf = map[string]int{
 	codeOverloaded:       http.StatusTooManyRequests,
 	"parked_full":        http.StatusTooManyRequests,
 	codeNotFound:         http.StatusNotFound,
+	codePruned:           http.StatusGone,
 	codeMethodNotAllowed: http.StatusMethodNotAllowed,
 	codeClosed:           http.StatusServiceUnavailable,
 	"store_failure":      http.StatusInternalServerError,

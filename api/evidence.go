@@ -80,12 +80,12 @@ func (s *Server) transactionEvidence(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, ok := s.ledger.Info(id); !ok {
-		writeError(w, newError(codeNotFound, "api: transaction "+id.String()+" not found"))
+		writeError(w, s.missingEvidence(id, false))
 		return
 	}
 	tx, err := s.ledger.Transaction(id)
 	if err != nil {
-		writeError(w, newError(codeNotFound, "api: transaction "+id.String()+" not found"))
+		writeError(w, s.missingEvidence(id, errors.Is(err, dag.ErrPruned)))
 		return
 	}
 	b, f, err := log.NewBundle(evidence.KindTransaction)
@@ -104,6 +104,16 @@ func (s *Server) transactionEvidence(w http.ResponseWriter, r *http.Request) {
 	}
 	b.Entries = append(b.Entries, e)
 	writeBundle(w, b)
+}
+
+// missingEvidence is missing for an evidence request: the log still
+// proves a pruned transaction's entry, but the bundle carries the
+// transaction's bytes, which are gone here.
+func (s *Server) missingEvidence(id dag.ID, pruned bool) *apiError {
+	if pruned || s.pruned(id) {
+		return newError(codePruned, "api: transaction "+id.String()+" was pruned from this node's store after it was logged; its evidence bundle needs the transaction's bytes, so get the transaction from its owner (the issuing device or its operator) or the bundle from a node that keeps more history")
+	}
+	return newError(codeNotFound, "api: transaction "+id.String()+" not found")
 }
 
 // deviceEvidence serves GET /v1/devices/{id}/evidence: the device's

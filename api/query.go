@@ -197,15 +197,15 @@ func (s *Server) transaction(w http.ResponseWriter, r *http.Request) {
 	st := transactionStatus{TotalWeight: s.totalWeight, Reasons: []string{}, Approvers: []string{}}
 	info, attached := s.ledger.Info(id)
 	if !attached && !s.ledger.IsParked(id) {
-		writeError(w, newError(codeNotFound, "api: transaction "+id.String()+" not found"))
+		writeError(w, s.missing(id, false))
 		return
 	}
 	tx, err := s.ledger.Transaction(id)
 	if err != nil {
 		// Attached but not yet durable, or parked and then dropped: not
-		// something this node vouches for.
+		// something this node vouches for. Or pruned since the Info.
 		if errors.Is(err, dag.ErrNotFound) {
-			writeError(w, newError(codeNotFound, "api: transaction "+id.String()+" not found"))
+			writeError(w, s.missing(id, errors.Is(err, dag.ErrPruned)))
 			return
 		}
 		writeError(w, errorOf(err))
@@ -250,6 +250,22 @@ func (s *Server) transaction(w http.ResponseWriter, r *http.Request) {
 		st.Reasons = append(st.Reasons, s.conflictReason(info))
 	}
 	writeJSON(w, http.StatusOK, st)
+}
+
+// missing is the answer for a transaction this node does not hold: 410
+// pruned when it held it, confirmed, and pruned it (the store said so, or
+// the backend's PruneReporter does), 404 not_found otherwise.
+func (s *Server) missing(id dag.ID, pruned bool) *apiError {
+	if pruned || s.pruned(id) {
+		return newError(codePruned, "api: transaction "+id.String()+" was confirmed here and then pruned from this node's store; its issuer, or a node that keeps more history, may still have it")
+	}
+	return newError(codeNotFound, "api: transaction "+id.String()+" not found")
+}
+
+// pruned reports whether the backend pruned id.
+func (s *Server) pruned(id dag.ID) bool {
+	p, ok := s.backend.(PruneReporter)
+	return ok && p.Pruned(id)
 }
 
 // parkedReasons names the references a parked transaction waits for.

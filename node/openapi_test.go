@@ -79,6 +79,58 @@ func TestOpenAPIContract(t *testing.T) {
 	})
 }
 
+// TestOpenAPIPruned checks 410 pruned against the served document, in
+// strict mode, on a real validator that prunes everything it may
+// (prune-after of a nanosecond, about 160 confirmed transactions kept in
+// memory): the status and the evidence of a transaction it confirmed,
+// logged and pruned are 410 pruned, while one it never held stays 404 and
+// one it keeps (a chain's head) is served.
+func TestOpenAPIPruned(t *testing.T) {
+	cl := newCluster(t, 1)
+	m := cl.members[0]
+	cfg := pruneConfig(m, cl.genesis, 0)
+	cfg.PruneAfter = time.Nanosecond
+	m.r = start(t, cfg)
+	txs := cl.generator().Take(1500)
+	cl.post(txs, 500, func(int) *member { return m })
+	cl.waitConfirmed([]*member{m}, txs[len(txs)-20:], 30*time.Second)
+	var pruned dag.ID
+	poll.Until(t, 30*time.Second, "a logged transaction to be pruned", func() bool {
+		for _, tx := range txs {
+			if m.r.n.Ledger().Known(tx.ID()) {
+				continue
+			}
+			if _, err := m.r.n.AuditLog().IndexOf(tx.ID()); err == nil {
+				pruned = tx.ID()
+				return true
+			}
+		}
+		return false
+	})
+	head := txs[len(txs)-1].ID()
+	c := oaConnect(t, m.r.n.HTTPAddr(), nil)
+	for _, tc := range []oaCase{
+		{name: "pruned transaction", reqValid: true, status: 410, code: "pruned",
+			build: oaGet("/v1/transactions/" + pruned.String())},
+		{name: "evidence of a pruned transaction", reqValid: true, status: 410, code: "pruned",
+			build: oaGet("/v1/transactions/" + pruned.String() + "/evidence")},
+		{name: "unknown transaction on a pruning node", reqValid: true, status: 404, code: "not_found",
+			build: oaGet("/v1/transactions/" + oaRandomID().String())},
+		{name: "evidence of an unknown transaction on a pruning node", reqValid: true, status: 404, code: "not_found",
+			build: oaGet("/v1/transactions/" + oaRandomID().String() + "/evidence")},
+		{name: "kept chain head", reqValid: true, status: 200, build: oaGet("/v1/transactions/" + head.String()),
+			check: func(t *testing.T, c *oaNode, res *oaResult) {
+				var st struct{ Status string }
+				res.json(t, &st)
+				if st.Status != "confirmed" {
+					t.Errorf("chain head %s: status %q, want confirmed", head.Short(), st.Status)
+				}
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { c.run(t, tc) })
+	}
+}
+
 // openAPIConfig keeps the limits small enough to reach from a test.
 var openAPIConfig = api.Config{
 	MaxBatchItems: 16,
@@ -140,7 +192,14 @@ func newOANode(t *testing.T, fleet ed25519.PrivateKey) *oaNode {
 		BeaconInterval: 250 * time.Millisecond,
 		API:            openAPIConfig,
 	})
-	c := &oaNode{addr: r.n.HTTPAddr(), fleet: fleet}
+	return oaConnect(t, r.n.HTTPAddr(), fleet)
+}
+
+// oaConnect loads the document the node at addr serves and readies the
+// fixtures' client; fleet is its genesis authority's key, or nil.
+func oaConnect(t *testing.T, addr string, fleet ed25519.PrivateKey) *oaNode {
+	t.Helper()
+	c := &oaNode{addr: addr, fleet: fleet}
 	fix, err := client.New("http://"+c.addr, client.Options{HTTPClient: &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			return c.dialer().DialContext(ctx, network, addr)

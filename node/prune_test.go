@@ -128,7 +128,7 @@ func dirSize(dir string) (int64, error) {
 // written to them (the audit log's keyspace is never pruned and grows by
 // about 180 bytes a data transaction: see
 // docs/design/2026-12-03-pruning.md); then that a pruned transaction
-// reads as not found, and that the node restarts from its pruned store
+// reads as pruned (410), and that the node restarts from its pruned store
 // with every chain intact and goes on confirming.
 func TestPruneKeepsDiskUnderBudget(t *testing.T) {
 	if testing.Short() {
@@ -155,7 +155,7 @@ func TestPruneKeepsDiskUnderBudget(t *testing.T) {
 
 	m.r = start(t, cfg)
 	l := m.r.n.Ledger()
-	// A pruned transaction: not found, over the API as well.
+	// A pruned transaction: gone from the ledger, 410 pruned over the API.
 	var old dag.ID
 	for _, tx := range run.txs[:len(run.txs)/2] {
 		if _, ok := l.Info(tx.ID()); !ok {
@@ -171,8 +171,8 @@ func TestPruneKeepsDiskUnderBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusNotFound {
-		t.Errorf("GET a pruned transaction: %d, want 404", resp.StatusCode)
+	if resp.StatusCode != http.StatusGone {
+		t.Errorf("GET a pruned transaction: %d, want 410", resp.StatusCode)
 	}
 	// Every chain goes on from its head, which was never pruned.
 	last := map[dag.PublicKey]*dag.Transaction{}
