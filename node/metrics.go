@@ -168,6 +168,14 @@ var (
 	descSyncActive  = desc("tangled_sync_active", "1 while a bulk sync from a peer runs.")
 	descSyncTx      = desc("tangled_sync_received_transactions_total", "Transactions received by bulk sync (catching up after a restart, a partition or a late join).")
 
+	descPruneRuns     = desc("tangled_prune_runs_total", "Prune loop checks that pruned: past the retention (prune-after) or over the disk budget.")
+	descPrunedTx      = desc("tangled_prune_transactions_total", "Confirmed transactions pruned from the store.")
+	descPruneReclaims = desc("tangled_prune_reclaims_total", "Value-log reclaims forced after pruning over the disk budget.")
+	descPruneErrors   = desc("tangled_prune_errors_total", "Prune loop checks that failed (measuring the directory, pruning or reclaiming).")
+	descPruneDisk     = desc("tangled_prune_disk_bytes", "The database directory's allocated size at the prune loop's last check; 0 on a node that does not prune.")
+	descPruneBudget   = desc("tangled_prune_disk_budget_bytes", "The configured disk budget (disk-budget); 0 for none.")
+	descPruneFrontier = desc("tangled_prune_frontier", "Prunable transactions kept only because a kept transaction still references them, at the last pruning.")
+
 	descLogSize        = desc("tangled_log_size", "Transactions in the audit log.")
 	descLogFinal       = desc("tangled_log_final_size", "Size of the newest checkpoint of the audit log cosigned over the threshold.")
 	descLogCheckpoints = desc("tangled_log_checkpoints_closed_total", "Checkpoints of the audit log this node closed (and, as a validator, cosigned).")
@@ -184,6 +192,7 @@ var allDescs = []*prometheus.Desc{
 	descStoreSize, descGCRuns, descGCRewrites, descGCErrors,
 	descPeers, descGossipTx, descGossipDup, descGossipBad, descGossipDrop, descGossipReq, descGossipBytes,
 	descSyncActive, descSyncTx,
+	descPruneRuns, descPrunedTx, descPruneReclaims, descPruneErrors, descPruneDisk, descPruneBudget, descPruneFrontier,
 	descLogSize, descLogFinal, descLogCheckpoints, descLogMisbehave,
 }
 
@@ -315,6 +324,15 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descSyncActive, boolFloat(active))
 	counter(descSyncTx, float64(synced))
+
+	pr := n.PruneStats()
+	counter(descPruneRuns, float64(pr.Runs))
+	counter(descPrunedTx, float64(pr.Pruned))
+	counter(descPruneReclaims, float64(pr.Reclaims))
+	counter(descPruneErrors, float64(pr.Errors))
+	gauge(descPruneDisk, float64(pr.DiskSize))
+	gauge(descPruneBudget, float64(n.cfg.DiskBudget))
+	gauge(descPruneFrontier, float64(pr.Frontier))
 
 	gauge(descLogSize, float64(n.audit.log.Size()))
 	final, _, _ := n.audit.log.Latest()
