@@ -390,3 +390,25 @@ func TestTransactionStatusJSONRoundTrip(t *testing.T) {
 		t.Fatalf("round trip: %s -> %+v", out, back)
 	}
 }
+
+// TestAPIErrorIs: a code matches its dag sentinel and what that sentinel
+// wraps (pruned is also not found), nothing else.
+func TestAPIErrorIs(t *testing.T) {
+	for _, c := range []struct {
+		code   string
+		target error
+		want   bool
+	}{
+		{"pruned", dag.ErrPruned, true},
+		{"pruned", dag.ErrNotFound, true},
+		{"not_found", dag.ErrNotFound, true},
+		{"not_found", dag.ErrPruned, false},
+		{"pruned", dag.ErrClosed, false},
+		{"rate_limited", dag.ErrOverloaded, false},
+		{"unknown_code", dag.ErrNotFound, false},
+	} {
+		if got := errors.Is(&APIError{Code: c.code}, c.target); got != c.want {
+			t.Errorf("errors.Is(%s, %v) = %v, want %v", c.code, c.target, got, c.want)
+		}
+	}
+}

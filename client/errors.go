@@ -65,7 +65,7 @@ func (e *APIError) Error() string {
 // Is matches the dag sentinel that the contract's code stands for.
 func (e *APIError) Is(target error) bool {
 	c, ok := codes[e.Code]
-	return ok && c.err != nil && c.err == target
+	return ok && c.err != nil && errors.Is(c.err, target)
 }
 
 // codes is the contract's error table: the HTTP status of each code, and
@@ -91,6 +91,7 @@ var codes = map[string]struct {
 	"overloaded":             {http.StatusTooManyRequests, dag.ErrOverloaded},
 	"parked_full":            {http.StatusTooManyRequests, dag.ErrParkedFull},
 	"not_found":              {http.StatusNotFound, dag.ErrNotFound},
+	"pruned":                 {http.StatusGone, dag.ErrPruned}, // also dag.ErrNotFound
 	"method_not_allowed":     {http.StatusMethodNotAllowed, nil},
 	"closed":                 {http.StatusServiceUnavailable, dag.ErrClosed},
 	"store_failure":          {http.StatusInternalServerError, dag.ErrStore},
