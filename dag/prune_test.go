@@ -33,6 +33,29 @@ func outcomes(t *testing.T, l *dag.Ledger, txs []*dag.Transaction) []outcome {
 	return out
 }
 
+// pruneNow is the prune tests' clock, far after every issuing time.
+func pruneNow() time.Time { return dagtest.GenesisTime.Add(1000 * time.Hour) }
+
+// pruneFixture is a seeded, unsigned generator for a network of four
+// validators and 16 devices with cheap work, and a function that opens a
+// ledger of that network on a store with a memory budget.
+func pruneFixture(t *testing.T, seed uint64) (*dagtest.Generator, func(dag.Store, int64) *dag.Ledger) {
+	t.Helper()
+	rules := pow.Rules{BaseBits: 2, RateWindow: time.Hour, FreePerWindow: 1 << 20, BitsPerExcess: 1}
+	net := dagtest.NewNetwork(4, rules)
+	gen := dagtest.NewGenerator(net, dagtest.GeneratorConfig{Seed: seed, Devices: 16})
+	gen.SetUnsigned(true)
+	open := func(s dag.Store, budget int64) *dag.Ledger {
+		t.Helper()
+		l, err := dag.Open(dag.Config{Genesis: net.Genesis, Store: s, Now: pruneNow, MemoryBudget: budget})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	return gen, open
+}
+
 // TestPruneMatchesUnpruned feeds one stream to a ledger that keeps
 // everything and to one on Badger that archives all but about 50
 // confirmed transactions and prunes everything it may after every chunk.
@@ -40,19 +63,7 @@ func outcomes(t *testing.T, l *dag.Ledger, txs []*dag.Transaction) []outcome {
 // re-sent pruned transactions must never attach again; every issuer's
 // chain state must agree.
 func TestPruneMatchesUnpruned(t *testing.T) {
-	rules := pow.Rules{BaseBits: 2, RateWindow: time.Hour, FreePerWindow: 1 << 20, BitsPerExcess: 1}
-	net := dagtest.NewNetwork(4, rules)
-	gen := dagtest.NewGenerator(net, dagtest.GeneratorConfig{Seed: 11, Devices: 16})
-	gen.SetUnsigned(true)
-	now := func() time.Time { return dagtest.GenesisTime.Add(1000 * time.Hour) }
-	open := func(s dag.Store, budget int64) *dag.Ledger {
-		t.Helper()
-		l, err := dag.Open(dag.Config{Genesis: net.Genesis, Store: s, Now: now, MemoryBudget: budget})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return l
-	}
+	gen, open := pruneFixture(t, 11)
 	ref := open(storage.NewMemory(), -1)
 	dir := t.TempDir()
 	s := openBadger(t, dir)
@@ -86,7 +97,7 @@ func TestPruneMatchesUnpruned(t *testing.T) {
 	}
 	sameChains := func(l *dag.Ledger) {
 		t.Helper()
-		at := now().UnixNano()
+		at := pruneNow().UnixNano()
 		for key := range issuers {
 			want, _ := ref.IssuerState(key, at)
 			got, _ := l.IssuerState(key, at)
@@ -161,19 +172,7 @@ func (c cutPruner) Prune(entries []dag.PrunedEntry) error {
 // what the store holds replays it and agrees with an unpruned one on
 // every verdict after.
 func TestPruneCutShort(t *testing.T) {
-	rules := pow.Rules{BaseBits: 2, RateWindow: time.Hour, FreePerWindow: 1 << 20, BitsPerExcess: 1}
-	net := dagtest.NewNetwork(4, rules)
-	gen := dagtest.NewGenerator(net, dagtest.GeneratorConfig{Seed: 12, Devices: 16})
-	gen.SetUnsigned(true)
-	now := func() time.Time { return dagtest.GenesisTime.Add(1000 * time.Hour) }
-	open := func(s dag.Store, budget int64) *dag.Ledger {
-		t.Helper()
-		l, err := dag.Open(dag.Config{Genesis: net.Genesis, Store: s, Now: now, MemoryBudget: budget})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return l
-	}
+	gen, open := pruneFixture(t, 12)
 	ref := open(storage.NewMemory(), -1)
 	mem := storage.NewMemory()
 	l := open(cutPruner{mem}, archiveBudget)
