@@ -134,6 +134,14 @@ func TestPruneKeepsDiskUnderBudget(t *testing.T) {
 	if testing.Short() {
 		t.Skip("posts 32,000 transactions")
 	}
+	if raceEnabled {
+		// A disk measurement against time: under the race detector the
+		// audit log falls thousands of transactions behind, and pruning
+		// rightly waits for it (seen in CI: nothing pruned, 31 MiB). The
+		// prune paths run under -race in dag's, storage's and
+		// TestShuffledDeliveryWithPruning's tests.
+		t.Skip("a disk measurement against time; the race detector slows the audit log that pruning waits for")
+	}
 	c := newCluster(t, 1)
 	m := c.members[0]
 	cfg := pruneConfig(m, c.genesis, 20<<20)
