@@ -992,9 +992,10 @@ func (l *Ledger) issuerOf(key PublicKey) *issuer {
 // (see Applied.RuleOut): they leave the tip pools and stop counting as
 // data waiting for confirmation, since honest validators never approve
 // them. The walk stops at control and audit transactions (and does not
-// flag them): the revocation that caused it may approve the device's last
-// transaction itself, and must be confirmed (see KindSpec.KeepsApproval). Each node is flagged once,
-// so the walks cost O(ruled-out nodes).
+// flag them, see KindSpec.KeepsApproval): the revocation that caused it
+// may approve the device's last transaction itself, and must be
+// confirmed. Each node is flagged once, so the walks cost O(ruled-out
+// nodes).
 func (l *Ledger) ruleOut(b *batch, n *node) {
 	stack := []*node{n}
 	for len(stack) > 0 {

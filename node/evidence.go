@@ -55,13 +55,11 @@ type audit struct {
 	// subscriber runs, read on it).
 	orderer bool
 	// The beacon loop's own (the orderer's anchors): the newest anchor
-	// posted, the frontier when it was, its branch and when, and the
-	// newest checkpoint it signed.
-	lastAnchor     dag.ID
-	anchorFrontier dag.ID
-	anchorBranch   dag.ID
-	anchorAt       time.Time
-	signed         evidence.Checkpoint
+	// posted, its branch and when, and the newest checkpoint it signed.
+	lastAnchor   dag.ID
+	anchorBranch dag.ID
+	anchorAt     time.Time
+	signed       evidence.Checkpoint
 
 	mu sync.Mutex
 	// toSign are checkpoints this validator has yet to cosign.
@@ -299,7 +297,7 @@ func (n *Node) reportMisbehaviour(found []evidence.Misbehaviour, err error) {
 // frontier is mostly the previous anchor. An event that comes late or is
 // lost costs at most a needless anchor or a wait for later approvals.
 func (a *audit) noteConfirmed(info dag.Info) {
-	if a.uncovered == nil {
+	if !a.orderer {
 		return
 	}
 	delete(a.uncovered, info.Trunk)
@@ -344,7 +342,7 @@ func (n *Node) issueCheckpoints(ctx context.Context) {
 	todo := a.toSign
 	a.toSign = nil
 	a.mu.Unlock()
-	if n.publicKey == a.log.Orderer() {
+	if a.orderer {
 		n.issueAnchor(ctx, todo)
 		return
 	}
@@ -395,7 +393,7 @@ func (n *Node) issueAnchor(ctx context.Context, todo []evidence.Checkpoint) {
 		}
 		return
 	}
-	a.lastAnchor, a.anchorFrontier, a.anchorBranch, a.anchorAt = id, frontier, branch, time.Now()
+	a.lastAnchor, a.anchorBranch, a.anchorAt = id, branch, time.Now()
 }
 
 // findLastAnchor is the orderer's newest checkpoint transaction in its

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/tangled-ledger/tangled/dag"
 	"github.com/tangled-ledger/tangled/evidence"
 )
 
@@ -27,34 +28,24 @@ func (n *Node) AuditWaiting() string {
 	if !ok {
 		return b.String()
 	}
-	var next *evidenceInfo
+	var next *dag.Info
 	for cur := st.Prev; ; {
 		info, ok := n.ledger.Info(cur)
 		if !ok || info.Seq <= seq {
 			break
 		}
 		if evidence.IsAnchor(info) {
-			next = &evidenceInfo{info.ID.Short(), info.Seq, info.Confirmed, info.RuledOut, info.Trunk, info.Branch}
+			next = &info
 		}
 		cur = info.Prev
 	}
 	fmt.Fprintf(&b, "; orderer's next seq %d", st.NextSeq)
 	if next != nil {
-		fmt.Fprintf(&b, "; next anchor %s seq %d confirmed %v ruled out %v", next.id, next.seq, next.confirmed, next.ruled)
-		for _, p := range []struct {
-			name string
-			id   [32]byte
-		}{{"trunk", next.trunk}, {"branch", next.branch}} {
-			pi, ok := n.ledger.Info(p.id)
-			fmt.Fprintf(&b, "; %s %x known %v %s confirmed %v ruled out %v", p.name, p.id[:4], ok, pi.Kind, pi.Confirmed, pi.RuledOut)
+		fmt.Fprintf(&b, "; next anchor %s seq %d confirmed %v ruled out %v", next.ID.Short(), next.Seq, next.Confirmed, next.RuledOut)
+		for name, id := range map[string]dag.ID{"trunk": next.Trunk, "branch": next.Branch} {
+			pi, ok := n.ledger.Info(id)
+			fmt.Fprintf(&b, "; %s %s known %v %s confirmed %v ruled out %v", name, id.Short(), ok, pi.Kind, pi.Confirmed, pi.RuledOut)
 		}
 	}
 	return b.String()
-}
-
-type evidenceInfo struct {
-	id               string
-	seq              uint64
-	confirmed, ruled bool
-	trunk, branch    [32]byte
 }
