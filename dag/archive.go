@@ -17,6 +17,21 @@ import (
 // brings it back into memory from its record (resurrect), so it is judged
 // exactly as if nothing had been archived; the resurrected node is archived
 // again, with whatever changed, by the next pass.
+//
+// Unconfirmed transactions leave memory too once they are out of tip
+// selection's reach (stale): nothing in memory approves them, they are no
+// issuer's chain head or first transaction, and Config.MemoryBudget's worth
+// of transactions (counted as confirmed ones are) arrived after them. A
+// fifth of a busy network's transactions may never be confirmed (tips
+// nobody approved before they turned lazy); without this they would stay
+// for ever. A stale tip leaves the tip list: the ledger's tips are the
+// unapproved transactions within reach. Evicting only transactions that
+// nothing in memory approves keeps one invariant that the walks rely on:
+// the parents of an in-memory transaction are in memory or confirmed, so
+// propagation and confirmation never meet an evicted unconfirmed one. A
+// transaction that names a stale one brings it back with its unconfirmed
+// ancestors (resurrect); walks that follow approvers (ruleOut,
+// refreshRoots) bring back the stale approvers they meet.
 
 // archiveChunk is how many transactions beyond the budget a pass waits
 // for at most: passes write in chunks so that their cost is amortised. A
@@ -143,7 +158,13 @@ func decodeRecord(b []byte) (record, error) {
 // the genesis root, tips, and what the issuer state points at (chain
 // heads, first transactions).
 func (l *Ledger) pinned(n *node) bool {
-	if n == l.root || n.tipIndex >= 0 {
+	return n.tipIndex >= 0 || l.chainPinned(n)
+}
+
+// chainPinned reports whether n is the genesis root or what the issuer
+// state points at: what stays in memory even when stale.
+func (l *Ledger) chainPinned(n *node) bool {
+	if n == l.root {
 		return true
 	}
 	if iss := n.issuer; iss != nil && (iss.head == n || iss.first == n) {
@@ -157,6 +178,25 @@ func (l *Ledger) pinned(n *node) bool {
 	return false
 }
 
+// unpinned notes that n is no longer its chain's head: if it is
+// unconfirmed and already aged out of the queue, the next pass looks at it
+// again. Called with l.mu held.
+func (l *Ledger) unpinned(n *node) {
+	l.touch(n)
+	if l.archive != nil && !n.confirmed() && n.arrival < l.agedBelow() {
+		l.mu.recheck = append(l.mu.recheck, n)
+	}
+}
+
+// agedBelow is the arrival below which the aging queue has let go of its
+// entries (stale ones were examined). Called with l.mu held or writeMu.
+func (l *Ledger) agedBelow() uint64 {
+	if l.mu.agingHead < len(l.mu.aging) {
+		return l.mu.aging[l.mu.agingHead].arrival
+	}
+	return l.mu.arrivals + 1
+}
+
 // touch notes a change to an archived node still in memory: its record is
 // stale, so the next pass writes it again (and lets it go unless pinned).
 // Called with l.mu held.
@@ -168,18 +208,20 @@ func (l *Ledger) touch(n *node) {
 	l.mu.rearchive = append(l.mu.rearchive, n)
 }
 
-// archivePass archives the oldest confirmed transactions beyond the budget
-// and the resurrected or changed ones. It runs with writeMu held (or in
-// replay, which has the ledger to itself) and l.mu not held: nothing else
-// changes the graph meanwhile, and the store write happens outside the
-// graph lock, so readers never wait for it. Only transactions whose bytes
-// are durable are archived, so a record always names a stored arrival.
+// archivePass archives the oldest confirmed transactions beyond the budget,
+// the resurrected or changed ones, and the stale unconfirmed ones. It runs
+// with writeMu held (or in replay, which has the ledger to itself) and l.mu
+// not held: nothing else changes the graph meanwhile, and the store write
+// happens outside the graph lock, so readers never wait for it. Only
+// transactions whose bytes are durable are archived, so a record always
+// names a stored arrival.
 func (l *Ledger) archivePass() error {
 	if l.archive == nil {
 		return nil
 	}
 	excess := len(l.mu.confirmed) - l.resident
-	if excess < l.chunk && len(l.mu.rearchive) < l.chunk {
+	aged := len(l.mu.aging) - l.mu.agingHead - l.resident
+	if excess < l.chunk && len(l.mu.rearchive) < l.chunk && aged < l.chunk && len(l.mu.recheck) < l.chunk {
 		return nil
 	}
 	durable := l.durableArrival.Load()
@@ -187,37 +229,113 @@ func (l *Ledger) archivePass() error {
 	for take < excess && l.mu.confirmed[take].arrival <= durable {
 		take++
 	}
-	batch := make([]*node, 0, take+len(l.mu.rearchive))
+	stale, consumed := l.selectStale(max(aged, 0), durable)
+	batch := make([]*node, 0, take+len(l.mu.rearchive)+len(stale))
 	batch = append(batch, l.mu.confirmed[:take]...)
 	batch = append(batch, l.mu.rearchive...)
-	if len(batch) == 0 {
-		return nil
-	}
-	records := make([]ArchivedRecord, len(batch))
-	for i, n := range batch {
-		records[i] = ArchivedRecord{ID: n.id, ConfirmedIndex: n.confIndex, Data: recordOf(n).encode()}
-	}
-	if len(l.mu.rearchive) > 0 {
-		l.rearchived.Add(1) // before the write: Prune compares it under writeMu
-	}
-	if err := l.archive.Archive(records); err != nil {
-		return fmt.Errorf("%w: archive: %v", ErrStore, err)
+	batch = append(batch, stale...)
+	if len(batch) > 0 {
+		records := make([]ArchivedRecord, len(batch))
+		for i, n := range batch {
+			records[i] = ArchivedRecord{ID: n.id, ConfirmedIndex: n.confIndex, Data: recordOf(n).encode()}
+		}
+		if len(l.mu.rearchive) > 0 {
+			l.rearchived.Add(1) // before the write: Prune compares it under writeMu
+		}
+		if err := l.archive.Archive(records); err != nil {
+			return fmt.Errorf("%w: archive: %v", ErrStore, err)
+		}
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, n := range batch {
+	for _, n := range batch[:take+len(l.mu.rearchive)] {
 		n.flags = n.flags&^flagDirty | flagArchived
 		if !l.pinned(n) {
 			l.evict(n)
 		}
+	}
+	for _, n := range stale {
+		n.flags |= flagArchived
+		l.removeTip(n)
+		l.evict(n)
 	}
 	clear(l.mu.confirmed[:take])
 	l.mu.confirmed = l.mu.confirmed[take:]
 	l.mu.confirmedBase += uint64(take)
 	clear(l.mu.rearchive)
 	l.mu.rearchive = l.mu.rearchive[:0]
-	l.archived.Store(true)
+	clear(l.mu.recheck)
+	l.mu.recheck = l.mu.recheck[:0]
+	clear(l.mu.aging[l.mu.agingHead : l.mu.agingHead+consumed])
+	l.mu.agingHead += consumed
+	if l.mu.agingHead > len(l.mu.aging)/2 {
+		n := copy(l.mu.aging, l.mu.aging[l.mu.agingHead:])
+		clear(l.mu.aging[n:])
+		l.mu.aging = l.mu.aging[:n]
+		l.mu.agingHead = 0
+	}
+	if len(batch) > 0 {
+		l.archived.Store(true)
+	}
 	return nil
+}
+
+// selectStale picks the stale unconfirmed transactions to archive: among
+// the first aged entries of the aging queue (those with at least
+// l.resident arrivals after them) and the rechecked ones, each that is
+// eligible, then, since evicting it may free them, its unconfirmed parents
+// in turn (parents before children is never needed: a parent is only
+// eligible once its approvers are gone). It reads the graph without l.mu,
+// like archivePass. consumed is how many queue entries it used up.
+func (l *Ledger) selectStale(aged int, durable uint64) (stale []*node, consumed int) {
+	var chosen map[*node]bool
+	var stack []*node
+	consider := func(n *node) {
+		stack = append(stack[:0], n)
+		for len(stack) > 0 {
+			c := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if chosen[c] || !l.staleEligible(c, durable, chosen) {
+				continue
+			}
+			if chosen == nil {
+				chosen = make(map[*node]bool)
+			}
+			chosen[c] = true
+			stale = append(stale, c)
+			stack = append(stack, c.parents[0])
+			if c.parents[1] != c.parents[0] {
+				stack = append(stack, c.parents[1])
+			}
+		}
+	}
+	queue := l.mu.aging[l.mu.agingHead:]
+	for consumed < aged && consumed < len(queue) && queue[consumed].arrival <= durable {
+		consider(queue[consumed])
+		consumed++
+	}
+	for _, n := range l.mu.recheck {
+		consider(n)
+	}
+	return stale, consumed
+}
+
+// staleEligible reports whether n, aged, may leave memory although it is
+// unconfirmed: it is in memory, durable, pinned by nothing but being a tip,
+// and everything that approves it has left memory (or is chosen to).
+func (l *Ledger) staleEligible(n *node, durable uint64, chosen map[*node]bool) bool {
+	if n == nil || n.flags&(flagConfirmed|flagEvicted) != 0 || n.arrival > durable || l.mu.nodes[n.id] != n || l.chainPinned(n) {
+		return false
+	}
+	for _, a := range n.approvers {
+		if chosen[a] {
+			continue
+		}
+		if a.flags&flagEvicted == 0 || l.mu.nodes[a.id] != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // evict takes an archived node out of memory. Other in-memory nodes may
@@ -244,15 +362,76 @@ func (l *Ledger) loadArchived(id ID, insert bool) (*node, error) {
 	if l.archive == nil || !l.archived.Load() {
 		return nil, nil
 	}
+	if insert {
+		return l.resurrect(id)
+	}
 	rec, tx, err := l.readArchived(id)
 	if err != nil || tx == nil {
 		return nil, err
 	}
+	return l.build(rec, tx, false), nil
+}
+
+// resurrect brings id back into memory and, when it is unconfirmed, its
+// archived unconfirmed ancestors by approval with it, so that the parents
+// of every in-memory transaction stay in memory or confirmed (see the
+// invariant above). Iterative: a stale region may be deep. Called with l.mu
+// held for writing.
+func (l *Ledger) resurrect(id ID) (*node, error) {
+	rec, tx, err := l.readArchived(id)
+	if err != nil || tx == nil {
+		return nil, err
+	}
+	first := l.build(rec, tx, true)
+	work := []*node{first}
+	for len(work) > 0 {
+		n := work[len(work)-1]
+		work = work[:len(work)-1]
+		if n.confirmed() {
+			continue
+		}
+		for i, p := range n.parents {
+			if i == 1 && p == n.parents[0] || p.flags&flagStub == 0 {
+				continue
+			}
+			rec, tx, err := l.readArchived(p.id)
+			if err != nil {
+				return nil, err
+			}
+			switch {
+			case tx == nil:
+				// Pruned: only confirmed transactions are, and only when
+				// nothing kept references them; a stub does.
+			case rec.flags&flagConfirmed != 0:
+				// A confirmed parent stays out; its issuing time is what
+				// the child's roots read (rootsOf).
+				p.time, p.seq, p.arrival, p.kind = tx.Time, tx.Seq, rec.arrival, tx.Kind
+			default:
+				work = append(work, l.build(rec, tx, true)) // relink points n at it
+			}
+		}
+	}
+	return first, nil
+}
+
+// build makes the node of an archived transaction. With insert it goes
+// into memory: the in-memory nodes that point at an evicted copy of it
+// (its parents' approver lists, its chain neighbours, its approvers) are
+// made to point at it. An unconfirmed one is an ordinary resident node
+// again (its record is stale until it is archived anew) and is looked at
+// by the next pass; a confirmed one stays archived, marked for rewriting.
+// Called with l.mu held (for writing with insert).
+func (l *Ledger) build(rec record, tx *Transaction, insert bool) *node {
+	id := tx.ID()
+	confirmed := rec.flags&flagConfirmed != 0
 	n := &node{
 		id: id, seq: tx.Seq, time: tx.Time, arrival: rec.arrival, confIndex: rec.confIndex,
 		weight: rec.weight, validators: rec.validators, oldestRoot: rec.oldestRoot,
 		youngestRoot: rec.youngestRoot, cw: rec.cw, tag: rec.tag, kind: tx.Kind,
-		flags: rec.flags | flagArchived, tipIndex: -1,
+		flags: rec.flags, tipIndex: -1,
+	}
+	if confirmed {
+		n.flags |= flagArchived
 	}
 	n.parents[0] = l.nodeOrStub(tx.Trunk)
 	n.parents[1] = n.parents[0]
@@ -267,7 +446,12 @@ func (l *Ledger) loadArchived(id ID, insert bool) (*node, error) {
 	}
 	n.approvers = make([]*node, len(rec.approvers))
 	for i, a := range rec.approvers {
-		n.approvers[i] = l.nodeOrStub(a)
+		if confirmed {
+			n.approvers[i] = l.nodeOrStub(a)
+		} else {
+			// What approves an unconfirmed transaction is unconfirmed.
+			n.approvers[i] = l.nodeOrHusk(a)
+		}
 	}
 	if len(rec.horizon) > 0 {
 		n.horizon = &horizon{v: rec.horizon}
@@ -278,15 +462,58 @@ func (l *Ledger) loadArchived(id ID, insert bool) (*node, error) {
 		n.issuer = &issuer{key: tx.Issuer, validator: -1}
 	}
 	if !insert {
-		return n, nil
+		return n
 	}
 	if tx.Kind.Spec().RotatesKey {
 		newKey, _, _ := ParseRotatePayload(tx.Payload)
 		l.mu.rotated[n] = newKey
 	}
 	l.mu.nodes[id] = n
-	l.touch(n)
-	return n, nil
+	l.relink(n)
+	if confirmed {
+		l.touch(n)
+		return n
+	}
+	if len(n.approvers) == 0 && n.flags&(flagConflicting|flagRuledOut) == 0 {
+		l.addTip(n) // a stale tip is one again while it is in reach
+	}
+	l.mu.recheck = append(l.mu.recheck, n)
+	return n
+}
+
+// relink points the in-memory neighbours of a resurrected node at it
+// instead of at its evicted copy. Called with l.mu held for writing.
+func (l *Ledger) relink(n *node) {
+	resident := func(m *node) bool { return m != nil && m.flags&flagEvicted == 0 }
+	for i, p := range n.parents {
+		if i == 1 && p == n.parents[0] || !resident(p) {
+			continue
+		}
+		for j, a := range p.approvers {
+			if a.id == n.id {
+				p.approvers[j] = n
+			}
+		}
+	}
+	if p := n.prev; resident(p) && p.next != nil && p.next.id == n.id {
+		p.next = n
+	}
+	if c := n.next; resident(c) && c.prev != nil && c.prev.id == n.id {
+		c.prev = n
+	}
+	for _, a := range n.approvers {
+		if !resident(a) {
+			continue
+		}
+		for k, p := range a.parents {
+			if p != nil && p.id == n.id {
+				a.parents[k] = n
+			}
+		}
+		if a.prev != nil && a.prev.id == n.id {
+			a.prev = n
+		}
+	}
 }
 
 // readArchived reads id's record and bytes; a nil transaction means that
@@ -328,12 +555,33 @@ func (l *Ledger) storedTransaction(arrival uint64) (*Transaction, error) {
 }
 
 // nodeOrStub is the in-memory node of id, or a stub that holds only the
-// ID (and reads as confirmed, which everything archived is).
+// ID and reads as confirmed: what a confirmed transaction references is
+// confirmed, and a parent of an unconfirmed one that is not in memory is
+// confirmed too (resurrect brings back the others).
 func (l *Ledger) nodeOrStub(id ID) *node {
 	if n := l.mu.nodes[id]; n != nil {
 		return n
 	}
 	return &node{id: id, flags: flagConfirmed | flagStub | flagArchived | flagEvicted, tipIndex: -1}
+}
+
+// nodeOrHusk is the in-memory node of id, or a stub that reads as an
+// evicted unconfirmed transaction: walks that meet it resurrect it (live).
+func (l *Ledger) nodeOrHusk(id ID) *node {
+	if n := l.mu.nodes[id]; n != nil {
+		return n
+	}
+	return &node{id: id, flags: flagStub | flagArchived | flagEvicted, tipIndex: -1}
+}
+
+// current is the in-memory version of n: n itself, or for an evicted
+// copy the node that replaced it (nil if there is none). Called with l.mu
+// held.
+func (l *Ledger) current(n *node) *node {
+	if n == nil || n.flags&flagEvicted == 0 {
+		return n
+	}
+	return l.mu.nodes[n.id]
 }
 
 // resolve returns the in-memory node of id, resurrecting it from the

@@ -37,9 +37,11 @@ type Config struct {
 	// MemoryBudget bounds the memory that confirmed transactions take, in
 	// bytes (about 400 per transaction): beyond it the oldest confirmed
 	// ones are archived to the store (when it implements Archive) and read
-	// back from it on demand. Unconfirmed transactions always stay in
-	// memory. Zero means DefaultMemoryBudget; negative keeps everything in
-	// memory.
+	// back from it on demand. Unconfirmed transactions stay while they are
+	// in tip selection's reach: those that nothing in memory approves
+	// leave once as many transactions as the budget holds arrived after
+	// them (stale, see archive.go). Zero means DefaultMemoryBudget;
+	// negative keeps everything in memory.
 	MemoryBudget int64
 }
 
@@ -248,6 +250,13 @@ type Ledger struct {
 		confirmedBase uint64
 		// rearchive lists archived nodes in memory whose record is stale.
 		rearchive []*node
+		// aging lists attached nodes in arrival order from agingHead on,
+		// until an archive pass has looked at them (stale ones leave
+		// memory; see archive.go); recheck lists unconfirmed ones the
+		// queue has let go of that may have become stale since.
+		aging     []*node
+		agingHead int
+		recheck   []*node
 		// restored lists, during the replay of a pruned store, attached
 		// transactions whose record knew more (restoreFromRecord).
 		restored  []restored
@@ -827,6 +836,9 @@ func (l *Ledger) applySolid(b *batch, tx *Transaction, prev *node) Result {
 	}
 	n.oldestRoot, n.youngestRoot = n.rootsFromParents()
 	nodes[id] = n
+	if l.archive != nil {
+		l.mu.aging = append(l.mu.aging, n)
+	}
 	for i, p := range n.parents {
 		if i == 1 && p == trunk {
 			break
@@ -842,7 +854,7 @@ func (l *Ledger) applySolid(b *batch, tx *Transaction, prev *node) Result {
 
 	if iss.head == nil || n.seq > iss.head.seq {
 		if iss.head != nil {
-			l.touch(iss.head) // no longer pinned
+			l.unpinned(iss.head)
 		}
 		iss.head = n
 	}
@@ -854,7 +866,7 @@ func (l *Ledger) applySolid(b *batch, tx *Transaction, prev *node) Result {
 		next := l.issuerOf(newKey)
 		if next.head == nil || n.seq > next.head.seq {
 			if next.head != nil {
-				l.touch(next.head)
+				l.unpinned(next.head)
 			}
 			next.head = n
 		}
@@ -1001,6 +1013,12 @@ func (l *Ledger) ruleOut(b *batch, n *node) {
 	for len(stack) > 0 {
 		c := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
+		if c.flags&flagEvicted != 0 && !c.confirmed() {
+			// A stale approver (archive.go): judged in memory.
+			if c, _ = l.live(c); c == nil {
+				continue
+			}
+		}
 		if c.confirmed() || c.ruledOut() || (c != n && c.kind.Spec().KeepsApproval()) {
 			continue
 		}
@@ -1031,6 +1049,9 @@ func (l *Ledger) retipParents(b *batch, c *node) {
 		}
 		orphaned := true
 		for _, a := range p.approvers {
+			if cur := l.current(a); cur != nil {
+				a = cur
+			}
 			if !a.ruledOut() {
 				orphaned = false
 				break
@@ -1097,6 +1118,13 @@ func (l *Ledger) propagate(b *batch, beacon *node, v int) {
 	for len(stack) > 0 {
 		n := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
+		if n.flags&flagEvicted != 0 && !n.confirmed() {
+			// Never met while the parents of every in-memory node are in
+			// memory or confirmed (archive.go); judged in memory if so.
+			if n, _ = l.live(n); n == nil {
+				continue
+			}
+		}
 		if n.validators&bit != 0 || n.confirmed() {
 			continue
 		}
@@ -1135,7 +1163,7 @@ func (l *Ledger) confirm(b *batch, newly []*node) {
 	for _, n := range newly {
 		n.pending = 0
 		for _, r := range n.orderRefs() {
-			if r != nil && r.mark == epoch {
+			if r = l.current(r); r != nil && r.mark == epoch {
 				n.pending++
 			}
 		}
@@ -1157,7 +1185,8 @@ func (l *Ledger) confirm(b *batch, newly []*node) {
 		emitted++
 	}
 	release := func(c *node) {
-		if c.mark == epoch && c.pending > 0 {
+		// An evicted copy stands for the node that replaced it, if any.
+		if c = l.current(c); c != nil && c.mark == epoch && c.pending > 0 {
 			c.pending--
 			if c.pending == 0 {
 				heap.Push(&ready, c)
@@ -1170,7 +1199,7 @@ func (l *Ledger) confirm(b *batch, newly []*node) {
 		for _, c := range n.approvers {
 			release(c)
 		}
-		if c := n.next; c != nil && c.parents[0] != n && c.parents[1] != n {
+		if c := l.current(n.next); c != nil && c.parents[0] != n && c.parents[1] != n {
 			release(c)
 		}
 	}
@@ -1211,6 +1240,12 @@ func (l *Ledger) refreshRoots(newly []*node) {
 	work := arrivalHeap(l.mu.rootWork[:0])
 	enqueueApprovers := func(n *node) {
 		for _, a := range n.approvers {
+			if a.flags&flagEvicted != 0 && !a.confirmed() {
+				// A stale approver: its roots move too.
+				if a, _ = l.live(a); a == nil {
+					continue
+				}
+			}
 			if !a.confirmed() && a.mark != epoch {
 				a.mark = epoch
 				work.push(a)

@@ -154,7 +154,16 @@ func (v pastView) Horizon(named int) uint64 {
 }
 
 func (v pastView) RuleOut(id ID) {
-	if n := v.l.mu.nodes[id]; n != nil {
+	n := v.l.mu.nodes[id]
+	if n == nil {
+		// Archived: confirmed ones stay as they are; a stale unconfirmed
+		// one is brought back to be ruled out.
+		if g := v.l.peek(id); g == nil || g.confirmed() {
+			return
+		}
+		n, _ = v.l.resolve(id)
+	}
+	if n != nil {
 		v.l.ruleOut(v.b, n)
 	}
 }

@@ -64,7 +64,7 @@ func (w *WriteSet) merge(o *WriteSet) {
 // so they need no fsync of their own and a crash cannot make them lie.
 type Archive interface {
 	// Archive writes the records, replacing any under the same ID or
-	// confirmed index.
+	// confirmed index (a record with ConfirmedIndex 0 has none).
 	Archive(records []ArchivedRecord) error
 	// Archived returns the record stored under id (false if none).
 	Archived(id ID) (data []byte, ok bool, err error)
@@ -74,7 +74,9 @@ type Archive interface {
 }
 
 // ArchivedRecord is one archived transaction: its ID, its position in the
-// confirmed order and the ledger's opaque record of it.
+// confirmed order (0 for an unconfirmed one: it has no position, and the
+// store writes no confirmed-order key) and the ledger's opaque record of
+// it.
 type ArchivedRecord struct {
 	ID             ID
 	ConfirmedIndex uint64

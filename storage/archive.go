@@ -10,8 +10,9 @@ import (
 	"github.com/tangled-ledger/tangled/dag"
 )
 
-// The archive's keyspaces (dag.Archive): the records of confirmed
-// transactions the ledger evicted from memory, and the confirmed order of
+// The archive's keyspaces (dag.Archive): the records of the transactions
+// the ledger evicted from memory (confirmed ones, and unconfirmed ones out
+// of tip selection's reach), and the confirmed order of
 // those transactions. Both are derived from the log (see dag.Archive), so
 // they are outside the commit protocol and schema version 1 ignores them.
 const (
@@ -39,6 +40,9 @@ func (s *Badger) Archive(records []dag.ArchivedRecord) error {
 	for _, r := range records {
 		if err := b.set(archivedKey(r.ID), r.Data); err != nil {
 			return fmt.Errorf("storage: archive: %w", err)
+		}
+		if r.ConfirmedIndex == 0 {
+			continue // unconfirmed: no place in the confirmed order
 		}
 		if err := b.set(archivedAtKey(r.ConfirmedIndex), r.ID[:]); err != nil {
 			return fmt.Errorf("storage: archive: %w", err)

@@ -49,7 +49,9 @@ func (m *Memory) Archive(records []dag.ArchivedRecord) error {
 	defer m.mu.Unlock()
 	for _, r := range records {
 		m.archived[r.ID] = bytes.Clone(r.Data)
-		m.archivedAt[r.ConfirmedIndex] = r.ID
+		if r.ConfirmedIndex > 0 {
+			m.archivedAt[r.ConfirmedIndex] = r.ID
+		}
 	}
 	return nil
 }
