@@ -87,6 +87,11 @@ func (l *Log) AddClaim(tx *dag.Transaction) ([]Misbehaviour, error) {
 		m := Misbehaviour{Kind: BadSignature, Validator: v, Size: size, Transactions: [][]byte{c.raw}}
 		return []Misbehaviour{m}, l.storeMisbehaviour(m, c.tx)
 	}
+	if fs, _ := l.finalState(); size < fs && !l.Servable(size) {
+		// Compacted: its root is gone and so are the other claims of
+		// its size (dropClaims), so there is nothing to judge it by.
+		return nil, nil
+	}
 	var found []Misbehaviour
 	err = l.store.Scan(claimKey(size, v, dag.ID{}), claimKey(size, v+1, dag.ID{}), func(key, value []byte) error {
 		other, err := l.decodeClaim(key, value)
@@ -177,6 +182,9 @@ func (l *Log) judgeSize(size uint64) ([]Misbehaviour, error) {
 	}
 	delete(l.waiting, size)
 	root, err := l.RootAt(size)
+	if errors.Is(err, ErrCompacted) {
+		return nil, nil // a claim for a size compacted meanwhile
+	}
 	if err != nil {
 		return nil, err
 	}

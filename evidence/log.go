@@ -77,10 +77,15 @@ type Log struct {
 	orderer dag.PublicKey
 	store   Store
 
-	mu     sync.RWMutex
-	st     state
-	recent recentSet // IDs logged lately: the walk's stop test, without a read
-	leaves leafCache // leaf hashes of attached transactions not logged yet
+	// blockLevel is CompactLevel (smaller in tests).
+	blockLevel uint8
+
+	mu sync.RWMutex
+	st state
+	// compacted is the end of the compacted blocks (compact.go).
+	compacted uint64
+	recent    recentSet // IDs logged lately: the walk's stop test, without a read
+	leaves    leafCache // leaf hashes of attached transactions not logged yet
 	// onLogged is OnLogged's function; nil for none.
 	onLogged func(id dag.ID, index uint64)
 
@@ -99,7 +104,10 @@ func Open(g *dag.Genesis, store Store) (*Log, error) {
 	if len(g.Validators) == 0 {
 		return nil, fmt.Errorf("evidence: the genesis names no validator to order the log")
 	}
-	l := &Log{genesis: g, origin: Origin(g), orderer: g.Validators[0].PublicKey, store: store, recent: newRecentSet(1 << 16), leaves: leafCache{limit: 1 << 16, cur: map[dag.ID]merkle.Hash{}}}
+	l := &Log{genesis: g, origin: Origin(g), orderer: g.Validators[0].PublicKey, store: store, recent: newRecentSet(1 << 16), leaves: leafCache{limit: 1 << 16, cur: map[dag.ID]merkle.Hash{}}, blockLevel: CompactLevel}
+	if err := l.loadCompacted(); err != nil {
+		return nil, err
+	}
 	raw, ok, err := store.Get([]byte{keyState})
 	if err != nil {
 		return nil, err
@@ -504,6 +512,9 @@ func (l *Log) At(index uint64) (dag.ID, error) {
 		return dag.ID{}, err
 	}
 	if !ok || len(v) != len(merkle.Hash{})+dag.IDSize {
+		if l.inCompacted(0, index) {
+			return dag.ID{}, fmt.Errorf("%w: log position %d", ErrCompacted, index)
+		}
 		return dag.ID{}, fmt.Errorf("evidence: log position %d is not stored", index)
 	}
 	var id dag.ID
@@ -512,7 +523,7 @@ func (l *Log) At(index uint64) (dag.ID, error) {
 }
 
 func (l *Log) reader() (*merkle.Tree, *readNodes, uint64) {
-	r := &readNodes{store: l.store}
+	r := &readNodes{log: l}
 	size := l.Size()
 	return merkle.New(r, size), r, size
 }
@@ -524,7 +535,7 @@ func (l *Log) RootAt(size uint64) (merkle.Hash, error) {
 		return merkle.Hash{}, fmt.Errorf("%w: size %d, the log has %d", ErrRange, size, have)
 	}
 	h, err := tree.RootAt(size)
-	return h, errors.Join(err, r.err)
+	return h, r.done(err)
 }
 
 // InclusionProof proves leaf index is in the log of size leaves.
@@ -534,7 +545,7 @@ func (l *Log) InclusionProof(index, size uint64) ([]merkle.Hash, error) {
 		return nil, fmt.Errorf("%w: index %d in size %d, the log has %d", ErrRange, index, size, have)
 	}
 	p, err := tree.InclusionProof(index, size)
-	return p, errors.Join(err, r.err)
+	return p, r.done(err)
 }
 
 // ConsistencyProof proves the log of size m is a prefix of the log of
@@ -545,7 +556,7 @@ func (l *Log) ConsistencyProof(m, n uint64) ([]merkle.Hash, error) {
 		return nil, fmt.Errorf("%w: from %d to %d, the log has %d", ErrRange, m, n, have)
 	}
 	p, err := tree.ConsistencyProof(m, n)
-	return p, errors.Join(err, r.err)
+	return p, r.done(err)
 }
 
 type idHeap []dag.ID

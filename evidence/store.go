@@ -27,6 +27,15 @@ type Store interface {
 	Scan(from, to []byte, fn func(key, value []byte) error) error
 }
 
+// Deleter is a Store that can delete keys, which compaction needs
+// (MemoryStore and storage.Aux are).
+type Deleter interface {
+	// Delete removes keys, in order, with Write's crash guarantee: a
+	// prefix of the deletions, never a later one without an earlier.
+	// Absent keys are no error.
+	Delete(keys [][]byte) error
+}
+
 // Key layout (one-byte prefix each).
 const (
 	keyNode      = 'n' // level u8 | index u64 → hash
@@ -36,6 +45,7 @@ const (
 	keyClaim     = 'v' // size u64 | validator u16 | tx ID → root | signature
 	keyMisbehave = 'x' // size u64 | validator u16 | tx ID → a Misbehaviour
 	keyFinal     = 'f' // → the newest final checkpoint's signed note
+	// keyCompacted ('c', compact.go) → the end of the compacted blocks
 )
 
 func nodeKey(level uint8, index uint64) []byte {
@@ -72,6 +82,16 @@ func (s *MemoryStore) Write(keys, values [][]byte) error {
 	defer s.mu.Unlock()
 	for i, k := range keys {
 		s.m[string(k)] = bytes.Clone(values[i])
+	}
+	return nil
+}
+
+// Delete implements Deleter.
+func (s *MemoryStore) Delete(keys [][]byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range keys {
+		delete(s.m, string(k))
 	}
 	return nil
 }
@@ -166,12 +186,30 @@ func storeNode(s Store, level uint8, index uint64, errp *error) (merkle.Hash, bo
 
 // readNodes is the NodeStore of proofs over the committed log.
 type readNodes struct {
-	store Store
-	err   error
+	log *Log
+	err error
+	// compacted: a node the answer needs was dropped by compaction.
+	compacted bool
 }
 
 func (r *readNodes) Node(level uint8, index uint64) (merkle.Hash, bool) {
-	return storeNode(r.store, level, index, &r.err)
+	h, ok := storeNode(r.log.store, level, index, &r.err)
+	if !ok && r.err == nil && r.log.inCompacted(level, index) {
+		r.compacted = true
+	}
+	return h, ok
+}
+
+// done is the error of an answer read through r: ErrCompacted when a node
+// it needed was compacted away.
+func (r *readNodes) done(err error) error {
+	if r.err != nil {
+		return errors.Join(err, r.err)
+	}
+	if err != nil && r.compacted {
+		return fmt.Errorf("%w (%v)", ErrCompacted, err)
+	}
+	return err
 }
 func (r *readNodes) SetNode(uint8, uint64, merkle.Hash) error {
 	return errors.New("evidence: the read side of the log does not append")

@@ -71,6 +71,31 @@ func (a *Aux) Write(keys, values [][]byte) error {
 	return nil
 }
 
+// Delete removes keys durably, with Write's guarantee: one Badger
+// transaction when they fit, else several committed in order, so a crash
+// keeps a prefix of the deletions. Absent keys are no error. (The audit
+// log's compaction uses it: evidence.Deleter.)
+func (a *Aux) Delete(keys [][]byte) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	if err := a.s.enter(); err != nil {
+		return err
+	}
+	defer a.s.ops.Done()
+	b := a.s.newTxnBatch(true)
+	defer b.discard()
+	for _, k := range keys {
+		if err := b.delete(auxKey(k)); err != nil {
+			return fmt.Errorf("storage: aux delete: %w", err)
+		}
+	}
+	if err := b.commit(); err != nil {
+		return fmt.Errorf("storage: aux delete: %w", err)
+	}
+	return nil
+}
+
 // Scan calls fn for every key in [from, to) in key order, from one
 // snapshot.
 func (a *Aux) Scan(from, to []byte, fn func(key, value []byte) error) error {
