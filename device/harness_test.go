@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,6 +33,9 @@ type world struct {
 	lastErr  string // the message of the last rejection
 	clock    int64
 	rules    pow.Rules
+	// layer is the ledger's rule layer: registry, or one restored in its
+	// place.
+	layer *layerSwitch
 }
 
 // newWorld builds a genesis with one validator (v0) and the authorities
@@ -65,9 +69,11 @@ func newWorldWith(t testing.TB, authorities []string, permissioned bool, edit fu
 	w.net.Genesis.Permissioned = permissioned
 	edit(w.net.Genesis)
 	w.registry = device.New(*w.net.Genesis)
+	w.layer = &layerSwitch{}
+	w.layer.r.Store(w.registry)
 	// The node's clock runs an hour ahead of the script's issuing times
 	// (wait moves both), so nothing is from the future.
-	l, err := dag.Open(dag.Config{Genesis: w.net.Genesis, Rules: w.registry,
+	l, err := dag.Open(dag.Config{Genesis: w.net.Genesis, Rules: w.layer,
 		Now: func() time.Time { return time.Unix(0, w.clock).Add(time.Hour) }})
 	if err != nil {
 		t.Fatal(err)
@@ -77,6 +83,33 @@ func newWorldWith(t testing.TB, authorities []string, permissioned bool, edit fu
 	w.names[l.Root()] = "genesis"
 	w.clock = dagtest.GenesisTime.UnixNano()
 	return w
+}
+
+// layerSwitch is a rule layer that forwards to a registry that a test
+// may replace between attaches (checkpoint_test.go restores one in the
+// place of the registry that built the ledger).
+type layerSwitch struct {
+	r atomic.Pointer[device.Registry]
+}
+
+func (s *layerSwitch) Check(tx *dag.Transaction, past dag.PastView) error {
+	return s.r.Load().Check(tx, past)
+}
+
+func (s *layerSwitch) Apply(tx *dag.Transaction, view dag.ApplyView) dag.Applied {
+	return s.r.Load().Apply(tx, view)
+}
+
+func (s *layerSwitch) Equivocation(a, b dag.ID, past dag.PastView) {
+	s.r.Load().Equivocation(a, b, past)
+}
+
+func (s *layerSwitch) RateRule(tx *dag.Transaction, past dag.PastView) (dag.RateRule, bool) {
+	return s.r.Load().RateRule(tx, past)
+}
+
+func (s *layerSwitch) CurrentRateRule(issuer dag.PublicKey) (dag.RateRule, bool) {
+	return s.r.Load().CurrentRateRule(issuer)
 }
 
 func (w *world) now() int64 { w.clock += int64(time.Millisecond); return w.clock }
