@@ -291,12 +291,14 @@ func TestCheckpointThenContinue(t *testing.T) {
 	}
 }
 
-// scriptCheckpoints runs every scenario of testdata (their golden output
-// checked as in TestScripts) and returns each one's genesis and final
+// scriptCheckpoints runs every scenario of testdata and testdata/checkpoint
+// (their golden output checked as in TestScripts) and returns each one's genesis and final
 // checkpoint, by file name.
 func scriptCheckpoints(t testing.TB) (names []string, geneses []dag.Genesis, cps [][]byte) {
 	paths, err := filepath.Glob("testdata/*.txt")
-	if err != nil || len(paths) == 0 {
+	more, _ := filepath.Glob("testdata/checkpoint/*.txt")
+	paths = append(paths, more...)
+	if err != nil || len(more) == 0 {
 		t.Fatalf("no scripts: %v", err)
 	}
 	for _, path := range paths {
