@@ -282,9 +282,34 @@ func TestStaleTransactionsComeBack(t *testing.T) {
 		feed(c)
 	}
 
-	// Stale tips from the first third, preferring ones with an
-	// unconfirmed parent (a deeper stale region to bring back).
-	var stale []dag.ID
+	tail, stale := rescueTail(t, net, ref, l, all)
+	feed(tail)
+	for _, id := range stale[:2] {
+		if info, _ := ref.Info(id); !info.Confirmed {
+			t.Fatalf("stale tip %s was not confirmed by the rescue", id.Short())
+		}
+	}
+	if diff := cmp.Diff(events[ref], events[l]); diff != "" {
+		t.Errorf("events differ (-resident +archiving):\n%s", diff)
+	}
+	ids := append(idsOf(all), idsOf(tail)...)
+	want := takeFullView(t, ref, ids)
+	if diff := cmp.Diff(want, tipsInReach(t, l, want, takeFullView(t, l, ids))); diff != "" {
+		t.Errorf("view differs (-resident +archiving):\n%s", diff)
+	}
+	restarted := open(store, archiveBudget)
+	if diff := cmp.Diff(want, tipsInReach(t, restarted, want, takeFullView(t, restarted, ids))); diff != "" {
+		t.Errorf("view after restart differs (-resident +archiving):\n%s", diff)
+	}
+}
+
+// rescueTail picks stale tips of the first third of all (unconfirmed tips
+// of the resident ledger ref that the archiving ledger l no longer holds,
+// preferring ones with an unconfirmed trunk: a deeper stale region) and
+// returns a late transaction approving two of them followed by a beacon of
+// every validator on it, which confirms them.
+func rescueTail(t *testing.T, net *dagtest.Network, ref, l *dag.Ledger, all []*dag.Transaction) (tail []*dag.Transaction, stale []dag.ID) {
+	t.Helper()
 	for _, pass := range []bool{true, false} {
 		for _, tx := range all[:len(all)/3] {
 			id := tx.ID()
@@ -307,28 +332,11 @@ func TestStaleTransactionsComeBack(t *testing.T) {
 	rescuer := dagtest.NewIssuer("rescuer", net.Genesis.Difficulty)
 	rescuer.Unsigned = true
 	rescue := rescuer.Issue(dag.KindData, stale[0], stale[1], at, []byte("late"))
-	tail := []*dag.Transaction{rescue}
+	tail = []*dag.Transaction{rescue}
 	for i, key := range net.Validators {
 		st, _ := ref.IssuerState(dagtest.PublicKey(key), at)
 		v := &dagtest.Issuer{Key: key, Seq: st.NextSeq, Prev: st.Prev, Rules: net.Genesis.Difficulty, Unsigned: true}
 		tail = append(tail, v.Issue(dag.KindBeacon, rescue.ID(), last.ID(), at+int64(i+1), nil))
 	}
-	feed(tail)
-	for _, id := range stale[:2] {
-		if info, _ := ref.Info(id); !info.Confirmed {
-			t.Fatalf("stale tip %s was not confirmed by the rescue", id.Short())
-		}
-	}
-	if diff := cmp.Diff(events[ref], events[l]); diff != "" {
-		t.Errorf("events differ (-resident +archiving):\n%s", diff)
-	}
-	ids := append(idsOf(all), idsOf(tail)...)
-	want := takeFullView(t, ref, ids)
-	if diff := cmp.Diff(want, tipsInReach(t, l, want, takeFullView(t, l, ids))); diff != "" {
-		t.Errorf("view differs (-resident +archiving):\n%s", diff)
-	}
-	restarted := open(store, archiveBudget)
-	if diff := cmp.Diff(want, tipsInReach(t, restarted, want, takeFullView(t, restarted, ids))); diff != "" {
-		t.Errorf("view after restart differs (-resident +archiving):\n%s", diff)
-	}
+	return tail, stale
 }

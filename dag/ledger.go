@@ -229,6 +229,8 @@ type Ledger struct {
 	// (Prune distrusts the records it read before one).
 	rearchived atomic.Uint64
 	prune      pruneState
+	// restored: Open loaded a checkpoint.
+	restored bool
 
 	// newest is the newest transaction of the confirmed order (the root
 	// before any), readable without the lock.
@@ -287,12 +289,39 @@ type Ledger struct {
 	}
 }
 
-// Open builds a ledger and restores its state from cfg.Store.
+// Open builds a ledger and restores its state from cfg.Store: from its
+// checkpoint when the store holds one that fits the log (see
+// checkpoint.go), else by replaying the log.
 func Open(cfg Config) (*Ledger, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	if cfg.Store == nil {
+		return newLedger(cfg), nil
+	}
+	l := newLedger(cfg)
+	restored, err := l.restoreCheckpoint()
+	if err != nil {
+		return nil, err
+	}
+	if restored {
+		if err := l.replayParked(cfg.Store.(CheckpointStore)); err != nil {
+			return nil, err
+		}
+		l.restored = true
+		return l, nil
+	}
+	// A restore that failed part-way may have changed l.
+	l = newLedger(cfg)
+	if err := l.replay(); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// newLedger is a ledger holding only the genesis root.
+func newLedger(cfg Config) *Ledger {
 	g := cfg.Genesis.withDefaults()
 	l := &Ledger{
 		cfg:        cfg,
@@ -333,13 +362,12 @@ func Open(cfg Config) (*Ledger, error) {
 		l.resident = int(max(cfg.MemoryBudget/nodeBytes, 1))
 		l.chunk = min(archiveChunk, max(l.resident/8, 1))
 	}
-	if cfg.Store != nil {
-		if err := l.replay(); err != nil {
-			return nil, err
-		}
-	}
-	return l, nil
+	return l
 }
+
+// Restored reports whether Open loaded a checkpoint instead of replaying
+// the log.
+func (l *Ledger) Restored() bool { return l.restored }
 
 // replay rebuilds the in-memory state from the store's log. It runs the same
 // attach code as live traffic, minus the checks that were already passed
@@ -412,15 +440,23 @@ func (l *Ledger) replay() error {
 	if len(l.mu.restored) > 0 {
 		l.finishRestore()
 	}
-	// Parked transactions go through the live path so that any whose
-	// parents are now all present attach; that needs a commit of its own.
-	b = batch{replaying: true}
+	return l.offerParked(parked)
+}
+
+// offerParked offers the stored parked transactions through the live path
+// so that any whose parents are now all present attach; that needs a
+// commit of its own. Called with l.mu held, at open.
+func (l *Ledger) offerParked(parked []*Transaction) error {
+	b := batch{replaying: true}
 	for _, tx := range parked {
 		l.offer(&b, tx)
 	}
 	if !b.writes.Empty() {
 		if err := l.cfg.Store.Commit(&b.writes); err != nil {
 			return fmt.Errorf("%w: %v", ErrStore, err)
+		}
+		if a := b.writes.Attached; len(a) > 0 {
+			l.durableArrival.Store(a[len(a)-1].Arrival)
 		}
 	}
 	return nil

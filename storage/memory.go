@@ -31,6 +31,10 @@ type Memory struct {
 	// entry); pruned counts the pruned transactions (dag.Pruner).
 	high   uint64
 	pruned uint64
+	// checkpoint is dag.CheckpointStore's, saved when the log's highest
+	// arrival was checkpointHead.
+	checkpoint     []byte
+	checkpointHead uint64
 }
 
 type memoryEntry struct {
