@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/tangled-ledger/tangled/dag"
 	"github.com/tangled-ledger/tangled/device/policy"
 )
 
@@ -92,4 +93,24 @@ func sharing(r *Registry) string {
 		return fmt.Sprintf("%d releases in lines, %d by ID", n, len(r.releaseByID))
 	}
 	return ""
+}
+
+// DeviceIDs is every device's ID and every key it was registered with or
+// rotated to, for the fuzz test's queries.
+func DeviceIDs(r *Registry) ([]dag.ID, []dag.PublicKey) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var ids []dag.ID
+	var keys []dag.PublicKey
+	for _, d := range r.devices {
+		ids = append(ids, d.id)
+		keys = append(keys, d.key)
+		for _, rot := range d.rotations {
+			keys = append(keys, rot.key)
+		}
+	}
+	for k := range r.rotatedTo {
+		keys = append(keys, k)
+	}
+	return ids, keys
 }

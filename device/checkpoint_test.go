@@ -303,13 +303,7 @@ func scriptCheckpoints(t testing.TB) (names []string, geneses []dag.Genesis, cps
 	}
 	for _, path := range paths {
 		s := &script{}
-		tt, ok := t.(*testing.T)
-		if !ok {
-			t.Fatal("scriptCheckpoints needs a *testing.T")
-		}
-		tt.Run("script/"+filepath.Base(path), func(t *testing.T) {
-			datadriven.RunTest(t, path, s.run)
-		})
+		datadriven.RunTestAny(t, path, s.run)
 		if s.w == nil {
 			continue
 		}

@@ -52,7 +52,7 @@ import (
 func TestScripts(t *testing.T) {
 	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
 		s := &script{}
-		datadriven.RunTest(t, path, s.run)
+		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string { return s.run(t, d) })
 	})
 }
 
@@ -60,7 +60,7 @@ func TestScripts(t *testing.T) {
 type script struct{ w *world }
 
 // run carries out one command of a scenario file and returns its output.
-func (s *script) run(t *testing.T, d *datadriven.TestData) string {
+func (s *script) run(t testing.TB, d *datadriven.TestData) string {
 	w := s.w
 	if d.Cmd != "genesis" && w == nil {
 		t.Fatalf("%s: genesis first", d.Pos)
