@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/tangled-ledger/tangled/dag"
 	"github.com/tangled-ledger/tangled/dag/dagtest"
 	"github.com/tangled-ledger/tangled/device"
+	"github.com/tangled-ledger/tangled/device/policy"
 )
 
 // TestCheckpointScripts runs every scenario of testdata with the
@@ -425,5 +427,155 @@ func TestCheckpointOfEmptyRegistry(t *testing.T) {
 	other := newWorld(t, []string{"a2:sensor"}, true)
 	if err := device.New(*other.net.Genesis).Restore(cp); !errors.Is(err, device.ErrCheckpoint) {
 		t.Fatalf("restore under another genesis: %v", err)
+	}
+}
+
+// checkpointFleet is a permissioned network's transactions for n devices
+// with some history: a class policy, a release, one registration and
+// one data transaction per device, a rotation every 10th, a suspension
+// every 20th, an install report every 5th, a device-scope policy every
+// 50th. Built once per process (the benchmark's -count runs share it).
+var checkpointFleet = sync.OnceValues(func() (*dag.Genesis, []*dag.Transaction) {
+	const n = 10_000
+	net, owner := benchNetwork(true, benchRules)
+	at := dagtest.GenesisTime.UnixNano()
+	next := func() int64 { at += 1000; return at }
+	var txs []*dag.Transaction
+	last := net.Genesis.ID()
+	byOwner := func(kind dag.Kind, payload []byte) *dag.Transaction {
+		tx := owner.Issue(kind, last, last, next(), payload)
+		txs = append(txs, tx)
+		last = tx.ID()
+		return tx
+	}
+	src := func(name, expr string) *policy.Source {
+		s, err := policy.ParseFile([]byte("// name: " + name + "\n// version: 1\n// reads: tx\n" + expr + "\n"))
+		if err != nil {
+			panic(err)
+		}
+		return s
+	}
+	byOwner(dag.KindPolicy, (&device.PolicyPayload{Scope: device.ScopeClass, Class: "sensor", Source: src("sensors", "tx.size <= 512")}).Encode())
+	image := []byte("firmware 1")
+	rel := byOwner(dag.KindRelease, (&device.Release{Class: "sensor", Component: "main", Seq: 1, Digest: device.ImageDigest(image), Size: uint64(len(image)), URIs: []string{"https://updates.example/1"}}).Encode())
+	devs := make([]*dagtest.Issuer, n)
+	regs := make([]dag.ID, n)
+	for i := range devs {
+		devs[i] = &dagtest.Issuer{Key: dagtest.Key(fmt.Sprintf("fleet-device-%d", i)), Rules: benchRules}
+		reg := device.Registration{Key: dagtest.PublicKey(devs[i].Key), Class: "sensor",
+			Attributes: []device.Attribute{{Key: "serial", Value: fmt.Sprintf("SN-%06d", i)}}}
+		regs[i] = byOwner(dag.KindRegister, reg.Encode()).ID()
+	}
+	for i, is := range devs {
+		tx := is.Issue(dag.KindData, regs[i], last, next(), []byte("reading 21.5C"))
+		txs = append(txs, tx)
+		if i%10 == 0 {
+			txs = append(txs, is.Rotate(dagtest.Key(fmt.Sprintf("fleet-device-%d-rotated", i)), nil, tx.ID(), tx.ID(), next()))
+		}
+		if i%5 == 0 {
+			txs = append(txs, is.Issue(dag.KindInstall, rel.ID(), txs[len(txs)-1].ID(), next(), device.InstallPayload(rel.ID(), device.ImageDigest(image), device.InstallOK)))
+		}
+	}
+	for i := range devs {
+		if i%20 == 0 {
+			byOwner(dag.KindSuspend, device.LifecyclePayload(regs[i]))
+		}
+		if i%50 == 0 {
+			byOwner(dag.KindPolicy, (&device.PolicyPayload{Scope: device.ScopeDevice, Device: regs[i], Source: src("one", "tx.size <= 256")}).Encode())
+		}
+	}
+	return net.Genesis, txs
+})
+
+// replayFleet attaches the fleet's transactions to a new ledger with a
+// new registry: a node's restart without a checkpoint.
+func replayFleet(tb testing.TB, g *dag.Genesis, txs []*dag.Transaction) *device.Registry {
+	reg := device.New(*g)
+	l := openLedger(tb, g, reg)
+	for chunk := range slices.Chunk(txs, 1024) {
+		res, err := l.AttachVerified(chunk).Wait()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for _, r := range res {
+			if r.Status != dag.StatusAttached {
+				tb.Fatalf("fleet transaction %s: %v %v", r.ID.Short(), r.Status, r.Err)
+			}
+		}
+	}
+	return reg
+}
+
+// BenchmarkRegistryCheckpoint: a registry of 10,000 devices with some
+// history (checkpointFleet): Checkpoint, Restore, and for comparison the
+// replay a checkpoint saves (the same transactions attached to a new
+// ledger and registry, ledger work included).
+func BenchmarkRegistryCheckpoint(b *testing.B) {
+	g, txs := checkpointFleet()
+	reg := replayFleet(b, g, txs)
+	if reg.Len() != 10_000 {
+		b.Fatalf("%d devices", reg.Len())
+	}
+	cp, err := reg.Checkpoint()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("checkpoint", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := reg.Checkpoint(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(len(cp))/float64(reg.Len()), "bytes/device")
+		b.ReportMetric(float64(len(cp)), "bytes")
+	})
+	b.Run("restore", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := device.New(*g).Restore(cp); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("replay", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			replayFleet(b, g, txs)
+		}
+		b.ReportMetric(float64(len(txs)), "txs")
+	})
+}
+
+// TestCheckpointFleet: the benchmark's registry round-trips too (its
+// checkpoint and digest; the field-by-field comparison of the script
+// tests takes seconds at this size).
+func TestCheckpointFleet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("10,000 devices")
+	}
+	g, txs := checkpointFleet()
+	reg := replayFleet(t, g, txs)
+	cp, err := reg.Checkpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored := device.New(*g)
+	if err := restored.Restore(cp); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := restored.Checkpoint()
+	if !bytes.Equal(again, cp) || reg.Digest() != restored.Digest() {
+		t.Fatal("the restored fleet's checkpoint or digest differs")
+	}
+	for i, tx := range txs {
+		if tx.Kind != dag.KindData || i%97 != 0 {
+			continue
+		}
+		a, okA := reg.DeviceByKey(tx.Issuer)
+		b, okB := restored.DeviceByKey(tx.Issuer)
+		if d := cmp.Diff([]any{a, okA}, []any{b, okB}); d != "" {
+			t.Fatalf("DeviceByKey differs:\n%s", d)
+		}
 	}
 }
