@@ -44,8 +44,8 @@ type CompactStats struct {
 	Claims uint64
 }
 
-// Compact drops from every complete block of the log what only the
-// leaves keep refuses need: their index and ID, and the interior nodes
+// Compact drops from every complete block of the log below the final
+// checkpoint what only the leaves keep refuses need: their index and ID, and the interior nodes
 // that only their inclusion proofs read. keep is asked about every leaf
 // still indexed in a complete block (the node keeps what its ledger
 // still knows). It never changes the log's content: RootAt, proofs and
@@ -66,8 +66,12 @@ func (l *Log) Compact(keep func(id dag.ID) bool) (CompactStats, error) {
 	}
 	k := l.blockLevel
 	block := uint64(1) << k
-	size := l.Size()
-	end := size / block * block
+	// Only below the final checkpoint: bundles prove against its size,
+	// and auditors ask consistency from the sizes they hold, which are
+	// recent checkpoints; the block holding it, and what follows, stay
+	// whole.
+	fs, _ := l.finalState()
+	end := min(l.Size(), fs) / block * block
 	var st CompactStats
 	l.mu.RLock()
 	st.End = l.compacted

@@ -33,6 +33,15 @@ func openTest(t testing.TB, s Store) *Log {
 	return l
 }
 
+// finalAt pretends the log's whole size is final (as a cosigned
+// checkpoint would make it), which Compact needs to reach it.
+func finalAt(l *Log) *Log {
+	l.finalMu.Lock()
+	l.final.Size = l.Size()
+	l.finalMu.Unlock()
+	return l
+}
+
 // appendLeaves appends n leaves of random IDs (their hash: the ID's),
 // in commits of up to 13 leaves, as anchors would.
 func appendLeaves(t testing.TB, l *Log, n int, rng *rand.Rand) []dag.ID {
@@ -160,7 +169,7 @@ func TestCompactKeepsContent(t *testing.T) {
 		kept[id] = i >= 180 || rng.IntN(10) == 0
 	}
 	before := countKeys(t, db.Aux())
-	st, err := got.Compact(func(id dag.ID) bool { return kept[id] })
+	st, err := finalAt(got).Compact(func(id dag.ID) bool { return kept[id] })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +182,7 @@ func TestCompactKeepsContent(t *testing.T) {
 		t.Errorf("%d keys before compaction, %d after", before, after)
 	}
 	checkCompacted(t, ref, got, ids, kept)
-	again, err := got.Compact(func(id dag.ID) bool { return kept[id] })
+	again, err := finalAt(got).Compact(func(id dag.ID) bool { return kept[id] })
 	if err != nil || again.Dropped != 0 || again.Blocks != 0 {
 		t.Fatalf("a second compaction: %+v, %v", again, err)
 	}
@@ -217,12 +226,12 @@ func TestCompactRandomKeepSets(t *testing.T) {
 			kept[id] = rng.Float64() < density
 		}
 		for pass := range 3 {
-			if _, err := got.Compact(func(id dag.ID) bool { return kept[id] }); err != nil {
+			if _, err := finalAt(got).Compact(func(id dag.ID) bool { return kept[id] }); err != nil {
 				t.Fatal(err)
 			}
 			checkCompacted(t, ref, got, ids, kept)
 			snap := maps.Clone(s.m)
-			if st, err := got.Compact(func(id dag.ID) bool { return kept[id] }); err != nil || st.Blocks != 0 || !maps.EqualFunc(snap, s.m, bytes.Equal) {
+			if st, err := finalAt(got).Compact(func(id dag.ID) bool { return kept[id] }); err != nil || st.Blocks != 0 || !maps.EqualFunc(snap, s.m, bytes.Equal) {
 				t.Fatalf("seed %d pass %d: compacting again changed the store (%+v, %v)", seed, pass, st, err)
 			}
 			for id := range kept {
@@ -283,7 +292,7 @@ func TestCompactCrashAtEveryPrefix(t *testing.T) {
 	keep := func(id dag.ID) bool { return kept[id] }
 	clone := func(m map[string][]byte) *MemoryStore { return &MemoryStore{m: maps.Clone(m)} }
 	rec := &crashStore{MemoryStore: clone(base.m)}
-	if _, err := openTest(t, rec).Compact(keep); err != nil {
+	if _, err := finalAt(openTest(t, rec)).Compact(keep); err != nil {
 		t.Fatal(err)
 	}
 	want := rec.MemoryStore.m
@@ -301,7 +310,7 @@ func TestCompactCrashAtEveryPrefix(t *testing.T) {
 		}
 		l := openTest(t, s)
 		checkCompacted(t, ref, l, ids, kept)
-		if _, err := l.Compact(keep); err != nil {
+		if _, err := finalAt(l).Compact(keep); err != nil {
 			t.Fatal(err)
 		}
 		if !maps.EqualFunc(s.m, want, bytes.Equal) {
@@ -314,5 +323,59 @@ func TestCompactCrashAtEveryPrefix(t *testing.T) {
 			slices.Sort(extra)
 			t.Fatalf("cut after %d of %d writes: compacting again leaves %d keys, want %d (extra %q)", cut, len(rec.ops), len(s.m), len(want), extra)
 		}
+	}
+}
+
+// TestCompactStopsAtTheFinalCheckpoint: nothing at or past the block of
+// the final checkpoint is compacted (bundles prove against its size);
+// claims below both it and the compacted blocks go, newer claims and
+// misbehaviour evidence stay.
+func TestCompactStopsAtTheFinalCheckpoint(t *testing.T) {
+	s := NewMemoryStore()
+	l := openTest(t, s)
+	appendLeaves(t, l, 60, rand.New(rand.NewPCG(12, 13)))
+	var keys [][]byte
+	for _, size := range []uint64{3, 20, 21, 29, 45} {
+		keys = append(keys, claimKey(size, 1, dag.ID{byte(size)}), misbehaviourKey(size, 1, dag.ID{byte(size)}))
+	}
+	vals := make([][]byte, len(keys))
+	for i := range vals {
+		vals[i] = make([]byte, 96)
+	}
+	if err := s.Write(keys, vals); err != nil {
+		t.Fatal(err)
+	}
+	none := func(dag.ID) bool { return false }
+	if st, err := l.Compact(none); err != nil || st.End != 0 || st.Dropped != 0 {
+		t.Fatalf("before any final checkpoint: %+v, %v", st, err)
+	}
+	l.finalMu.Lock()
+	l.final.Size = 29
+	l.finalMu.Unlock()
+	st, err := l.Compact(none)
+	if err != nil || st.End != 24 || st.Dropped != 24 || st.Claims != 3 {
+		t.Fatalf("final at 29: %+v, %v; want the end at 24, 24 leaves and 3 claims dropped", st, err)
+	}
+	var left []uint64
+	if err := s.Scan([]byte{keyClaim}, []byte{keyClaim + 1}, func(k, _ []byte) error {
+		left = append(left, binary.BigEndian.Uint64(k[1:]))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(left, []uint64{29, 45}) {
+		t.Errorf("claims left at sizes %v, want [29 45]", left)
+	}
+	n := 0
+	if err := s.Scan([]byte{keyMisbehave}, []byte{keyMisbehave + 1}, func([]byte, []byte) error { n++; return nil }); err != nil || n != 5 {
+		t.Errorf("%d misbehaviour entries left (%v), want all 5", n, err)
+	}
+	for _, size := range []uint64{24, 29, 60} {
+		if !l.Servable(size) {
+			t.Errorf("size %d not servable after compacting to 24", size)
+		}
+	}
+	if l.Servable(23) || !l.Servable(16) {
+		t.Error("sizes 23 (inside a compacted block) and 16 (a block's end) servable wrongly")
 	}
 }

@@ -175,6 +175,9 @@ var (
 	descPruneDisk     = desc("tangled_prune_disk_bytes", "The database directory's allocated size at the prune loop's last check; 0 on a node that does not prune.")
 	descPruneBudget   = desc("tangled_prune_disk_budget_bytes", "The configured disk budget (disk-budget); 0 for none.")
 	descPruneFrontier = desc("tangled_prune_frontier", "Prunable transactions kept only because a kept transaction still references them, at the last pruning.")
+	descCompactLeaves = desc("tangled_prune_audit_compacted_leaves_total", "Audit log leaves whose index and proof-only Merkle nodes compaction dropped after their transactions were pruned.")
+	descCompactClaims = desc("tangled_prune_audit_compacted_claims_total", "Old checkpoint claims (cosignatures below the final checkpoint and the compacted blocks) compaction dropped.")
+	descCompactKept   = desc("tangled_prune_audit_compacted_kept", "Leaves of the audit log's compacted blocks still indexed because the ledger keeps their transactions, at the last compaction.")
 
 	descLogSize        = desc("tangled_log_size", "Transactions in the audit log.")
 	descLogFinal       = desc("tangled_log_final_size", "Size of the newest checkpoint of the audit log cosigned over the threshold.")
@@ -193,6 +196,7 @@ var allDescs = []*prometheus.Desc{
 	descPeers, descGossipTx, descGossipDup, descGossipBad, descGossipDrop, descGossipReq, descGossipBytes,
 	descSyncActive, descSyncTx,
 	descPruneRuns, descPrunedTx, descPruneReclaims, descPruneErrors, descPruneDisk, descPruneBudget, descPruneFrontier,
+	descCompactLeaves, descCompactClaims, descCompactKept,
 	descLogSize, descLogFinal, descLogCheckpoints, descLogMisbehave,
 }
 
@@ -333,6 +337,9 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descPruneDisk, float64(pr.DiskSize))
 	gauge(descPruneBudget, float64(n.cfg.DiskBudget))
 	gauge(descPruneFrontier, float64(pr.Frontier))
+	counter(descCompactLeaves, float64(pr.CompactedLeaves))
+	counter(descCompactClaims, float64(pr.CompactedClaims))
+	gauge(descCompactKept, float64(pr.CompactedKept))
 
 	gauge(descLogSize, float64(n.audit.log.Size()))
 	final, _, _ := n.audit.log.Latest()

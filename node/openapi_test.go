@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -35,6 +36,7 @@ import (
 	"github.com/tangled-ledger/tangled/client"
 	"github.com/tangled-ledger/tangled/dag"
 	"github.com/tangled-ledger/tangled/device"
+	"github.com/tangled-ledger/tangled/evidence"
 	"github.com/tangled-ledger/tangled/internal/poll"
 	"github.com/tangled-ledger/tangled/node"
 	"github.com/tangled-ledger/tangled/pow"
@@ -84,7 +86,9 @@ func TestOpenAPIContract(t *testing.T) {
 // (prune-after of a nanosecond, about 160 confirmed transactions kept in
 // memory): the status and the evidence of a transaction it confirmed,
 // logged and pruned are 410 pruned, while one it never held stays 404 and
-// one it keeps (a chain's head) is served.
+// one it keeps (a chain's head) is served; once the audit log has
+// compacted a transaction's block its ID is 404, and a consistency proof
+// from a size inside a compacted block 410 pruned.
 func TestOpenAPIPruned(t *testing.T) {
 	cl := newCluster(t, 1)
 	m := cl.members[0]
@@ -94,19 +98,42 @@ func TestOpenAPIPruned(t *testing.T) {
 	txs := cl.generator().Take(1500)
 	cl.post(txs, 500, func(int) *member { return m })
 	cl.waitConfirmed([]*member{m}, txs[len(txs)-20:], 30*time.Second)
-	var pruned dag.ID
-	poll.Until(t, 30*time.Second, "a logged transaction to be pruned", func() bool {
+	// pruned is logged and pruned, in the log's last block, which is not
+	// complete, so compaction leaves its index (410); compacted is one
+	// whose index compaction dropped (404, as unknown).
+	var pruned, compacted dag.ID
+	log := m.r.n.AuditLog()
+	poll.Until(t, 30*time.Second, "a logged transaction to be pruned and an older one compacted", func() bool {
+		if m.r.n.PruneStats().CompactedLeaves == 0 {
+			return false
+		}
+		last := log.Size() >> evidence.CompactLevel << evidence.CompactLevel
+		pruned, compacted = dag.ID{}, dag.ID{}
 		for _, tx := range txs {
 			if m.r.n.Ledger().Known(tx.ID()) {
 				continue
 			}
-			if _, err := m.r.n.AuditLog().IndexOf(tx.ID()); err == nil {
+			index, err := log.IndexOf(tx.ID())
+			switch {
+			case err != nil:
+				compacted = tx.ID()
+			case index >= last:
 				pruned = tx.ID()
-				return true
 			}
 		}
-		return false
+		return !pruned.IsZero() && !compacted.IsZero()
 	})
+	// A size whose root compaction dropped (the first positions hold
+	// the kept registrations, whose paths keep the roots of small sizes).
+	var gone uint64
+	for m := log.Compacted() - 1; m > 0 && gone == 0; m-- {
+		if _, err := log.RootAt(m); errors.Is(err, evidence.ErrCompacted) {
+			gone = m
+		}
+	}
+	if gone == 0 {
+		t.Fatalf("compacted to %d, every size still servable", log.Compacted())
+	}
 	head := txs[len(txs)-1].ID()
 	c := oaConnect(t, m.r.n.HTTPAddr(), nil)
 	for _, tc := range []oaCase{
@@ -114,6 +141,12 @@ func TestOpenAPIPruned(t *testing.T) {
 			build: oaGet("/v1/transactions/" + pruned.String())},
 		{name: "evidence of a pruned transaction", reqValid: true, status: 410, code: "pruned",
 			build: oaGet("/v1/transactions/" + pruned.String() + "/evidence")},
+		{name: "compacted transaction", reqValid: true, status: 404, code: "not_found",
+			build: oaGet("/v1/transactions/" + compacted.String())},
+		{name: "consistency from a compacted size", reqValid: true, status: 410, code: "pruned",
+			build: oaGet(fmt.Sprintf("/v1/log/consistency?from=%d&to=%d", gone, log.Size()))},
+		{name: "consistency from a block's end", reqValid: true, status: 200,
+			build: oaGet(fmt.Sprintf("/v1/log/consistency?from=%d&to=%d", 1<<evidence.CompactLevel, log.Size()))},
 		{name: "unknown transaction on a pruning node", reqValid: true, status: 404, code: "not_found",
 			build: oaGet("/v1/transactions/" + oaRandomID().String())},
 		{name: "evidence of an unknown transaction on a pruning node", reqValid: true, status: 404, code: "not_found",

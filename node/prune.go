@@ -42,6 +42,12 @@ const (
 type pruneStats struct {
 	runs, pruned, reclaims, errors atomic.Uint64
 	diskSize, frontier             atomic.Int64
+	// The audit log's compaction (compactAudit).
+	compactedLeaves, compactedClaims atomic.Uint64
+	compactedKept                    atomic.Int64
+	// compactedOnce: compactAudit ran since the node started (a restart
+	// compacts what the last run pruned but had not compacted).
+	compactedOnce bool
 }
 
 // PruneStats is what the prune loop has done since the node started.
@@ -56,13 +62,21 @@ type PruneStats struct {
 	// bytes; Frontier the transactions kept only because a kept one still
 	// references them.
 	DiskSize, Frontier int64
+	// CompactedLeaves counts the audit log's leaves whose index and
+	// proof-only nodes compaction dropped (their transactions pruned),
+	// CompactedClaims the old cosignature claims it dropped;
+	// CompactedKept is how many leaves of its compacted blocks stay
+	// indexed (the ledger keeps their transactions), at the last pass.
+	CompactedLeaves, CompactedClaims uint64
+	CompactedKept                    int64
 }
 
 // PruneStats reports the prune loop's counters.
 func (n *Node) PruneStats() PruneStats {
 	s := &n.prune
 	return PruneStats{Runs: s.runs.Load(), Pruned: s.pruned.Load(), Reclaims: s.reclaims.Load(),
-		Errors: s.errors.Load(), DiskSize: s.diskSize.Load(), Frontier: s.frontier.Load()}
+		Errors: s.errors.Load(), DiskSize: s.diskSize.Load(), Frontier: s.frontier.Load(),
+		CompactedLeaves: s.compactedLeaves.Load(), CompactedClaims: s.compactedClaims.Load(), CompactedKept: s.compactedKept.Load()}
 }
 
 func (c Config) pruning() bool { return c.DiskBudget > 0 || c.PruneAfter > 0 }
@@ -164,13 +178,18 @@ func (n *Node) pruneOnce(ctx context.Context) error {
 			break
 		}
 	}
+	if pruned > 0 || !n.prune.compactedOnce {
+		if err := n.compactAudit(); err != nil {
+			return err
+		}
+	}
 	if !over || pruned == 0 {
 		// Nothing new to reclaim: the value-log GC on its own interval
 		// (storage.Badger.Run) collects what is left.
 		if pruned > 0 {
 			n.log.Debug("pruned", "transactions", pruned, "disk", size)
 		} else if over {
-			n.log.Warn("store over its disk budget with nothing left to prune: the rest is in memory (ledger-memory), unconfirmed, device state or the audit log",
+			n.log.Warn("store over its disk budget with nothing left to prune: the rest is in memory (ledger-memory), unconfirmed, device state or the audit log's kept part",
 				"disk", size, "budget", n.cfg.DiskBudget)
 		}
 		return nil
@@ -189,6 +208,28 @@ func (n *Node) pruneOnce(ctx context.Context) error {
 			"disk", after, "budget", n.cfg.DiskBudget, "pruned", pruned)
 	} else {
 		n.log.Info("pruned to the disk budget", "transactions", pruned, "before", size, "after", after, "budget", n.cfg.DiskBudget)
+	}
+	return nil
+}
+
+// compactAudit compacts the audit log after a pass that pruned: the
+// leaves of transactions the ledger no longer knows lose their index and
+// the Merkle nodes only their proofs read (evidence.Log.Compact). An ID
+// the log compacted is then unknown here (404), no longer 410 pruned.
+func (n *Node) compactAudit() error {
+	if n.audit == nil {
+		return nil
+	}
+	st, err := n.audit.log.Compact(n.ledger.Known)
+	if err != nil {
+		return fmt.Errorf("node: compact the audit log: %w", err)
+	}
+	n.prune.compactedOnce = true
+	n.prune.compactedLeaves.Add(st.Dropped)
+	n.prune.compactedClaims.Add(st.Claims)
+	n.prune.compactedKept.Store(int64(st.Kept))
+	if st.Dropped > 0 || st.Claims > 0 {
+		n.log.Debug("audit log compacted", "leaves", st.Dropped, "claims", st.Claims, "blocks", st.Blocks, "kept", st.Kept, "end", st.End)
 	}
 	return nil
 }

@@ -9,8 +9,10 @@ import (
 // log has logged it but the ledger no longer holds it, attached, archived
 // or parked. Nothing else removes a logged transaction, and the prune loop
 // never prunes what the log has not logged (pruneOnce's wait), so every
-// pruned transaction answers true. A store that never pruned answers false
-// without a look-up.
+// pruned transaction answers true until the log's compaction drops its
+// index (compactAudit, after the prune pass): then the ID is unknown here,
+// and the API answers 404 as for one never seen. A store that never pruned
+// answers false without a look-up.
 func (b apiBackend) Pruned(id dag.ID) bool {
 	if b.audit == nil || b.store.Pruned() == 0 || b.ledger.Known(id) {
 		return false

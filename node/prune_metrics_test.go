@@ -47,6 +47,8 @@ func TestMetricsPruning(t *testing.T) {
 		// Under the budget: nothing forces a reclaim, nothing fails.
 		{"tangled_prune_reclaims_total", before.Reclaims, after.Reclaims, 0},
 		{"tangled_prune_errors_total", before.Errors, after.Errors, 0},
+		{"tangled_prune_audit_compacted_leaves_total", before.CompactedLeaves, after.CompactedLeaves, 0},
+		{"tangled_prune_audit_compacted_claims_total", before.CompactedClaims, after.CompactedClaims, 0},
 	} {
 		got := value(tc.name)
 		if got < float64(tc.lo) || got > float64(tc.hi) || got < float64(tc.atLeast) {
@@ -61,6 +63,9 @@ func TestMetricsPruning(t *testing.T) {
 	}
 	if got := value("tangled_prune_disk_bytes"); got <= 0 || got > float64(cfg.DiskBudget) {
 		t.Errorf("tangled_prune_disk_bytes = %v, want a measured size under the budget of %d", got, cfg.DiskBudget)
+	}
+	if got := value("tangled_prune_audit_compacted_kept"); got < 0 || got > float64(m.r.n.AuditLog().Compacted()) {
+		t.Errorf("tangled_prune_audit_compacted_kept = %v, want between 0 and the %d leaves of the compacted blocks", got, m.r.n.AuditLog().Compacted())
 	}
 	if got := value("tangled_prune_frontier"); got < 0 || got > float64(len(txs)) {
 		t.Errorf("tangled_prune_frontier = %v, want between 0 and the %d transactions posted", got, len(txs))
