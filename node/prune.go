@@ -46,7 +46,8 @@ type pruneStats struct {
 	compactedLeaves, compactedClaims atomic.Uint64
 	compactedKept                    atomic.Int64
 	// compactedOnce: compactAudit ran since the node started (a restart
-	// compacts what the last run pruned but had not compacted).
+	// compacts what the last run pruned but had not compacted). The
+	// prune loop's goroutine's own, unlike the counters above.
 	compactedOnce bool
 }
 
