@@ -155,7 +155,8 @@ func (h *confirmedHorizon) merge(v []uint64) {
 }
 
 // trackConfirmedHorizon follows confirmations, and seeds the horizon from
-// what the replay confirmed.
+// what the replay confirmed (or from what a clean shutdown saved, see
+// checkpoint.go).
 func (n *Node) trackConfirmedHorizon() {
 	if n.registry == nil {
 		return
@@ -170,6 +171,9 @@ func (n *Node) trackConfirmedHorizon() {
 			}
 		}
 	})
+	if n.ledger.Restored() && n.loadHorizon() {
+		return // saved with the checkpoint: no need to read the whole confirmed order
+	}
 	var ids []dag.ID
 	for from := uint64(1); ; from += uint64(len(ids)) {
 		ids = n.ledger.Confirmed(from, 4096, ids[:0])

@@ -261,7 +261,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	stats := n.ledger.Stats()
 	n.log.Info("ledger loaded", "transactions", stats.Transactions, "confirmed", stats.Confirmed,
-		"parked", stats.Parked, "took", time.Since(start).Round(time.Millisecond))
+		"parked", stats.Parked, "from checkpoint", n.ledger.Restored(), "took", time.Since(start).Round(time.Millisecond))
 	if n.pipeline, err = dag.NewPipeline(n.ledger, cfg.Pipeline); err != nil {
 		return nil, err
 	}
@@ -627,6 +627,7 @@ func (n *Node) Run(ctx context.Context) error {
 	stopAudit()
 	stopGC()
 	wg.Wait()
+	n.saveCheckpoint()
 	n.log.Info("stopped")
 	return err
 }

@@ -20,8 +20,10 @@ import (
 // costs as its history grows: it ingests N transactions (4 validators, a
 // beacon round every 50 data transactions, so nearly all are confirmed),
 // then reports the Go heap and the process's anonymous RSS per
-// transaction, closes the store, reopens it and reports the restart time
-// and the memory after the restart. N is TANGLED_HISTORY_TXS (default
+// transaction, saves a checkpoint (Ledger.Checkpoint, as a node does at
+// shutdown), closes the store, reopens it and reports the restart time and
+// the memory after the restart; then the same for a restart without a
+// checkpoint, which replays the log (as after a crash). N is TANGLED_HISTORY_TXS (default
 // 200,000); one iteration is a whole run, so use -benchtime=1x:
 //
 //	TANGLED_HISTORY_TXS=1000000 go test -run '^$' -bench LedgerHistory -benchtime=1x -count=3 ./storage/
@@ -89,21 +91,36 @@ func BenchmarkLedgerHistory(b *testing.B) {
 		b.ReportMetric(float64(after.rssAnon)/(1<<20), "rss-anon-MiB")
 		b.ReportMetric(float64(total)/ingest.Seconds(), "ingest-tx/s")
 
-		if err := s.Close(); err != nil {
+		// A clean shutdown saves a checkpoint; the restart loads it.
+		checkpointStart := time.Now()
+		if err := l.Checkpoint(); err != nil {
 			b.Fatal(err)
 		}
-		l, s = nil, nil
-		runtime.GC()
-		debug.FreeOSMemory()
-		s, l, restart := open()
-		if got := l.Stats(); got.Transactions != st.Transactions || got.Confirmed != st.Confirmed {
-			b.Fatalf("after restart %d transactions, %d confirmed; want %d, %d", got.Transactions, got.Confirmed, st.Transactions, st.Confirmed)
+		b.ReportMetric(time.Since(checkpointStart).Seconds(), "checkpoint-s")
+		restart := func(unit string, wantRestored bool) {
+			if err := s.Close(); err != nil {
+				b.Fatal(err)
+			}
+			l, s = nil, nil
+			runtime.GC()
+			debug.FreeOSMemory()
+			var took time.Duration
+			s, l, took = open()
+			if got := l.Stats(); got.Transactions != st.Transactions || got.Confirmed != st.Confirmed {
+				b.Fatalf("after restart %d transactions, %d confirmed; want %d, %d", got.Transactions, got.Confirmed, st.Transactions, st.Confirmed)
+			}
+			if l.Restored() != wantRestored {
+				b.Fatalf("restored from a checkpoint: %v, want %v", l.Restored(), wantRestored)
+			}
+			reopened := memory()
+			runtime.KeepAlive(l)
+			b.ReportMetric(took.Seconds(), unit+"-s")
+			b.ReportMetric(float64(reopened.heap)/(1<<20), unit+"-heap-MiB")
+			b.ReportMetric(float64(reopened.rssAnon)/(1<<20), unit+"-rss-anon-MiB")
 		}
-		reopened := memory()
-		runtime.KeepAlive(l)
-		b.ReportMetric(restart.Seconds(), "restart-s")
-		b.ReportMetric(float64(reopened.heap)/(1<<20), "restart-heap-MiB")
-		b.ReportMetric(float64(reopened.rssAnon)/(1<<20), "restart-rss-anon-MiB")
+		restart("restart", true)
+		// Then a restart without one (as after a crash): the log replays.
+		restart("replay", false)
 		if err := s.Close(); err != nil {
 			b.Fatal(err)
 		}
