@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Archiving keeps the ledger's memory bounded by Config.MemoryBudget
@@ -20,8 +21,9 @@ import (
 //
 // Unconfirmed transactions leave memory too once they are out of tip
 // selection's reach (stale): nothing in memory approves them, they are no
-// issuer's chain head or first transaction, and Config.MemoryBudget's worth
-// of transactions (counted as confirmed ones are) arrived after them. A
+// issuer's chain head or first transaction, Config.MemoryBudget's worth
+// of transactions (counted as confirmed ones are) arrived after them, and
+// they were issued more than Config.StaleAfter before the newest confirmed one. A
 // fifth of a busy network's transactions may never be confirmed (tips
 // nobody approved before they turned lazy); without this they would stay
 // for ever. A stale tip leaves the tip list: the ledger's tips are the
@@ -229,7 +231,16 @@ func (l *Ledger) archivePass() error {
 	for take < excess && l.mu.confirmed[take].arrival <= durable {
 		take++
 	}
-	stale, consumed := l.selectStale(max(aged, 0), durable)
+	var stale []*node
+	consumed := 0
+	if l.inReplay {
+		// Replay rebuilds approvers out of order with the records of a
+		// pruned log (restoreFromRecord): stale ones wait for live
+		// traffic; the queue keeps only what may become stale.
+		l.mu.aging = slices.DeleteFunc(l.mu.aging, func(n *node) bool { return n.confirmed() || n.flags&flagEvicted != 0 })
+	} else {
+		stale, consumed = l.selectStale(max(aged, 0), durable)
+	}
 	batch := make([]*node, 0, take+len(l.mu.rearchive)+len(stale))
 	batch = append(batch, l.mu.confirmed[:take]...)
 	batch = append(batch, l.mu.rearchive...)
@@ -310,7 +321,8 @@ func (l *Ledger) selectStale(aged int, durable uint64) (stale []*node, consumed 
 		}
 	}
 	queue := l.mu.aging[l.mu.agingHead:]
-	for consumed < aged && consumed < len(queue) && queue[consumed].arrival <= durable {
+	reach := l.newest.Load().time - int64(l.cfg.StaleAfter)
+	for consumed < aged && consumed < len(queue) && queue[consumed].arrival <= durable && queue[consumed].time < reach {
 		consider(queue[consumed])
 		consumed++
 	}
@@ -326,6 +338,9 @@ func (l *Ledger) selectStale(aged int, durable uint64) (stale []*node, consumed 
 func (l *Ledger) staleEligible(n *node, durable uint64, chosen map[*node]bool) bool {
 	if n == nil || n.flags&(flagConfirmed|flagEvicted) != 0 || n.arrival > durable || l.mu.nodes[n.id] != n || l.chainPinned(n) {
 		return false
+	}
+	if n.time >= l.newest.Load().time-int64(l.cfg.StaleAfter) {
+		return false // still within the reach of tip selection and beacon sweeps
 	}
 	for _, a := range n.approvers {
 		if chosen[a] {

@@ -18,6 +18,10 @@ import (
 // archiveBudget keeps about 50 confirmed transactions in memory.
 const archiveBudget = 50 * 400
 
+// testStaleAfter lets the test streams (a millisecond between
+// transactions) have stale transactions: the first few hundred.
+const testStaleAfter = 300 * time.Millisecond
+
 // fullView is everything observable about a set of transactions through
 // the ledger's public methods, archived ones included.
 type fullView struct {
@@ -110,7 +114,7 @@ func TestArchiveMatchesResident(t *testing.T) {
 	net, chunks := archiveStream(t)
 	now := func() time.Time { return dagtest.GenesisTime.Add(1000 * time.Hour) }
 	open := func(s dag.Store, budget int64) *dag.Ledger {
-		l, err := dag.Open(dag.Config{Genesis: net.Genesis, Store: s, Now: now, MemoryBudget: budget})
+		l, err := dag.Open(dag.Config{Genesis: net.Genesis, Store: s, Now: now, MemoryBudget: budget, StaleAfter: testStaleAfter})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -211,7 +215,8 @@ func tipsInReach(t *testing.T, l *dag.Ledger, want, got fullView) fullView {
 	have := map[dag.ID]bool{}
 	for _, id := range got.Snapshot.Tips {
 		if !listed[id] {
-			t.Errorf("tip %s is no tip of the resident ledger", id.Short())
+			li, _ := l.Info(id)
+			t.Errorf("tip %s is no tip of the resident ledger (here %+v)", id.Short(), li)
 		}
 		have[id] = true
 	}
@@ -243,7 +248,7 @@ func TestStaleTransactionsComeBack(t *testing.T) {
 	net, chunks := archiveStream(t)
 	now := func() time.Time { return dagtest.GenesisTime.Add(1000 * time.Hour) }
 	open := func(s dag.Store, budget int64) *dag.Ledger {
-		l, err := dag.Open(dag.Config{Genesis: net.Genesis, Store: s, Now: now, MemoryBudget: budget})
+		l, err := dag.Open(dag.Config{Genesis: net.Genesis, Store: s, Now: now, MemoryBudget: budget, StaleAfter: testStaleAfter})
 		if err != nil {
 			t.Fatal(err)
 		}

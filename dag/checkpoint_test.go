@@ -46,7 +46,7 @@ func TestCheckpointMatchesReplay(t *testing.T) {
 			net, chunks := archiveStream(t)
 			now := func() time.Time { return dagtest.GenesisTime.Add(1000 * time.Hour) }
 			open := func(s dag.Store, budget int64) *dag.Ledger {
-				l, err := dag.Open(dag.Config{Genesis: net.Genesis, Store: s, Now: now, MemoryBudget: budget})
+				l, err := dag.Open(dag.Config{Genesis: net.Genesis, Store: s, Now: now, MemoryBudget: budget, StaleAfter: testStaleAfter})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -135,7 +135,7 @@ func TestCheckpointOutOfDate(t *testing.T) {
 	now := func() time.Time { return dagtest.GenesisTime.Add(1000 * time.Hour) }
 	s := storage.NewMemory()
 	open := func(budget int64) *dag.Ledger {
-		l, err := dag.Open(dag.Config{Genesis: net.Genesis, Store: s, Now: now, MemoryBudget: budget})
+		l, err := dag.Open(dag.Config{Genesis: net.Genesis, Store: s, Now: now, MemoryBudget: budget, StaleAfter: testStaleAfter})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -177,7 +177,7 @@ func TestCheckpointRefused(t *testing.T) {
 	if err := resident.Checkpoint(); !errors.Is(err, dag.ErrCheckpoint) {
 		t.Errorf("resident ledger: %v, want ErrCheckpoint", err)
 	}
-	l, err := dag.Open(dag.Config{Genesis: net.Genesis, Store: storage.NewMemory(), Now: now, MemoryBudget: archiveBudget})
+	l, err := dag.Open(dag.Config{Genesis: net.Genesis, Store: storage.NewMemory(), Now: now, MemoryBudget: archiveBudget, StaleAfter: testStaleAfter})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,6 +43,10 @@ type Config struct {
 	// them (stale, see archive.go). Zero means DefaultMemoryBudget;
 	// negative keeps everything in memory.
 	MemoryBudget int64
+	// StaleAfter is how far an unconfirmed transaction's issuing time
+	// must lie behind the newest confirmed one's before it may leave
+	// memory as stale (see MemoryBudget); zero means DefaultStaleAfter.
+	StaleAfter time.Duration
 }
 
 const (
@@ -56,6 +60,11 @@ const (
 	// memory: minutes of full-rate traffic, far more than tip selection,
 	// the rate window and the audit log look back.
 	DefaultMemoryBudget = 256 << 20
+	// DefaultStaleAfter is five times tip selection's below-max-depth
+	// bound (60 s): nothing that tip selection or a validator's beacon
+	// sweep (which approves the ledger's tips) may still pick leaves
+	// memory. During a partition nothing is confirmed, so nothing ages.
+	DefaultStaleAfter = 5 * time.Minute
 )
 
 func (c Config) withDefaults() Config {
@@ -71,6 +80,9 @@ func (c Config) withDefaults() Config {
 	if c.MemoryBudget == 0 {
 		c.MemoryBudget = DefaultMemoryBudget
 	}
+	if c.StaleAfter == 0 {
+		c.StaleAfter = DefaultStaleAfter
+	}
 	return c
 }
 
@@ -82,6 +94,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("dag: negative MaxFutureDrift %v", c.MaxFutureDrift)
 	case c.MaxParked < 0:
 		return fmt.Errorf("dag: negative MaxParked %d", c.MaxParked)
+	case c.StaleAfter < 0:
+		return fmt.Errorf("dag: negative StaleAfter %v", c.StaleAfter)
 	case c.CumulativeWeightWindow < 0:
 		return fmt.Errorf("dag: negative CumulativeWeightWindow %v", c.CumulativeWeightWindow)
 	}
@@ -229,8 +243,9 @@ type Ledger struct {
 	// (Prune distrusts the records it read before one).
 	rearchived atomic.Uint64
 	prune      pruneState
-	// restored: Open loaded a checkpoint.
+	// restored: Open loaded a checkpoint; inReplay: Open is replaying.
 	restored bool
+	inReplay bool
 
 	// newest is the newest transaction of the confirmed order (the root
 	// before any), readable without the lock.
@@ -381,6 +396,8 @@ func (l *Ledger) replay() error {
 	defer func() { l.durableArrival.Store(l.mu.arrivals) }()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.inReplay = true
+	defer func() { l.inReplay = false }()
 	b := batch{replaying: true, fromLog: true}
 	// A pruned log has gaps, and references that only the archive (or
 	// nothing) can resolve: see prune.go.

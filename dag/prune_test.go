@@ -47,7 +47,7 @@ func pruneFixture(t *testing.T, seed uint64) (*dagtest.Generator, func(dag.Store
 	gen.SetUnsigned(true)
 	open := func(s dag.Store, budget int64) *dag.Ledger {
 		t.Helper()
-		l, err := dag.Open(dag.Config{Genesis: net.Genesis, Store: s, Now: pruneNow, MemoryBudget: budget})
+		l, err := dag.Open(dag.Config{Genesis: net.Genesis, Store: s, Now: pruneNow, MemoryBudget: budget, StaleAfter: testStaleAfter})
 		if err != nil {
 			t.Fatal(err)
 		}
