@@ -250,9 +250,7 @@ func (l *Ledger) archivePass() error {
 		for i, n := range batch {
 			records[i] = ArchivedRecord{ID: n.id, ConfirmedIndex: n.confIndex, Data: recordOf(n).encode()}
 		}
-		if len(l.mu.rearchive) > 0 {
-			l.rearchived.Add(1) // before the write: Prune compares it under writeMu
-		}
+		l.rewrites.note(l.mu.rearchive) // before the write: Prune reads the set under writeMu
 		if err := l.archive.Archive(records); err != nil {
 			return fmt.Errorf("%w: archive: %v", ErrStore, err)
 		}

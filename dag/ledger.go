@@ -239,10 +239,11 @@ type Ledger struct {
 	chunk          int
 	durableArrival atomic.Uint64
 	archived       atomic.Bool
-	// rearchived counts archive passes that rewrote a resurrected record
-	// (Prune distrusts the records it read before one).
-	rearchived atomic.Uint64
-	prune      pruneState
+	// rewrites collects, while a Prune call reads records outside the
+	// writer's lock, the IDs whose records an archive pass rewrote: Prune
+	// distrusts what it read of those.
+	rewrites rewriteWatch
+	prune    pruneState
 	// restored: Open loaded a checkpoint; inReplay: Open is replaying.
 	restored bool
 	inReplay bool

@@ -44,14 +44,70 @@ type pruneState struct {
 
 // PruneStats is what one Prune call did.
 type PruneStats struct {
-	// Examined counts the confirmed positions read.
+	// Examined counts the confirmed positions read: the frontier's and
+	// the cursor's.
 	Examined int
+	// New counts the positions the cursor passed. Fewer than the limit
+	// means the cursor reached the newest archived position, or one to
+	// hold back: a further call now would find nothing new.
+	New int
 	// Pruned counts the transactions removed from the store.
 	Pruned int
 	// Frontier is how many candidates wait for a referencer to go.
 	Frontier int
 	// Cursor is the first confirmed position not yet examined.
 	Cursor uint64
+}
+
+// rewriteWatch is the set of IDs whose records archive passes rewrote
+// while a Prune call was reading records without the writer's lock. A
+// record is rewritten when its transaction, evicted, came back into memory
+// and changed (it gained an approver): what Prune read of it may be out of
+// date. Only these candidates wait for the next call; an earlier version
+// distrusted the whole pass after any rewrite, and under steady traffic
+// (every pass rewrites a few chain heads and parents of tips) nothing was
+// ever pruned.
+type rewriteWatch struct {
+	sync.Mutex
+	watching bool
+	ids      map[ID]struct{}
+}
+
+// watch starts collecting (Prune, before its reads).
+func (w *rewriteWatch) watch() {
+	w.Lock()
+	defer w.Unlock()
+	w.watching = true
+	clear(w.ids)
+}
+
+// note records the nodes an archive pass rewrites, if Prune is watching.
+// Called with writeMu held.
+func (w *rewriteWatch) note(nodes []*node) {
+	if len(nodes) == 0 {
+		return
+	}
+	w.Lock()
+	defer w.Unlock()
+	if !w.watching {
+		return
+	}
+	if w.ids == nil {
+		w.ids = make(map[ID]struct{}, len(nodes))
+	}
+	for _, n := range nodes {
+		w.ids[n.id] = struct{}{}
+	}
+}
+
+// stop ends collecting and reports whether id was rewritten meanwhile
+// (Prune, with writeMu held, so that no pass runs between its check and
+// its deletion). The set stays readable until the next watch.
+func (w *rewriteWatch) stop() map[ID]struct{} {
+	w.Lock()
+	defer w.Unlock()
+	w.watching = false
+	return w.ids
 }
 
 type pruneCandidate struct {
@@ -87,7 +143,8 @@ func (l *Ledger) Prune(before int64, limit int, wait func(ID) bool) (PruneStats,
 	l.mu.RLock()
 	base := l.mu.confirmedBase
 	l.mu.RUnlock()
-	gen := l.rearchived.Load()
+	l.rewrites.watch()
+	defer l.rewrites.stop() // on the error paths; stopping twice is harmless
 
 	var st PruneStats
 	cands := make(map[ID]*pruneCandidate)
@@ -138,7 +195,10 @@ func (l *Ledger) Prune(before int64, limit int, wait func(ID) bool) (PruneStats,
 			delete(l.prune.frontier, id)
 		}
 	}
-	for l.prune.cursor <= base && (limit == 0 || st.Examined < limit) {
+	// limit bounds the new positions; the frontier is re-read in full (it
+	// holds only candidates kept for a referencer, and counting it against
+	// limit let a frontier of limit entries stop the cursor for good).
+	for ; l.prune.cursor <= base && (limit == 0 || st.New < limit); st.New++ {
 		r, err := examine(l.prune.cursor, ID{})
 		if err != nil {
 			return st, err
@@ -179,20 +239,17 @@ func (l *Ledger) Prune(before int64, limit int, wait func(ID) bool) (PruneStats,
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
 	// With writeMu held nothing attaches, resurrects or archives, so the
-	// map is stable. A record rewritten since the reads above (a
-	// resurrection that gained an approver) makes the pass start over next
-	// time rather than trust stale approver lists.
-	if l.rearchived.Load() != gen {
-		for _, c := range order {
-			l.prune.frontier[c.entry.ID] = c.entry.ConfirmedIndex
-		}
-		st.Frontier = len(l.prune.frontier)
-		return st, nil
-	}
+	// map is stable. A candidate whose record was rewritten since the reads
+	// above (it came back, gained an approver and was archived again)
+	// waits in the frontier for the next call rather than trust a stale
+	// approver list. A candidate referenced by another candidate goes with
+	// it even if that one stays, in memory or rewritten: a kept candidate
+	// is frontier, which replay never re-attaches (see above).
+	rewritten := l.rewrites.stop()
 	var entries []PrunedEntry
 	for _, c := range order {
-		keep := false
-		if _, ok := l.mu.nodes[c.entry.ID]; ok {
+		_, keep := l.mu.nodes[c.entry.ID]
+		if _, ok := rewritten[c.entry.ID]; ok {
 			keep = true
 		}
 		for _, r := range c.refs {

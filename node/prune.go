@@ -175,7 +175,7 @@ func (n *Node) pruneOnce(ctx context.Context) error {
 		pruned += st.Pruned
 		n.prune.pruned.Add(uint64(st.Pruned))
 		n.prune.frontier.Store(int64(st.Frontier))
-		if st.Examined < pruneBatch {
+		if st.New < pruneBatch {
 			break
 		}
 	}

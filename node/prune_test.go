@@ -187,7 +187,8 @@ func TestPruneKeepsDiskUnderBudget(t *testing.T) {
 	log := m.r.n.AuditLog()
 	for _, tx := range run.txs[:len(run.txs)/2] {
 		if _, err := log.IndexOf(tx.ID()); err != nil && l.Known(tx.ID()) {
-			t.Fatalf("%s: kept by the ledger, but the audit log lost its index: %v", tx.ID().Short(), err)
+			info, _ := l.Info(tx.ID())
+			t.Fatalf("%s: kept by the ledger (%+v, restored %v), but the audit log lost its index: %v", tx.ID().Short(), info, l.Restored(), err)
 		}
 	}
 	want := http.StatusGone
