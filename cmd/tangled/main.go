@@ -55,6 +55,7 @@ func newApp(out io.Writer) *cli.App {
 			policyCommand(),
 			firmwareCommand(),
 			evidenceCommand(),
+			snapshotCommand(),
 			txCommand(),
 			benchCommand(),
 		},
