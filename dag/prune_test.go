@@ -99,14 +99,7 @@ func TestPruneMatchesUnpruned(t *testing.T) {
 	}
 	sameChains := func(l *dag.Ledger) {
 		t.Helper()
-		at := pruneNow().UnixNano()
-		for key := range issuers {
-			want, _ := ref.IssuerState(key, at)
-			got, _ := l.IssuerState(key, at)
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("issuer %s (-unpruned +pruned):\n%s", key, diff)
-			}
-		}
+		sameChains(t, ref, l, issuers)
 	}
 	feed(l, 20)
 	if s.Pruned() < uint64(len(all))/3 {
@@ -158,6 +151,19 @@ func TestPruneMatchesUnpruned(t *testing.T) {
 	want.Snapshot.Tips, want.Snapshot.Stats.Tips = ref.Tips(nil), ref.Stats().Tips
 	got.Snapshot.Tips, got.Snapshot.Stats.Tips = l.Tips(nil), l.Stats().Tips
 	tipsInReach(t, l, want, got)
+}
+
+// sameChains: every issuer's chain state in l is what it is in ref.
+func sameChains(t *testing.T, ref, l *dag.Ledger, issuers map[dag.PublicKey]bool) {
+	t.Helper()
+	at := pruneNow().UnixNano()
+	for key := range issuers {
+		want, _ := ref.IssuerState(key, at)
+		got, _ := l.IssuerState(key, at)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("issuer %s (-unpruned +pruned):\n%s", key, diff)
+		}
+	}
 }
 
 // cutPruner applies only the first half of each Prune and then fails, as
@@ -304,14 +310,7 @@ func TestPruneDuringIngest(t *testing.T) {
 		t.Fatalf("pruned %d of %d transactions while they attached", mem.Pruned(), len(all))
 	}
 	l = open(mem, archiveBudget)
-	at := pruneNow().UnixNano()
-	for key := range issuers {
-		want, _ := ref.IssuerState(key, at)
-		got, _ := l.IssuerState(key, at)
-		if diff := cmp.Diff(want, got); diff != "" {
-			t.Errorf("after reopening, issuer %s (-unpruned +pruned):\n%s", key, diff)
-		}
-	}
+	sameChains(t, ref, l, issuers)
 	chunk := gen.Take(400)
 	if diff := cmp.Diff(outcomes(t, ref, chunk), outcomes(t, l, chunk)); diff != "" {
 		t.Fatalf("after reopening, verdicts differ (-unpruned +pruned):\n%s", diff)
