@@ -234,9 +234,11 @@ func (l *Ledger) archivePass() error {
 	var stale []*node
 	consumed := 0
 	if l.inReplay {
-		// Replay rebuilds approvers out of order with the records of a
-		// pruned log (restoreFromRecord): stale ones wait for live
-		// traffic; the queue keeps only what may become stale.
+		// Replay of a pruned log rebuilds approvers out of order with
+		// the records (restoreFromRecord, finishRestore, which hold node
+		// pointers): stale ones wait for live traffic; the queue keeps
+		// only what may become stale. Replay of an unpruned log evicts
+		// as live traffic does, so its memory stays bounded too.
 		l.mu.aging = slices.DeleteFunc(l.mu.aging, func(n *node) bool { return n.confirmed() || n.flags&flagEvicted != 0 })
 	} else {
 		stale, consumed = l.selectStale(max(aged, 0), durable)

@@ -244,7 +244,9 @@ type Ledger struct {
 	// distrusts what it read of those.
 	rewrites rewriteWatch
 	prune    pruneState
-	// restored: Open loaded a checkpoint; inReplay: Open is replaying.
+	// restored: Open loaded a checkpoint; inReplay: Open is replaying a
+	// pruned log (which rebuilds approvers out of order, so nothing is
+	// evicted as stale meanwhile).
 	restored bool
 	inReplay bool
 
@@ -397,12 +399,12 @@ func (l *Ledger) replay() error {
 	defer func() { l.durableArrival.Store(l.mu.arrivals) }()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.inReplay = true
-	defer func() { l.inReplay = false }()
 	b := batch{replaying: true, fromLog: true}
 	// A pruned log has gaps, and references that only the archive (or
 	// nothing) can resolve: see prune.go.
 	pruned := l.archive != nil && l.pruned()
+	l.inReplay = pruned
+	defer func() { l.inReplay = false }()
 	if pruned {
 		l.archived.Store(true)
 	}
