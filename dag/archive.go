@@ -553,10 +553,11 @@ func (l *Ledger) readArchived(id ID) (record, *Transaction, error) {
 }
 
 // storedTransaction reads the attached transaction at arrival from the
-// store; nil if there is none.
+// store; nil if there is none, or if it was pruned (a record whose bytes
+// are gone is what a prune cut short by a crash leaves: pruned too).
 func (l *Ledger) storedTransaction(arrival uint64) (*Transaction, error) {
 	raw, err := l.cfg.Store.Transaction(arrival)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrPruned) {
 		return nil, nil
 	}
 	if err != nil {

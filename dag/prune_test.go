@@ -316,3 +316,64 @@ func TestPruneDuringIngest(t *testing.T) {
 		t.Fatalf("after reopening, verdicts differ (-unpruned +pruned):\n%s", diff)
 	}
 }
+
+// failingArchive is a Memory store whose archive reads fail while failing
+// is set.
+type failingArchive struct {
+	*storage.Memory
+	failing bool
+}
+
+func (f *failingArchive) Archived(id dag.ID) ([]byte, bool, error) {
+	if f.failing {
+		return nil, false, errors.New("disk unplugged")
+	}
+	return f.Memory.Archived(id)
+}
+
+// TestHoldsReportsStoreErrors: Holds answers as Known does (true for an
+// archived transaction, false for a pruned one), but where the store
+// fails it returns the error that Known reads as "no": what the node's
+// audit-log compaction deletes on.
+func TestHoldsReportsStoreErrors(t *testing.T) {
+	gen, open := pruneFixture(t, 15)
+	s := &failingArchive{Memory: storage.NewMemory()}
+	l := open(s, archiveBudget)
+	var all []*dag.Transaction
+	for range 6 {
+		chunk := gen.Take(200)
+		all = append(all, chunk...)
+		outcomes(t, l, chunk)
+	}
+	if _, err := l.Prune(math.MaxInt64, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	var pruned, archived dag.ID
+	for _, tx := range all {
+		switch id := tx.ID(); {
+		case dag.IsResident(l, id):
+		case !l.Known(id):
+			pruned = id
+		default:
+			archived = id
+		}
+	}
+	if pruned.IsZero() || archived.IsZero() {
+		t.Fatalf("want a pruned and an archived transaction, have %s and %s", pruned.Short(), archived.Short())
+	}
+	for _, tc := range []struct {
+		id   dag.ID
+		want bool
+	}{{pruned, false}, {archived, true}} {
+		if held, err := l.Holds(tc.id); held != tc.want || err != nil {
+			t.Errorf("Holds(%s) = %v, %v; want %v", tc.id.Short(), held, err, tc.want)
+		}
+	}
+	s.failing = true
+	if l.Known(archived) {
+		t.Fatal("Known answered from a failing store")
+	}
+	if held, err := l.Holds(archived); err == nil {
+		t.Fatalf("Holds on a failing store = %v, nil; want the store's error", held)
+	}
+}

@@ -69,6 +69,22 @@ func (l *Ledger) Known(id ID) bool {
 	return l.peek(id) != nil
 }
 
+// Holds is Known for a caller that deletes what the ledger no longer has
+// (the node's audit-log compaction): a store error is returned, not read
+// as "no", so that a failed read never costs a kept transaction its proof.
+func (l *Ledger) Holds(id ID) (bool, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if _, ok := l.mu.nodes[id]; ok {
+		return true, nil
+	}
+	if _, ok := l.mu.parked[id]; ok {
+		return true, nil
+	}
+	n, err := l.loadArchived(id, false)
+	return n != nil, err
+}
+
 // markKnown answers, for each non-nil transaction, whether it is already
 // attached or parked: it sets the result to StatusDuplicate and the entry
 // in txs to nil.

@@ -217,14 +217,28 @@ func (n *Node) pruneOnce(ctx context.Context) error {
 // leaves of transactions the ledger no longer knows lose their index and
 // the Merkle nodes only their proofs read (evidence.Log.Compact). An ID
 // the log compacted is then unknown here (404), no longer 410 pruned.
-func (n *Node) compactAudit() error {
+func (n *Node) compactAudit() (err error) {
 	if n.audit == nil {
 		return nil
 	}
-	st, err := n.audit.log.Compact(n.ledger.Known)
+	// A leaf goes only when the ledger says it no longer has the
+	// transaction; a store error keeps it (and fails the pass after it).
+	var holdErr error
+	st, err := n.audit.log.Compact(func(id dag.ID) bool {
+		held, err := n.ledger.Holds(id)
+		if err != nil && holdErr == nil {
+			holdErr = err
+		}
+		return held || err != nil
+	})
 	if err != nil {
 		return fmt.Errorf("node: compact the audit log: %w", err)
 	}
+	defer func() {
+		if holdErr != nil {
+			err = fmt.Errorf("node: compact the audit log: kept what the ledger could not answer for: %w", holdErr)
+		}
+	}()
 	n.prune.compactedOnce = true
 	n.prune.compactedLeaves.Add(st.Dropped)
 	n.prune.compactedClaims.Add(st.Claims)
