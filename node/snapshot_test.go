@@ -11,6 +11,7 @@ import (
 	"github.com/tangled-ledger/tangled/client"
 	"github.com/tangled-ledger/tangled/dag"
 	"github.com/tangled-ledger/tangled/dag/dagtest"
+	"github.com/tangled-ledger/tangled/device"
 	"github.com/tangled-ledger/tangled/internal/poll"
 	"github.com/tangled-ledger/tangled/network"
 	"github.com/tangled-ledger/tangled/node"
@@ -85,7 +86,18 @@ func TestStartFromSnapshot(t *testing.T) {
 	if _, err := node.CreateSnapshot(valCfg, filepath.Join(dir, "running.snapshot")); !errors.Is(err, node.ErrSnapshot) {
 		t.Fatalf("snapshot of a running node: %v, want ErrSnapshot", err)
 	}
-	sensor := client.NewDevice(r.c, f.kept)
+	// New traffic from a device registered now: the fleet's devices sent
+	// to the joiner while the validator was down, and the same key on
+	// both nodes at once is a clone (their next sequence numbers fork).
+	fresh := newKey(t)
+	reg, err := client.NewDevice(r.c, authKey).Send(ctx, dag.KindRegister, (&device.Registration{Key: pub(fresh), Class: "sensor"}).Encode())
+	if err != nil {
+		t.Fatalf("register after the restart: %v", err)
+	}
+	if _, err := r.c.WaitConfirmed(ctx, reg); err != nil {
+		t.Fatal(err)
+	}
+	sensor := client.NewDevice(r.c, fresh)
 	var more []dag.ID
 	for i := range 30 {
 		id, err := sensor.Send(ctx, dag.KindData, []byte{'n', byte(i)})
