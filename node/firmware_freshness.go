@@ -103,6 +103,17 @@ func (b apiBackend) FreshnessProof(class string, anchor dag.ID) (*device.Freshne
 	if bestWeight == 0 {
 		return nil, &api.ImageError{Code: "not_found", Message: fmt.Sprintf("node: no validator's newest beacon has anchor %s in its past yet", anchor.Short())}
 	}
+	// A proof that the device would refuse (weight not above the
+	// threshold: right after the anchor only some validators' newest
+	// beacons have seen it) is not served: not_found, which clients ask
+	// again on, until enough have.
+	t := b.genesis.Threshold
+	if t == (dag.Threshold{}) {
+		t = dag.DefaultThreshold
+	}
+	if bestWeight*t.Denominator <= b.genesis.TotalWeight()*t.Numerator {
+		return nil, &api.ImageError{Code: "not_found", Message: fmt.Sprintf("node: the newest beacons that have anchor %s in their past weigh %d of %d, not above the threshold yet", anchor.Short(), bestWeight, b.genesis.TotalWeight())}
+	}
 	proof := &device.FreshnessProof{Anchor: anchor, Lines: []device.ActiveLine{}, Releases: [][]byte{}, Beacons: []device.ProofBeacon{}}
 	for _, f := range groups[best] {
 		pb := device.ProofBeacon{Beacon: f.beacon.Bytes(), Path: [][]byte{}}
