@@ -100,9 +100,9 @@ func (w *rewriteWatch) note(nodes []*node) {
 	}
 }
 
-// stop ends collecting and reports whether id was rewritten meanwhile
-// (Prune, with writeMu held, so that no pass runs between its check and
-// its deletion). The set stays readable until the next watch.
+// stop ends collecting and returns the IDs rewritten meanwhile (Prune,
+// with writeMu held, so that no pass runs between its check and its
+// deletion). The set stays readable until the next watch.
 func (w *rewriteWatch) stop() map[ID]struct{} {
 	w.Lock()
 	defer w.Unlock()

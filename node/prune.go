@@ -217,7 +217,7 @@ func (n *Node) pruneOnce(ctx context.Context) error {
 // leaves of transactions the ledger no longer knows lose their index and
 // the Merkle nodes only their proofs read (evidence.Log.Compact). An ID
 // the log compacted is then unknown here (404), no longer 410 pruned.
-func (n *Node) compactAudit() (err error) {
+func (n *Node) compactAudit() error {
 	if n.audit == nil {
 		return nil
 	}
@@ -234,17 +234,15 @@ func (n *Node) compactAudit() (err error) {
 	if err != nil {
 		return fmt.Errorf("node: compact the audit log: %w", err)
 	}
-	defer func() {
-		if holdErr != nil {
-			err = fmt.Errorf("node: compact the audit log: kept what the ledger could not answer for: %w", holdErr)
-		}
-	}()
 	n.prune.compactedOnce = true
 	n.prune.compactedLeaves.Add(st.Dropped)
 	n.prune.compactedClaims.Add(st.Claims)
 	n.prune.compactedKept.Store(int64(st.Kept))
 	if st.Dropped > 0 || st.Claims > 0 {
 		n.log.Debug("audit log compacted", "leaves", st.Dropped, "claims", st.Claims, "blocks", st.Blocks, "kept", st.Kept, "end", st.End)
+	}
+	if holdErr != nil {
+		return fmt.Errorf("node: compact the audit log: kept what the ledger could not answer for: %w", holdErr)
 	}
 	return nil
 }
