@@ -43,13 +43,14 @@ type audit struct {
 	// checkpoint yet. On the orderer, uncovered holds the confirmed
 	// transactions that no confirmed transaction approves and the log
 	// lacks (at most unloggedMax, with the order they were confirmed in
-	// here): what the next anchors must approve (see issueAnchor).
+	// here and how many rounds of new anchors passed them over): what the
+	// next anchors must approve (see coverFor).
 	newest    dag.ID
 	newestSeq uint64
 	hasNewest bool
 	unlogged  map[dag.ID]struct{}
 	need      uint64
-	uncovered map[dag.ID]uint64
+	uncovered map[dag.ID]uncovered
 	confirms  uint64
 	// orderer: this node anchors the log (set before the ledger's
 	// subscriber runs, read on it).
@@ -66,8 +67,7 @@ type audit struct {
 	toSign []evidence.Checkpoint
 	// lags: confirmed data waits for a final checkpoint.
 	lags bool
-	// cover (on the orderer): the newest of uncovered, for the next
-	// anchor's branch.
+	// cover (on the orderer): the next anchor's branch (see nextCover).
 	cover dag.ID
 	// waiting is the last round's counts, for tests' reports.
 	waiting auditWaiting
@@ -81,6 +81,8 @@ type audit struct {
 type auditWaiting struct {
 	unlogged, uncovered int
 	need, final         uint64
+	// A few of each, for a report of what waits.
+	someUnlogged, someUncovered []dag.ID
 }
 
 func (a *audit) misbehaviourCount(kind string) uint64 {
@@ -97,7 +99,7 @@ func (n *Node) openAudit() error {
 	a := &audit{log: log, events: make(chan dag.Event, auditQueue), wake: make(chan struct{}, 1),
 		found: map[string]uint64{}, unlogged: map[dag.ID]struct{}{}}
 	if log.Orderer() == n.publicKey {
-		a.orderer, a.uncovered = true, map[dag.ID]uint64{}
+		a.orderer, a.uncovered = true, map[dag.ID]uncovered{}
 	}
 	n.audit = a
 	log.OnLogged(a.logged)
@@ -246,7 +248,11 @@ func (n *Node) runAudit(ctx context.Context) {
 		pace.Reset(auditPace)
 		claims := a.take()
 		if a.hasNewest {
+			_, anchoredBefore, _ := a.log.Anchor()
 			closed, err := a.log.Advance(n.ledger, a.newest)
+			if _, anchored, _ := a.log.Anchor(); anchored != anchoredBefore {
+				a.passedOver()
+			}
 			if err != nil && !errors.Is(err, context.Canceled) {
 				n.log.Warn("audit log", "err", err)
 			}
@@ -264,16 +270,29 @@ func (n *Node) runAudit(ctx context.Context) {
 			n.reportMisbehaviour(a.log.AddClaim(tx))
 		}
 		f, _, _ := a.log.Latest()
-		cover := a.newestUncovered()
+		cover := a.nextCover()
 		a.mu.Lock()
 		a.lags = len(a.unlogged) > 0 || f.Size < a.need
 		a.cover = cover
-		a.waiting = auditWaiting{unlogged: len(a.unlogged), uncovered: len(a.uncovered), need: a.need, final: f.Size}
+		a.waiting = auditWaiting{unlogged: len(a.unlogged), uncovered: len(a.uncovered), need: a.need, final: f.Size,
+			someUnlogged: someOf(a.unlogged), someUncovered: someOf(a.uncovered)}
 		a.mu.Unlock()
 		if len(a.events) > 0 {
 			a.poke() // more arrived while this round ran
 		}
 	}
+}
+
+// someOf is up to four keys of m (nil for none).
+func someOf[V any](m map[dag.ID]V) []dag.ID {
+	var dst []dag.ID
+	for id := range m {
+		if len(dst) == 4 {
+			break
+		}
+		dst = append(dst, id)
+	}
+	return dst
 }
 
 func (n *Node) reportMisbehaviour(found []evidence.Misbehaviour, err error) {
@@ -288,6 +307,13 @@ func (n *Node) reportMisbehaviour(found []evidence.Misbehaviour, err error) {
 	}
 }
 
+// uncovered is what the orderer knows of a confirmed transaction that the
+// log lacks and no confirmed transaction approves.
+type uncovered struct {
+	order   uint64 // confirmed here as the order-th
+	skipped int    // rounds of new anchors that did not take it in
+}
+
 // noteConfirmed keeps the orderer's uncovered set: a confirmed
 // transaction joins it, its parents leave it (their pasts are in its
 // own). The confirmed frontier alone is not enough for an anchor's
@@ -295,7 +321,7 @@ func (n *Node) reportMisbehaviour(found []evidence.Misbehaviour, err error) {
 // everything confirmed before it (two confirmed in one batch, one whose
 // approvers stay unconfirmed), and once anchors are confirmed the
 // frontier is mostly the previous anchor. An event that comes late or is
-// lost costs at most a needless anchor or a wait for later approvals.
+// lost costs at most a needless anchor or a wait for a later anchor.
 func (a *audit) noteConfirmed(info dag.Info) {
 	if !a.orderer {
 		return
@@ -304,21 +330,56 @@ func (a *audit) noteConfirmed(info dag.Info) {
 	delete(a.uncovered, info.Branch)
 	if len(a.uncovered) < unloggedMax && !a.log.RecentlyLogged(info.ID) {
 		a.confirms++
-		a.uncovered[info.ID] = a.confirms
+		a.uncovered[info.ID] = uncovered{order: a.confirms}
 	}
 }
 
-// newestUncovered is the uncovered transaction confirmed last here (the
-// zero ID for none).
-func (a *audit) newestUncovered() dag.ID {
-	var best dag.ID
-	var at uint64
-	for id, k := range a.uncovered {
-		if k > at {
-			best, at = id, k
+// passedOver notes a round that logged new anchors: what is still
+// uncovered after it was not in their pasts. What the log holds after all
+// (logged before it joined, which RecentlyLogged does not see after a
+// restart) leaves, or anchoring it would never take it out.
+func (a *audit) passedOver() {
+	for id, u := range a.uncovered {
+		u.skipped++
+		if u.skipped >= starvedAfter {
+			if _, err := a.log.IndexOf(id); err == nil {
+				delete(a.uncovered, id)
+				continue
+			}
+		}
+		a.uncovered[id] = u
+	}
+}
+
+// starvedAfter is how many rounds of new anchors may pass an uncovered
+// transaction over before the next anchor approves it directly. One is
+// usual for what was confirmed while an anchor waited for its own
+// confirmation; the next anchor, on the newest, takes it in.
+const starvedAfter = 2
+
+// nextCover is the next anchor's branch (the zero ID for none): the
+// uncovered transaction confirmed last here, whose past holds most of what
+// the log lacks, unless anchors have passed one over starvedAfter times:
+// then the oldest of those. A confirmed transaction whose approvers are
+// all ruled out (a device's last reading before a revocation confirmed
+// earlier) is in no later confirmed past, and while confirmations keep
+// coming there is always a newer one; without this it would wait, and
+// keep the validators beaconing, for ever.
+func (a *audit) nextCover() dag.ID {
+	var newest, starved dag.ID
+	var newestAt, starvedAt uint64
+	for id, u := range a.uncovered {
+		if u.order > newestAt {
+			newest, newestAt = id, u.order
+		}
+		if u.skipped >= starvedAfter && (starved.IsZero() || u.order < starvedAt) {
+			starved, starvedAt = id, u.order
 		}
 	}
-	return best
+	if !starved.IsZero() {
+		return starved
+	}
+	return newest
 }
 
 // anchorEvery spaces the orderer's anchors while confirmed transactions
