@@ -226,11 +226,14 @@ func (l *Ledger) Prune(before int64, limit int, wait func(ID) bool) (PruneStats,
 			l.mu.RUnlock()
 			archived := false
 			if !resident {
-				_, ok, err := l.archive.Archived(r)
+				// A record without its bytes is pruned (storage deletes
+				// bytes that its value-log GC brought back again, not
+				// records: see storage/zombies.go).
+				_, tx, err := l.readArchived(r)
 				if err != nil {
-					return st, fmt.Errorf("%w: prune: %v", ErrStore, err)
+					return st, err
 				}
-				archived = ok
+				archived = tx != nil
 			}
 			gone[r] = !resident && !archived
 		}

@@ -78,6 +78,9 @@ type Badger struct {
 	// head reads as dag.ErrPruned.
 	dir    string
 	pruned atomic.Uint64
+	// zombies are the pruned transactions' bytes to delete again after
+	// value-log rewrites (zombies.go).
+	zombies zombieWatch
 }
 
 // Open opens (or creates) the store in dir. It refuses a directory written
@@ -573,6 +576,9 @@ func (s *Badger) collectGarbage(ctx context.Context) error {
 			return err
 		}
 		s.gc.rewrites.Add(1)
+		if err := s.redelete(); err != nil {
+			return err
+		}
 	}
 	return nil
 }

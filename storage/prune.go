@@ -43,8 +43,10 @@ func (s *Badger) Prune(entries []dag.PrunedEntry) error {
 	s.pruned.Store(n)
 	b := s.newTxnBatch(true)
 	defer b.discard()
+	bytesKeys := make([][]byte, 0, len(entries))
 	for _, e := range entries {
-		for _, k := range [][]byte{attachedKey(nil, e.Arrival), archivedKey(e.ID), archivedAtKey(e.ConfirmedIndex)} {
+		bytesKeys = append(bytesKeys, attachedKey(nil, e.Arrival))
+		for _, k := range [][]byte{bytesKeys[len(bytesKeys)-1], archivedKey(e.ID), archivedAtKey(e.ConfirmedIndex)} {
 			if err := b.delete(k); err != nil {
 				return fmt.Errorf("storage: prune: %w", err)
 			}
@@ -53,6 +55,7 @@ func (s *Badger) Prune(entries []dag.PrunedEntry) error {
 	if err := b.commit(); err != nil {
 		return fmt.Errorf("storage: prune: %w", err)
 	}
+	s.zombies.watch(bytesKeys)
 	return nil
 }
 
