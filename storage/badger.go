@@ -567,18 +567,20 @@ func (s *Badger) collectGarbage(ctx context.Context) error {
 		return err
 	}
 	defer s.ops.Done()
+	rewrote := false
 	for ctx.Err() == nil && !s.closed.Load() {
 		err := s.db.RunValueLogGC(gcDiscardRatio)
 		if errors.Is(err, badger.ErrNoRewrite) || errors.Is(err, badger.ErrRejected) {
-			return nil
+			break
 		}
 		if err != nil {
 			return err
 		}
 		s.gc.rewrites.Add(1)
-		if err := s.redelete(); err != nil {
-			return err
-		}
+		rewrote = true
 	}
-	return nil
+	if !rewrote {
+		return nil
+	}
+	return s.redelete()
 }

@@ -7,6 +7,9 @@ type GCStats struct {
 	// Runs counts collections (one per GCInterval tick), Rewrites the
 	// value-log files rewritten, Errors the collections that failed.
 	Runs, Rewrites, Errors uint64
+	// Redeletes counts the GC runs after which pruned transactions' bytes
+	// were deleted again (zombies.go).
+	Redeletes uint64
 }
 
 type gcCounters struct {
@@ -15,5 +18,5 @@ type gcCounters struct {
 
 // GCStats returns the value-log GC counters.
 func (s *Badger) GCStats() GCStats {
-	return GCStats{Runs: s.gc.runs.Load(), Rewrites: s.gc.rewrites.Load(), Errors: s.gc.errors.Load()}
+	return GCStats{Runs: s.gc.runs.Load(), Rewrites: s.gc.rewrites.Load(), Errors: s.gc.errors.Load(), Redeletes: s.zombies.rounds.Load()}
 }

@@ -187,9 +187,11 @@ func TestPruneReclaimsDisk(t *testing.T) {
 	if peak > budget {
 		t.Errorf("directory reached %d bytes, budget %d", peak, budget)
 	}
-	if got := s.GCStats(); got.Rewrites == 0 {
+	got := s.GCStats()
+	if got.Rewrites == 0 {
 		t.Errorf("value-log GC rewrote nothing: %+v", got)
 	}
+	t.Logf("GC: %+v", got)
 }
 
 // TestPrunedBytesDeletedAgain: bytes that come back after a prune (as
@@ -258,5 +260,8 @@ func TestPrunedBytesDeletedAgain(t *testing.T) {
 	}
 	if n := len(s.zombies.keys); n != 0 {
 		t.Fatalf("%d keys still watched", n)
+	}
+	if got := s.GCStats().Redeletes; got != zombieRounds {
+		t.Fatalf("counted %d passes of deleting again, want %d", got, zombieRounds)
 	}
 }

@@ -3,6 +3,7 @@ package storage
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 // Badger's value-log GC can bring a deleted key back (seen with v4.9.6,
@@ -19,8 +20,8 @@ import (
 // already been compacted away.
 //
 // zombieWatch works around it for pruning: the transaction bytes a prune
-// deleted are deleted again after each of the next zombieRounds value-log
-// rewrites. A new tombstone is newer than anything a rewrite writes back,
+// deleted are deleted again after each of the next zombieRounds GC runs
+// that rewrote value-log files. A new tombstone is newer than anything a rewrite writes back,
 // so what came back is gone again, and a record whose bytes are gone
 // reads as pruned (dag). Only the bytes: an arrival is never reused while
 // the process lives (after a crash it may be, but this list is in memory
@@ -29,6 +30,9 @@ import (
 type zombieWatch struct {
 	mu   sync.Mutex
 	keys []watchedKey
+	// rounds counts the passes that deleted watched keys again
+	// (GCStats.Redeletes).
+	rounds atomic.Uint64
 }
 
 type watchedKey struct {
@@ -37,8 +41,8 @@ type watchedKey struct {
 }
 
 const (
-	// zombieRounds is how many value-log rewrites a deleted key is
-	// deleted again after: a written-back copy is in the LSM at most until
+	// zombieRounds is how many GC runs with rewrites a deleted key is
+	// watched for: a written-back copy is in the LSM at most until
 	// the next compaction, and is itself rewritten only if that file is
 	// collected again before then.
 	zombieRounds = 4
@@ -59,9 +63,13 @@ func (w *zombieWatch) watch(keys [][]byte) {
 	}
 }
 
-// redelete deletes the watched keys again after a value-log rewrite and
-// forgets those whose rounds are over. Called with an operation
-// registered (s.ops).
+// redelete deletes the watched keys again, after a GC run that rewrote
+// value-log files, and forgets the keys whose rounds are over. Blindly:
+// a written-back copy is not visible yet while the tombstone above it
+// lasts, and comes back only when a compaction drops that tombstone, so
+// looking first would find nothing to delete. A tombstone for a key that
+// is gone costs a few dozen bytes until the next compaction. Called with
+// an operation registered (s.ops).
 func (s *Badger) redelete() error {
 	s.zombies.mu.Lock()
 	defer s.zombies.mu.Unlock()
@@ -78,6 +86,7 @@ func (s *Badger) redelete() error {
 	if err := b.commit(); err != nil {
 		return fmt.Errorf("storage: delete pruned bytes again: %w", err)
 	}
+	s.zombies.rounds.Add(1)
 	kept := s.zombies.keys[:0]
 	for _, k := range s.zombies.keys {
 		if k.rounds--; k.rounds > 0 {
