@@ -52,6 +52,9 @@ type audit struct {
 	need      uint64
 	uncovered map[dag.ID]uncovered
 	confirms  uint64
+	// starvedTurn: the next anchor may take a passed-over transaction
+	// (nextCover); it flips with each round that logs new anchors.
+	starvedTurn bool
 	// orderer: this node anchors the log (set before the ledger's
 	// subscriber runs, read on it).
 	orderer bool
@@ -339,6 +342,7 @@ func (a *audit) noteConfirmed(info dag.Info) {
 // (logged before it joined, which RecentlyLogged does not see after a
 // restart) leaves, or anchoring it would never take it out.
 func (a *audit) passedOver() {
+	a.starvedTurn = !a.starvedTurn
 	for id, u := range a.uncovered {
 		u.skipped++
 		if u.skipped >= starvedAfter {
@@ -359,12 +363,14 @@ const starvedAfter = 2
 
 // nextCover is the next anchor's branch (the zero ID for none): the
 // uncovered transaction confirmed last here, whose past holds most of what
-// the log lacks, unless anchors have passed one over starvedAfter times:
-// then the oldest of those. A confirmed transaction whose approvers are
-// all ruled out (a device's last reading before a revocation confirmed
-// earlier) is in no later confirmed past, and while confirmations keep
-// coming there is always a newer one; without this it would wait, and
-// keep the validators beaconing, for ever.
+// the log lacks; every other round of new anchors, if anchors have passed
+// one over starvedAfter times, the oldest of those instead. A confirmed
+// transaction whose approvers are all ruled out (a device's last reading
+// before a revocation confirmed earlier) is in no later confirmed past,
+// and while confirmations keep coming there is always a newer one;
+// without this it would wait, and keep the validators beaconing, for ever.
+// Taking turns keeps the newest history coming too when many are passed
+// over (siblings that later confirmations reach anyway).
 func (a *audit) nextCover() dag.ID {
 	var newest, starved dag.ID
 	var newestAt, starvedAt uint64
@@ -376,7 +382,7 @@ func (a *audit) nextCover() dag.ID {
 			starved, starvedAt = id, u.order
 		}
 	}
-	if !starved.IsZero() {
+	if !starved.IsZero() && a.starvedTurn {
 		return starved
 	}
 	return newest

@@ -13,8 +13,8 @@ import (
 )
 
 // TestAnchorCoverTakesStarved: the orderer's next anchor approves the
-// newest uncovered transaction, unless anchors have passed one over
-// starvedAfter times; then the oldest such. The case it is for: a
+// newest uncovered transaction, and every other round, if anchors have
+// passed one over starvedAfter times, the oldest such. The case it is for: a
 // device's last reading before its revocation, confirmed, whose only
 // approvers the revocation ruled out, so no later confirmed transaction
 // reaches it, while the beacons it keeps coming confirm newer ones that
@@ -62,17 +62,19 @@ func TestAnchorCoverTakesStarved(t *testing.T) {
 	a.passedOver()
 	confirm(5)
 	confirm(6)
-	want("passed over twice", 1)
+	want("passed over twice, but the newest's turn", 6)
 	a.passedOver()
-	want("still the oldest starved", 1)
+	want("the starved one's turn", 1)
 	delete(a.uncovered, id(1))
 	want("starved ones taken in", 6)
-	// 5 and 6 were passed over once; 7 and 8 are new. After a second
-	// round, the oldest of the two starved comes first.
+	// 5 and 6 were passed over once; 7 and 8 are new. After two more
+	// rounds, on the starved ones' turn, the oldest of them comes first.
 	confirm(7)
 	a.passedOver()
 	confirm(8)
-	want("one passed over twice", 5)
+	want("the newest's turn", 8)
+	a.passedOver()
+	want("the oldest starved", 5)
 	for i := 9; i < 9+unloggedMax; i++ {
 		confirm(i)
 	}
