@@ -44,7 +44,7 @@ type audit struct {
 	// transactions that no confirmed transaction approves and the log
 	// lacks (at most unloggedMax, with the order they were confirmed in
 	// here and how many rounds of new anchors passed them over): what the
-	// next anchors must approve (see coverFor).
+	// next anchors must approve (see nextCover).
 	newest    dag.ID
 	newestSeq uint64
 	hasNewest bool

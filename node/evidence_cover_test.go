@@ -19,7 +19,7 @@ import (
 // approvers the revocation ruled out, so no later confirmed transaction
 // reaches it, while the beacons it keeps coming confirm newer ones that
 // would always be chosen first (TestClusterDeviceLifecycle never settled
-// once in twelve runs so).
+// so in 2 of 24 runs).
 func TestAnchorCoverTakesStarved(t *testing.T) {
 	store, err := storage.Open(t.TempDir(), storage.Options{})
 	if err != nil {

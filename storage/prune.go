@@ -45,8 +45,9 @@ func (s *Badger) Prune(entries []dag.PrunedEntry) error {
 	defer b.discard()
 	bytesKeys := make([][]byte, 0, len(entries))
 	for _, e := range entries {
-		bytesKeys = append(bytesKeys, attachedKey(nil, e.Arrival))
-		for _, k := range [][]byte{bytesKeys[len(bytesKeys)-1], archivedKey(e.ID), archivedAtKey(e.ConfirmedIndex)} {
+		bytesKey := attachedKey(nil, e.Arrival)
+		bytesKeys = append(bytesKeys, bytesKey)
+		for _, k := range [][]byte{bytesKey, archivedKey(e.ID), archivedAtKey(e.ConfirmedIndex)} {
 			if err := b.delete(k); err != nil {
 				return fmt.Errorf("storage: prune: %w", err)
 			}

@@ -21,9 +21,9 @@ import (
 //
 // zombieWatch works around it for pruning: the transaction bytes a prune
 // deleted are deleted again after each of the next zombieRounds GC runs
-// that rewrote value-log files. A new tombstone is newer than anything a rewrite writes back,
-// so what came back is gone again, and a record whose bytes are gone
-// reads as pruned (dag). Only the bytes: an arrival is never reused while
+// that rewrote value-log files. A new tombstone is newer than anything a
+// rewrite writes back, so what came back is gone again, and a record whose
+// bytes are gone reads as pruned (dag). Only the bytes: an arrival is never reused while
 // the process lives (after a crash it may be, but this list is in memory
 // and starts empty), whereas a pruned transaction sent again is archived
 // anew under its ID, so deleting its record again could delete a live one.
